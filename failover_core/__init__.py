@@ -1,0 +1,92 @@
+"""llm-failover's framework-neutral core.
+
+The classifier, the health registry, the failover flow and its drivers, events and the
+spec parser. Neither LangChain nor LlamaIndex is imported here; the adapters
+(``langchain_failover``, ``llamaindex_failover``) are thin layers over this package.
+"""
+
+from ._chain import Entry, FailoverChain, check_unique_keys, flatten_entries
+from ._classify import (
+    ClassifierRule,
+    ErrorKind,
+    add_classifier_rule,
+    classify,
+    remove_classifier_rule,
+    status_of,
+)
+from ._config import (
+    Backoff,
+    FailoverDefaults,
+    FailoverPolicy,
+    default_backoff,
+    get_failover_defaults,
+    set_failover_defaults,
+)
+from ._errors import (
+    AllModelsFailedError,
+    ChainConfigError,
+    FailoverError,
+    SpecError,
+    StreamInterruptedError,
+)
+from ._events import FailoverEvent, Observer
+from ._flow import Attempt, FailoverFlow, GiveUp, Served, Sleep
+from ._health import (
+    BenchedModel,
+    HealthRecord,
+    HealthRegistry,
+    HealthStore,
+    MemoryHealthStore,
+    bench_model,
+    get_health_registry,
+    is_benched,
+    list_benched,
+    set_health_registry,
+    unbench_model,
+)
+from ._specs import ModelSpec, ProviderRegistry, parse_spec, split_specs
+
+__all__ = [
+    "AllModelsFailedError",
+    "Attempt",
+    "Backoff",
+    "BenchedModel",
+    "ChainConfigError",
+    "ClassifierRule",
+    "Entry",
+    "ErrorKind",
+    "FailoverChain",
+    "FailoverDefaults",
+    "FailoverError",
+    "FailoverEvent",
+    "FailoverFlow",
+    "FailoverPolicy",
+    "GiveUp",
+    "HealthRecord",
+    "HealthRegistry",
+    "HealthStore",
+    "MemoryHealthStore",
+    "ModelSpec",
+    "Observer",
+    "ProviderRegistry",
+    "Served",
+    "Sleep",
+    "SpecError",
+    "StreamInterruptedError",
+    "add_classifier_rule",
+    "bench_model",
+    "check_unique_keys",
+    "classify",
+    "default_backoff",
+    "flatten_entries",
+    "get_failover_defaults",
+    "get_health_registry",
+    "is_benched",
+    "list_benched",
+    "parse_spec",
+    "remove_classifier_rule",
+    "set_failover_defaults",
+    "set_health_registry",
+    "split_specs",
+    "status_of",
+]

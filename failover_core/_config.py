@@ -1,0 +1,177 @@
+"""Process defaults and the per-chain policy (retries, cooldown, backoff, observer, rules)."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Union
+
+import tenacity
+
+from ._classify import ClassifierRule, status_of
+
+if TYPE_CHECKING:
+    from ._events import Observer
+
+__all__ = [
+    "Backoff",
+    "FailoverDefaults",
+    "FailoverPolicy",
+    "default_backoff",
+    "get_failover_defaults",
+    "set_failover_defaults",
+]
+
+Backoff = Union[Callable[[int], "float | timedelta"], tenacity.wait.wait_base]
+"""Seconds (or a timedelta) to wait after failed attempt ``n`` (1-based), or a tenacity wait."""
+
+_BASE = 0.2
+_CAP = 10.0
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    """Seconds a ``Retry-After`` (or ``retry-after-ms``) header asks for, if any."""
+    if exc is None or status_of(exc) not in (429, 503, 529):
+        return None
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    try:
+        millis = headers.get("retry-after-ms")
+        if millis is not None:
+            return max(0.0, float(millis) / 1000)
+        seconds = headers.get("retry-after")
+        if seconds is not None:
+            return max(0.0, float(seconds))
+    except (TypeError, ValueError):  # an HTTP date or garbage: fall back to jitter
+        return None
+    return None
+
+
+def default_backoff(
+    attempt: int, error: BaseException | None = None, rng: random.Random | None = None
+) -> float:
+    """200 ms doubling per attempt, capped at 10 s, full jitter in ``[0, d]``.
+
+    A ``Retry-After`` the provider sent (429/503/529) is honoured instead, up to the same cap.
+    """
+    hinted = _retry_after(error)
+    if hinted is not None:
+        return min(hinted, _CAP)
+    attempt = max(attempt, 1)
+    delay = min(_BASE * 2 ** (attempt - 1), _CAP)
+    return (rng or random).uniform(0.0, delay)
+
+
+@dataclass(frozen=True)
+class FailoverDefaults:
+    """The process-wide defaults a chain picks up when it is built."""
+
+    max_retries: int = 3
+    cooldown: timedelta = timedelta(minutes=5)
+
+
+_defaults_lock = threading.Lock()
+_defaults = FailoverDefaults()
+
+
+def _as_cooldown(value: timedelta | float | int) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
+        raise TypeError(f"cooldown must be a timedelta or seconds, got {type(value).__name__}")
+    cooldown = value if isinstance(value, timedelta) else timedelta(seconds=value)
+    if cooldown < timedelta(0):
+        raise ValueError(f"cooldown must not be negative, got {cooldown}")
+    return cooldown
+
+
+def _as_max_retries(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_retries must be an int, got {type(value).__name__}")
+    return max(value, 1)
+
+
+def set_failover_defaults(
+    max_retries: int | None = None, cooldown: timedelta | float | None = None
+) -> FailoverDefaults:
+    """Change the defaults used by failover models built from now on; returns the old ones.
+
+    ``max_retries`` below 1 means 1. ``None`` leaves a value as it is.
+    """
+    global _defaults
+    new_retries = None if max_retries is None else _as_max_retries(max_retries)
+    new_cooldown = None if cooldown is None else _as_cooldown(cooldown)
+    with _defaults_lock:
+        old = _defaults
+        _defaults = FailoverDefaults(
+            max_retries=old.max_retries if new_retries is None else new_retries,
+            cooldown=old.cooldown if new_cooldown is None else new_cooldown,
+        )
+    return old
+
+
+def get_failover_defaults() -> FailoverDefaults:
+    """The current process-wide defaults."""
+    with _defaults_lock:
+        return _defaults
+
+
+def _tenacity_delay(wait: tenacity.wait.wait_base, attempt: int, error: BaseException) -> float:
+    """Ask a tenacity wait strategy for a delay by handing it a real ``RetryCallState``."""
+    state = tenacity.RetryCallState(retry_object=tenacity.Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    state.set_exception((type(error), error, error.__traceback__))
+    return float(wait(state))
+
+
+@dataclass(frozen=True)
+class FailoverPolicy:
+    """Everything a chain needs to decide, fixed when the chain is built."""
+
+    max_retries: int
+    cooldown: timedelta
+    backoff: Backoff | None = None
+    observer: Observer | None = None
+    rules: tuple[ClassifierRule, ...] = ()
+    rng: random.Random | None = field(default=None, compare=False)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        max_retries: int | None = None,
+        cooldown: timedelta | float | None = None,
+        backoff: Backoff | None = None,
+        observer: Observer | None = None,
+        rules: Sequence[ClassifierRule] = (),
+    ) -> FailoverPolicy:
+        """Validate user options, filling the gaps from the process defaults."""
+        defaults = get_failover_defaults()
+        if backoff is not None and not callable(backoff):
+            raise TypeError(f"backoff must be callable, got {type(backoff).__name__}")
+        if observer is not None and not callable(observer):
+            raise TypeError(f"observer must be callable, got {type(observer).__name__}")
+        for rule in rules:
+            if not callable(rule):
+                raise TypeError(f"a classifier rule must be callable, got {type(rule).__name__}")
+        return cls(
+            max_retries=defaults.max_retries if max_retries is None else _as_max_retries(max_retries),
+            cooldown=defaults.cooldown if cooldown is None else _as_cooldown(cooldown),
+            backoff=backoff,
+            observer=observer,
+            rules=tuple(rules),
+        )
+
+    def delay(self, attempt: int, error: BaseException) -> float:
+        """Seconds to wait after failed attempt ``attempt`` before the next one."""
+        if self.backoff is None:
+            return default_backoff(attempt, error, self.rng)
+        if isinstance(self.backoff, tenacity.wait.wait_base):
+            value: float | timedelta = _tenacity_delay(self.backoff, attempt, error)
+        else:
+            value = self.backoff(attempt)
+        seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+        return max(seconds, 0.0)

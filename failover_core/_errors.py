@@ -1,0 +1,106 @@
+"""Exceptions raised by failover models.
+
+::
+
+    FailoverError
+    ├── AllModelsFailedError      (also an ExceptionGroup of every cause)
+    ├── StreamInterruptedError    (a stream failed after its first chunk; no replay)
+    └── ChainConfigError          (also a ValueError: a chain that cannot be built)
+        └── SpecError             (a bad or missing model spec)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from ._classify import ErrorKind, status_of
+
+if sys.version_info < (3, 11):  # pragma: no cover - exercised on 3.10 only
+    from exceptiongroup import ExceptionGroup
+
+__all__ = [
+    "AllModelsFailedError",
+    "ChainConfigError",
+    "FailoverError",
+    "SpecError",
+    "StreamInterruptedError",
+]
+
+
+class FailoverError(Exception):
+    """Root of every exception this library raises."""
+
+
+def _summary(model: str, kind: ErrorKind, exc: BaseException) -> str:
+    status = status_of(exc)
+    where = f"{status} {type(exc).__name__}" if status is not None else type(exc).__name__
+    return f"{model} ({kind.value}, {where})"
+
+
+class AllModelsFailedError(FailoverError, ExceptionGroup):  # type: ignore[misc]
+    """Every model in the chain failed. ``exceptions`` holds each cause, in order.
+
+    ``models`` and ``kinds`` run parallel to ``exceptions``. The message names the models,
+    kinds and statuses, never the providers' error text (it can echo the prompt).
+    """
+
+    models: tuple[str, ...]
+    kinds: tuple[ErrorKind, ...]
+
+    def __new__(
+        cls,
+        failures: Sequence[tuple[str, ErrorKind, Exception]],
+        _message: str | None = None,
+    ) -> AllModelsFailedError:
+        causes = [exc for _, _, exc in failures]
+        message = _message or (
+            f"all {len(failures)} models in chain failed: "
+            + "; ".join(_summary(m, k, e) for m, k, e in failures)
+        )
+        self = super().__new__(cls, message, causes)
+        self.models = tuple(m for m, _, _ in failures)
+        self.kinds = tuple(k for _, k, _ in failures)
+        return self
+
+    def __init__(
+        self,
+        failures: Sequence[tuple[str, ErrorKind, Exception]],
+        _message: str | None = None,
+    ) -> None:
+        super().__init__(self.message, list(self.exceptions))
+
+    def derive(self, excs: Sequence[Exception]) -> ExceptionGroup[Exception]:  # type: ignore[override]
+        # split()/subgroup() keep the type and the model each kept cause came from.
+        kept = [(m, k, e) for m, k, e in zip(self.models, self.kinds, self.exceptions) if e in excs]
+        return AllModelsFailedError(kept, self.message)  # type: ignore[arg-type]
+
+    def __reduce__(self) -> tuple[object, ...]:
+        failures = list(zip(self.models, self.kinds, self.exceptions))
+        return (type(self), (failures, self.message))
+
+
+class StreamInterruptedError(FailoverError):
+    """A stream failed after chunks were already delivered, so it was not failed over.
+
+    ``text`` is what the caller already received; ``model`` is the entry that failed; the
+    provider's exception is ``__cause__``.
+    """
+
+    def __init__(self, model: str, kind: ErrorKind, text: str, chunks: int) -> None:
+        super().__init__(
+            f"stream from {model} failed after {chunks} chunk(s) ({kind.value}); "
+            "not failed over, because output was already delivered"
+        )
+        self.model = model
+        self.kind = kind
+        self.text = text
+        self.chunks = chunks
+
+
+class ChainConfigError(FailoverError, ValueError):
+    """A failover chain cannot be built as given."""
+
+
+class SpecError(ChainConfigError):
+    """A model spec string is malformed, unknown, or there is none."""

@@ -1,0 +1,220 @@
+"""The failover decision engine, sans-IO.
+
+:class:`FailoverFlow` decides everything for one request: which entry to try, whether to
+retry, how long to sleep, when to bench, which event to emit, when the chain is exhausted.
+It performs no I/O and never sleeps: drivers (``_drivers.py``) carry out its commands, the
+way tenacity's ``DoAttempt``/``DoSleep`` or httpx's ``auth_flow`` work. A driver calls
+
+* :meth:`~FailoverFlow.start` once, then for each command it gets back:
+* :class:`Attempt` — call the entry; report :meth:`~FailoverFlow.succeeded` or
+  :meth:`~FailoverFlow.failed` (with an ``Exception``; anything else, such as
+  ``asyncio.CancelledError`` or ``KeyboardInterrupt``, is the caller's cancellation and the
+  driver lets it propagate: no failover, no bench, no event);
+* :class:`Sleep` — sleep, then :meth:`~FailoverFlow.slept`;
+* :class:`GiveUp` — raise its error.
+
+A stream that fails after its first chunk is reported with :meth:`~FailoverFlow.interrupted`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ._classify import ErrorKind, classify
+from ._config import FailoverPolicy
+from ._errors import AllModelsFailedError, StreamInterruptedError
+from ._events import FailoverEvent, notify
+from ._health import HealthRegistry
+
+__all__ = ["Attempt", "Command", "FailoverFlow", "GiveUp", "Served", "Sleep"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """Call entry ``index`` (its ``number``-th attempt in this request)."""
+
+    index: int
+    key: str
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Wait ``seconds`` before retrying ``key``; ``attempt`` failed with ``error``."""
+
+    seconds: float
+    key: str
+    attempt: int
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """Every entry failed: raise ``error``."""
+
+    error: AllModelsFailedError
+
+
+Command = Attempt | Sleep | GiveUp
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """Which entry answered, and how many attempts failed before it did."""
+
+    model: str
+    index: int
+    failed_attempts: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {"model": self.model, "failed_attempts": self.failed_attempts}
+
+
+class FailoverFlow:
+    """The decisions for one request over a chain of entry keys."""
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        policy: FailoverPolicy,
+        registry: HealthRegistry,
+        request: object = None,
+    ) -> None:
+        if not keys:
+            raise ValueError("a failover flow needs at least one entry")
+        self._keys = tuple(keys)
+        self._policy = policy
+        self._registry = registry
+        self._request = request
+        self._live: list[int] = []
+        self._best_effort = False
+        self._pos = 0
+        self._attempt = 0
+        self._failed_attempts = 0
+        self._failures: list[tuple[str, ErrorKind, Exception]] = []
+        self._last: tuple[Exception, ErrorKind] | None = None
+
+    # -- commands -----------------------------------------------------------------------
+
+    def start(self) -> Attempt:
+        """Build the live set and return the first attempt."""
+        self._live = [i for i, key in enumerate(self._keys) if not self._registry.is_benched(key)]
+        if not self._live:  # everything benched: try them all, never fail on cooldowns alone
+            self._live = list(range(len(self._keys)))
+            self._best_effort = True
+        self._pos = 0
+        self._attempt = 1
+        return self._current_attempt()
+
+    def succeeded(self) -> Served:
+        """The current attempt worked: clear the entry's failures and say who served."""
+        key = self._key
+        self._registry.record_success(key)
+        return Served(model=key, index=self._live[self._pos], failed_attempts=self._failed_attempts)
+
+    def failed(self, error: Exception) -> Command:
+        """The current attempt raised ``error``; decide what happens next."""
+        self._failed_attempts += 1
+        key, attempt, policy = self._key, self._attempt, self._policy
+        kind = classify(error, policy.rules)
+        self._last = (error, kind)
+        if kind is ErrorKind.REQUEST_SPECIFIC:
+            return self._move_on(error, kind, reason="request_specific")
+        if kind is ErrorKind.AUTH_DEAD:
+            until = self._registry.bench_now(key, policy.cooldown)
+            return self._move_on(error, kind, reason="auth_dead", until=until)
+        exhausted = attempt >= policy.max_retries
+        until = self._registry.record_failure(
+            key, policy.cooldown, exhausted=exhausted, strike_limit=policy.max_retries
+        )
+        if exhausted:
+            return self._move_on(error, kind, reason="exhausted", until=until)
+        if until is not None and not self._best_effort:
+            # Benched now by failures from other requests too: stop spending retries on it.
+            return self._move_on(error, kind, reason="benched_elsewhere", until=until)
+        return Sleep(policy.delay(attempt, error), key, attempt, error)
+
+    def slept(self) -> Command:
+        """The backoff is over: retry, unless another request benched the entry meanwhile."""
+        assert self._last is not None, "slept() before failed()"
+        if not self._best_effort:
+            until = self._registry.benched_until(self._key)
+            if until is not None:
+                error, kind = self._last
+                return self._move_on(error, kind, reason="benched_elsewhere", until=until)
+        self._attempt += 1
+        return self._current_attempt()
+
+    def interrupted(self, error: Exception, text: str, chunks: int) -> StreamInterruptedError:
+        """A committed stream failed after ``chunks`` chunks: record it, never fail over."""
+        key, policy = self._key, self._policy
+        kind = classify(error, policy.rules)
+        until: datetime | None = None
+        if kind is ErrorKind.AUTH_DEAD:
+            until = self._registry.bench_now(key, policy.cooldown)
+        elif kind is not ErrorKind.REQUEST_SPECIFIC:
+            until = self._registry.record_failure(
+                key, policy.cooldown, exhausted=True, strike_limit=policy.max_retries
+            )
+        self._emit(error, kind, until=until, next_model=None, reason="stream_interrupted")
+        return StreamInterruptedError(key, kind, text, chunks)
+
+    # -- internals ----------------------------------------------------------------------
+
+    @property
+    def _key(self) -> str:
+        return self._keys[self._live[self._pos]]
+
+    def _current_attempt(self) -> Attempt:
+        return Attempt(index=self._live[self._pos], key=self._key, number=self._attempt)
+
+    def _next_pos(self) -> int | None:
+        """The next entry to try: skips entries benched meanwhile, unless all left are."""
+        rest = range(self._pos + 1, len(self._live))
+        if not rest:
+            return None
+        if not self._best_effort:
+            for pos in rest:
+                if not self._registry.is_benched(self._keys[self._live[pos]]):
+                    return pos
+        return rest[0]
+
+    def _move_on(
+        self, error: Exception, kind: ErrorKind, *, reason: str, until: datetime | None = None
+    ) -> Attempt | GiveUp:
+        nxt = self._next_pos()
+        next_model = None if nxt is None else self._keys[self._live[nxt]]
+        self._emit(error, kind, until=until, next_model=next_model, reason=reason)
+        self._failures.append((self._key, kind, error))
+        if nxt is None:
+            return GiveUp(AllModelsFailedError(self._failures))
+        self._pos, self._attempt = nxt, 1
+        return self._current_attempt()
+
+    def _emit(
+        self,
+        error: Exception,
+        kind: ErrorKind,
+        *,
+        until: datetime | None,
+        next_model: str | None,
+        reason: str,
+    ) -> None:
+        benched = until is not None
+        notify(
+            self._policy.observer,
+            FailoverEvent(
+                model=self._key,
+                error=error,
+                kind=kind,
+                attempt=self._attempt,
+                benched=benched,
+                benched_for=self._policy.cooldown if benched else None,
+                next_model=next_model,
+                request=self._request,
+                until=until,
+                reason=reason,
+            ),
+        )

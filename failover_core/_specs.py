@@ -1,0 +1,102 @@
+"""Chains from spec strings: ``"openai:gpt-4o-mini"``, ``"anthropic/claude-sonnet-4-5"``.
+
+Each adapter keeps a :class:`ProviderRegistry` of factories that build its framework's
+model for a provider; a ``"*"`` factory serves any provider (LangChain's
+``init_chat_model`` does). A comma-separated string is a chain and is spliced in.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from ._errors import SpecError
+
+__all__ = ["ModelSpec", "ProviderRegistry", "parse_spec", "split_specs"]
+
+M = TypeVar("M")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A parsed spec. ``key`` (``provider/model``) is the model's health key."""
+
+    provider: str
+    model: str
+    text: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+def parse_spec(text: str) -> ModelSpec:
+    """Parse ``provider:model`` or ``provider/model``; the model part may contain slashes."""
+    spec = text.strip()
+    cut = spec.find(":")
+    if cut < 0:
+        cut = spec.find("/")
+    if cut <= 0 or cut == len(spec) - 1:
+        raise SpecError(f"bad model spec {text!r}: expected 'provider:model' or 'provider/model'")
+    provider, model = spec[:cut].strip().lower(), spec[cut + 1 :].strip()
+    if not provider or not model or any(c.isspace() for c in provider + model):
+        raise SpecError(f"bad model spec {text!r}: expected 'provider:model' or 'provider/model'")
+    return ModelSpec(provider=provider, model=model, text=spec)
+
+
+def split_specs(specs: str | Iterable[str]) -> list[str]:
+    """One comma-separated string or a list of them: trimmed, empties skipped, in order."""
+    items = [specs] if isinstance(specs, str) else list(specs)
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise SpecError(f"a model spec must be a string, got {type(item).__name__}: {item!r}")
+        out.extend(part.strip() for part in item.split(",") if part.strip())
+    return out
+
+
+Factory = Callable[..., M]
+"""``factory(model_name, **kwargs)`` builds a framework model for one provider."""
+
+
+class ProviderRegistry(Generic[M]):
+    """Provider name → factory, for one framework."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._factories: dict[str, Factory[M]] = {}
+
+    def register(self, provider: str, factory: Factory[M]) -> None:
+        """Register (or replace) the factory for ``provider``; ``"*"`` serves any provider."""
+        if not callable(factory):
+            raise TypeError(f"a provider factory must be callable, got {type(factory).__name__}")
+        with self._lock:
+            self._factories[provider.strip().lower()] = factory
+
+    def providers(self) -> list[str]:
+        with self._lock:
+            return sorted(self._factories)
+
+    def build(self, spec: ModelSpec, kwargs: Mapping[str, Any]) -> M:
+        with self._lock:
+            factory = self._factories.get(spec.provider) or self._factories.get("*")
+        if factory is None:
+            known = ", ".join(self.providers()) or "none registered"
+            raise SpecError(f"unknown provider in spec {spec.text!r} (known: {known})")
+        try:
+            return factory(spec.model, **kwargs)
+        except SpecError:
+            raise
+        except Exception as exc:
+            raise SpecError(f"cannot build model for spec {spec.text!r}: {exc}") from exc
+
+    def build_chain(
+        self, specs: str | Iterable[str], kwargs: Mapping[str, Any] | None = None
+    ) -> list[tuple[ModelSpec, M]]:
+        """Build each spec's model, in order. Names a bad spec; refuses an empty list."""
+        parsed = [parse_spec(text) for text in split_specs(specs)]
+        if not parsed:
+            raise SpecError("failover chain: no valid specs")
+        return [(spec, self.build(spec, kwargs or {})) for spec in parsed]

@@ -1,0 +1,93 @@
+"""``llm-failover-sim`` / ``python -m failover_core.simulator``: run the simulator.
+
+Faults are given as ``MODEL=STATUS[,option=value...]``, for example::
+
+    llm-failover-sim --port 8099 --fail "gpt-4o-mini=503,times=5" --latency "*=0.05"
+
+and changed while it runs through its control endpoints (``POST /_sim/faults`` with a JSON
+body such as ``{"model": "gpt-4o-mini", "status": 429, "times": 2, "retry_after": 1}``,
+``POST /_sim/latency``, ``POST /_sim/reset``, ``GET /_sim/state``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from ._faults import Fault
+from ._server import ProviderSimulator
+
+_INT = {"status", "times", "after_chunks"}
+_FLOAT = {"latency", "retry_after"}
+_BOOL = {"disconnect"}
+
+
+def parse_fault(text: str) -> tuple[str, Fault]:
+    """``MODEL=STATUS[,key=value...]`` → (model, fault). ``times=forever`` means no limit."""
+    model, sep, rest = text.partition("=")
+    if not sep or not model.strip() or not rest.strip():
+        raise argparse.ArgumentTypeError(f"expected MODEL=STATUS[,key=value...], got {text!r}")
+    status, *pairs = rest.split(",")
+    options: dict[str, Any] = {}
+    try:
+        options["status"] = int(status)
+        for pair in pairs:
+            key, _, value = pair.partition("=")
+            key = key.strip()
+            if key == "times" and value in ("forever", "none", "None"):
+                options["times"] = None
+            elif key in _INT:
+                options[key] = int(value)
+            elif key in _FLOAT:
+                options[key] = float(value)
+            elif key in _BOOL:
+                options[key] = value.lower() in ("1", "true", "yes")
+            else:
+                options[key] = value
+        return model.strip(), Fault.from_dict(options)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bad fault {text!r}: {exc}") from exc
+
+
+def parse_latency(text: str) -> tuple[str, float]:
+    model, sep, value = text.partition("=")
+    try:
+        return model.strip(), float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected MODEL=SECONDS, got {text!r}") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="llm-failover-sim",
+        description="Fault-injecting OpenAI/Anthropic-compatible server on loopback.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    parser.add_argument("--port", type=int, default=8099, help="port (0: any free port)")
+    parser.add_argument("--fail", type=parse_fault, action="append", default=[],
+                        metavar="MODEL=STATUS[,k=v]", help="plan a fault (repeatable)")
+    parser.add_argument("--latency", type=parse_latency, action="append", default=[],
+                        metavar="MODEL=SECONDS", help="added latency per model (repeatable)")
+    args = parser.parse_args(argv)
+    sim = ProviderSimulator(args.host, args.port).start()
+    for model, fault in args.fail:
+        sim.state.add_fault(model, fault)
+    for model, seconds in args.latency:
+        sim.set_latency(model, seconds)
+    print(f"llm-failover simulator on {sim.base_url}", flush=True)
+    print(f"  OpenAI base URL:    {sim.openai_base_url}", flush=True)
+    print(f"  Anthropic base URL: {sim.anthropic_base_url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,329 @@
+"""The simulator's ASGI app: OpenAI chat completions and Anthropic messages, with faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ._faults import Api, Fault, RecordedRequest, SimulatorState
+from ._payloads import Reply, error_body, next_id, plan_reply
+
+__all__ = ["build_app"]
+
+
+class _Disconnect(Exception):
+    """Raised inside a streaming body to drop the connection mid-response."""
+
+
+def _usage(body: Mapping[str, Any], reply: Reply) -> tuple[int, int]:
+    prompt = sum(len(json.dumps(m).split()) for m in body.get("messages") or [])
+    completion = max(1, len(reply.text.split()) + (len(reply.arguments) // 4 if reply.tool_name else 0))
+    return prompt, completion
+
+
+def _error_response(api: Api, fault: Fault) -> JSONResponse:
+    headers = {"x-request-id": next_id("req_sim_")}
+    if fault.retry_after is not None:
+        headers["retry-after"] = f"{fault.retry_after:g}"
+    return JSONResponse(error_body(api, fault), status_code=fault.status, headers=headers)
+
+
+def _sse(data: Mapping[str, Any] | str, event: str | None = None) -> str:
+    payload = data if isinstance(data, str) else json.dumps(data)
+    return (f"event: {event}\n" if event else "") + f"data: {payload}\n\n"
+
+
+# -- OpenAI ------------------------------------------------------------------------------
+
+
+def _openai_message(reply: Reply) -> dict[str, Any]:
+    if reply.tool_name:
+        return {
+            "role": "assistant",
+            "content": None,
+            "refusal": None,
+            "tool_calls": [
+                {
+                    "id": next_id("call_sim_"),
+                    "type": "function",
+                    "function": {"name": reply.tool_name, "arguments": reply.arguments},
+                }
+            ],
+        }
+    return {"role": "assistant", "content": reply.text, "refusal": None}
+
+
+def _openai_json(model: str, body: Mapping[str, Any], reply: Reply) -> dict[str, Any]:
+    prompt, completion = _usage(body, reply)
+    return {
+        "id": next_id("chatcmpl-sim-"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": _openai_message(reply),
+                "finish_reason": "tool_calls" if reply.tool_name else "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
+
+
+async def _openai_stream(
+    model: str, body: Mapping[str, Any], reply: Reply, fault: Fault | None, delay: float
+) -> AsyncIterator[str]:
+    cid, created = next_id("chatcmpl-sim-"), int(time.time())
+
+    def chunk(delta: Mapping[str, Any], finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return _sse(
+            {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [choice],
+            }
+        )
+
+    yield chunk({"role": "assistant", "content": ""})
+    if reply.tool_name:
+        call_id = next_id("call_sim_")
+        args = reply.arguments
+        pieces = [args[i : i + 12] for i in range(0, len(args), 12)] or [""]
+        deltas: list[dict[str, Any]] = [
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": reply.tool_name, "arguments": ""},
+                    }
+                ]
+            }
+        ]
+        deltas += [{"tool_calls": [{"index": 0, "function": {"arguments": p}}]} for p in pieces]
+    else:
+        deltas = [{"content": piece} for piece in reply.pieces()]
+    for sent, delta in enumerate(deltas):
+        if fault is not None and fault.after_chunks is not None and sent >= fault.after_chunks:
+            if fault.disconnect:
+                raise _Disconnect
+            yield _sse(error_body("openai", fault))
+            return
+        if delay:
+            await asyncio.sleep(delay)
+        yield chunk(delta)
+    yield chunk({}, "tool_calls" if reply.tool_name else "stop")
+    if (body.get("stream_options") or {}).get("include_usage"):
+        prompt, completion = _usage(body, reply)
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        yield _sse(
+            {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": usage,
+            }
+        )
+    yield _sse("[DONE]")
+
+
+# -- Anthropic ---------------------------------------------------------------------------
+
+
+def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:
+    if reply.tool_name:
+        return [
+            {
+                "type": "tool_use",
+                "id": next_id("toolu_sim_"),
+                "name": reply.tool_name,
+                "input": dict(reply.tool_args or {}),
+            }
+        ]
+    return [{"type": "text", "text": reply.text}]
+
+
+def _anthropic_json(model: str, body: Mapping[str, Any], reply: Reply) -> dict[str, Any]:
+    prompt, completion = _usage(body, reply)
+    return {
+        "id": next_id("msg_sim_"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": _anthropic_blocks(reply),
+        "stop_reason": "tool_use" if reply.tool_name else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": prompt, "output_tokens": completion},
+    }
+
+
+async def _anthropic_stream(
+    model: str, body: Mapping[str, Any], reply: Reply, fault: Fault | None, delay: float
+) -> AsyncIterator[str]:
+    prompt, completion = _usage(body, reply)
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": next_id("msg_sim_"),
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": prompt, "output_tokens": 1},
+        },
+    }
+    yield _sse(start, "message_start")
+    if reply.tool_name:
+        block: dict[str, Any] = {
+            "type": "tool_use",
+            "id": next_id("toolu_sim_"),
+            "name": reply.tool_name,
+            "input": {},
+        }
+        args = reply.arguments
+        deltas = [
+            {"type": "input_json_delta", "partial_json": args[i : i + 12]}
+            for i in range(0, len(args), 12)
+        ]
+    else:
+        block = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": piece} for piece in reply.pieces()]
+    yield _sse({"type": "content_block_start", "index": 0, "content_block": block},
+               "content_block_start")
+    for sent, delta in enumerate(deltas):
+        if fault is not None and fault.after_chunks is not None and sent >= fault.after_chunks:
+            if fault.disconnect:
+                raise _Disconnect
+            yield _sse(error_body("anthropic", fault), "error")
+            return
+        if delay:
+            await asyncio.sleep(delay)
+        yield _sse({"type": "content_block_delta", "index": 0, "delta": delta},
+                   "content_block_delta")
+    yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+    stop = "tool_use" if reply.tool_name else "end_turn"
+    yield _sse(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop, "stop_sequence": None},
+            "usage": {"output_tokens": completion},
+        },
+        "message_delta",
+    )
+    yield _sse({"type": "message_stop"}, "message_stop")
+
+
+async def _dropped() -> AsyncIterator[str]:
+    # Headers go out, then the connection drops before a byte of body: a broken transport.
+    raise _Disconnect
+    yield ""  # pragma: no cover - makes this an async generator
+
+
+# -- routes ------------------------------------------------------------------------------
+
+
+def build_app(state: SimulatorState) -> Starlette:
+    """The ASGI app serving both APIs over ``state``."""
+
+    async def serve(request: Request, api: Api) -> Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return _error_response(api, Fault(status=400, message="Body is not JSON."))
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            return _error_response(api, Fault(status=400, message="A 'model' is required."))
+        model, stream = body["model"], bool(body.get("stream"))
+        had_credentials = bool(
+            request.headers.get("authorization") or request.headers.get("x-api-key")
+        )
+        fault, latency, chunk_delay = state.admit(
+            RecordedRequest(api, model, stream, body, had_credentials)
+        )
+        wait = latency + (fault.latency if fault else 0.0)
+        if wait:
+            await asyncio.sleep(wait)
+        if fault is not None and not (stream and fault.after_chunks is not None):
+            if fault.disconnect:
+                return StreamingResponse(_dropped(), media_type="application/json")
+            return _error_response(api, fault)
+        reply = plan_reply(api, model, body)
+        if not stream:
+            payload = (_openai_json if api == "openai" else _anthropic_json)(model, body, reply)
+            return JSONResponse(payload, headers={"x-request-id": next_id("req_sim_")})
+        events = (_openai_stream if api == "openai" else _anthropic_stream)(
+            model, body, reply, fault, chunk_delay
+        )
+        return StreamingResponse(events, media_type="text/event-stream")
+
+    async def openai_chat(request: Request) -> Response:
+        return await serve(request, "openai")
+
+    async def anthropic_messages(request: Request) -> Response:
+        return await serve(request, "anthropic")
+
+    async def models(request: Request) -> Response:
+        names = sorted(state.call_counts())
+        return JSONResponse({"object": "list", "data": [{"id": n, "object": "model"} for n in names]})
+
+    async def control_state(request: Request) -> Response:
+        return JSONResponse(state.snapshot())
+
+    async def control_faults(request: Request) -> Response:
+        data = await request.json()
+        try:
+            model = str(data.pop("model"))
+            state.add_fault(model, Fault.from_dict(data))
+        except (KeyError, TypeError, ValueError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(state.snapshot())
+
+    async def control_latency(request: Request) -> Response:
+        data = await request.json()
+        try:
+            state.set_latency(str(data["model"]), float(data.get("seconds", 0.0)),
+                              float(data.get("chunk_delay", 0.0)))
+        except (KeyError, TypeError, ValueError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(state.snapshot())
+
+    async def control_reset(request: Request) -> Response:
+        state.reset()
+        return JSONResponse(state.snapshot())
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", openai_chat, methods=["POST"]),
+            Route("/v1/messages", anthropic_messages, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/_sim/state", control_state, methods=["GET"]),
+            Route("/_sim/faults", control_faults, methods=["POST"]),
+            Route("/_sim/latency", control_latency, methods=["POST"]),
+            Route("/_sim/reset", control_reset, methods=["POST"]),
+        ]
+    )

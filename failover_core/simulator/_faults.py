@@ -1,0 +1,160 @@
+"""Fault plans and call records: the simulator's state, shared by the server and its users."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+__all__ = ["Fault", "RecordedRequest", "SimulatorState"]
+
+Api = Literal["openai", "anthropic"]
+
+
+@dataclass
+class Fault:
+    """One planned failure for a model.
+
+    ``status`` is the HTTP status; ``code``/``type``/``message`` fill the provider's error
+    body (defaults suit the status and the API). ``times`` is how many requests it hits
+    (``None``: every request until cleared). ``latency`` is added before answering.
+    ``retry_after`` sets the ``Retry-After`` header. With ``after_chunks``, a streamed
+    request gets that many content chunks and then the error (as the API's in-stream error
+    event, or a dropped connection with ``disconnect``); a non-streamed request fails whole.
+    """
+
+    status: int = 503
+    code: str | None = None
+    type: str | None = None
+    message: str | None = None
+    times: int | None = 1
+    latency: float = 0.0
+    retry_after: float | None = None
+    after_chunks: int | None = None
+    disconnect: bool = False
+
+    def __post_init__(self) -> None:
+        if not 400 <= self.status <= 599:
+            raise ValueError(f"a fault's status must be 4xx or 5xx, got {self.status}")
+        if self.times is not None and self.times < 1:
+            raise ValueError(f"a fault's times must be >= 1 or None, got {self.times}")
+        if self.latency < 0:
+            raise ValueError(f"a fault's latency must not be negative, got {self.latency}")
+        if self.after_chunks is not None and self.after_chunks < 0:
+            raise ValueError(f"after_chunks must not be negative, got {self.after_chunks}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fault:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request the simulator received. Credentials are never recorded, only their presence."""
+
+    api: Api
+    model: str
+    stream: bool
+    body: dict[str, Any]
+    had_credentials: bool
+
+
+@dataclass
+class _Plan:
+    faults: list[Fault] = field(default_factory=list)
+    latency: float = 0.0
+    chunk_delay: float = 0.0
+
+
+class SimulatorState:
+    """Thread-safe: written by tests in one thread, read by the server in another."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._plans: dict[str, _Plan] = {}
+        self._calls: Counter[str] = Counter()
+        self._requests: list[RecordedRequest] = []
+
+    def add_fault(self, model: str, fault: Fault) -> None:
+        with self._lock:
+            self._plans.setdefault(model, _Plan()).faults.append(fault)
+
+    def set_latency(self, model: str, seconds: float, chunk_delay: float = 0.0) -> None:
+        if seconds < 0 or chunk_delay < 0:
+            raise ValueError("latency and chunk_delay must not be negative")
+        with self._lock:
+            plan = self._plans.setdefault(model, _Plan())
+            plan.latency, plan.chunk_delay = seconds, chunk_delay
+
+    def clear(self, model: str | None = None) -> None:
+        """Drop the faults of ``model`` (or of every model); latencies stay."""
+        with self._lock:
+            for name, plan in self._plans.items():
+                if model is None or name == model:
+                    plan.faults.clear()
+
+    def reset(self) -> None:
+        """Forget faults, latencies, counts and recorded requests."""
+        with self._lock:
+            self._plans.clear()
+            self._calls.clear()
+            self._requests.clear()
+
+    def admit(self, request: RecordedRequest) -> tuple[Fault | None, float, float]:
+        """Count the call and take the fault that applies to it, if any.
+
+        Returns the fault, the model's latency and its delay between streamed chunks.
+        A plan for ``"*"`` applies to every model that has no fault of its own.
+        """
+        with self._lock:
+            self._calls[request.model] += 1
+            self._requests.append(request)
+            own, star = self._plans.get(request.model), self._plans.get("*")
+            latency = own.latency if own else star.latency if star else 0.0
+            chunk_delay = own.chunk_delay if own else star.chunk_delay if star else 0.0
+            for plan in (own, star):
+                if plan is None or not plan.faults:
+                    continue
+                fault = plan.faults[0]
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times == 0:
+                        plan.faults.pop(0)
+                return copy.copy(fault), latency, chunk_delay
+            return None, latency, chunk_delay
+
+    def calls(self, model: str | None = None) -> int:
+        with self._lock:
+            return self._calls[model] if model is not None else sum(self._calls.values())
+
+    def call_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._calls)
+
+    def requests(self, model: str | None = None) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self._requests if model is None or r.model == model]
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "calls": dict(self._calls),
+                "plans": {
+                    name: {
+                        "faults": [f.to_dict() for f in plan.faults],
+                        "latency": plan.latency,
+                        "chunk_delay": plan.chunk_delay,
+                    }
+                    for name, plan in self._plans.items()
+                },
+            }

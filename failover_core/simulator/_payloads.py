@@ -1,0 +1,196 @@
+"""What the simulated providers answer: replies, tool calls, JSON from a schema, errors.
+
+Replies are deterministic and name the model that produced them, so a test (or a person
+watching the demo) can tell who served a request from the text alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._faults import Api, Fault
+
+__all__ = ["Reply", "error_body", "plan_reply", "sample_from_schema"]
+
+_ids = itertools.count(1)
+
+
+def next_id(prefix: str) -> str:
+    return f"{prefix}{next(_ids):06d}"
+
+
+def sample_from_schema(schema: Mapping[str, Any], defs: Mapping[str, Any] | None = None) -> Any:
+    """A small value that satisfies a JSON schema of the shapes tool and output schemas use."""
+    defs = defs if defs is not None else schema.get("$defs", schema.get("definitions", {}))
+    if "$ref" in schema:
+        name = str(schema["$ref"]).rsplit("/", 1)[-1]
+        return sample_from_schema(defs.get(name, {}), defs)
+    if "const" in schema:
+        return schema["const"]
+    if "default" in schema:
+        return schema["default"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = [o for o in schema.get(key, []) if o.get("type") != "null"]
+        if options:
+            return sample_from_schema(options[0], defs)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: sample_from_schema(sub, defs) for name, sub in props.items()}
+    if kind == "array":
+        return [sample_from_schema(schema.get("items", {}), defs)]
+    if kind == "integer":
+        return int(schema.get("minimum", 1))
+    if kind == "number":
+        return float(schema.get("minimum", 1.5))
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return str(schema.get("title") or schema.get("description") or "sample")[:40]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer to one request: text, or one tool call."""
+
+    text: str
+    tool_name: str | None = None
+    tool_args: Mapping[str, Any] | None = None
+
+    @property
+    def arguments(self) -> str:
+        return json.dumps(self.tool_args or {})
+
+    def pieces(self) -> list[str]:
+        """The text split the way a provider streams it: word by word."""
+        words = self.text.split(" ")
+        return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, Mapping):
+                if block.get("type") == "tool_result":
+                    parts.append(_content_text(block.get("content")))
+                elif isinstance(block.get("text"), str):
+                    parts.append(block["text"])
+        return " ".join(parts)
+    return ""
+
+
+def _last_turn(messages: list[Mapping[str, Any]]) -> tuple[str, bool]:
+    """The last message's text and whether it carries a tool result."""
+    if not messages:
+        return "", False
+    last = messages[-1]
+    content = last.get("content")
+    is_tool = last.get("role") == "tool" or (
+        isinstance(content, list)
+        and any(isinstance(b, Mapping) and b.get("type") == "tool_result" for b in content)
+    )
+    return _content_text(content), is_tool
+
+
+def _tools(api: Api, body: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    out = []
+    for tool in body.get("tools") or []:
+        if api == "openai" and tool.get("type") == "function":
+            fn = tool.get("function", {})
+            out.append((str(fn.get("name")), fn.get("parameters") or {}))
+        elif api == "anthropic" and "name" in tool:
+            out.append((str(tool["name"]), tool.get("input_schema") or {}))
+    return out
+
+
+def _forced_tool(api: Api, choice: Any) -> tuple[str | None, bool]:
+    """(named tool, tools allowed) from a ``tool_choice``."""
+    if choice is None:
+        return None, True
+    if isinstance(choice, str):
+        return None, choice != "none"
+    if api == "openai":
+        return choice.get("function", {}).get("name"), True
+    if choice.get("type") == "none":
+        return None, False
+    return choice.get("name") if choice.get("type") == "tool" else None, True
+
+
+def plan_reply(api: Api, model: str, body: Mapping[str, Any]) -> Reply:
+    """Decide the answer: a tool call when tools are offered and no tool result is in yet,
+    JSON for a JSON-schema response format, otherwise a line of text naming the model."""
+    messages = list(body.get("messages") or [])
+    text, after_tool = _last_turn(messages)
+    tools = _tools(api, body)
+    named, allowed = _forced_tool(api, body.get("tool_choice"))
+    if tools and allowed and not after_tool:
+        name, schema = next(((n, s) for n, s in tools if n == named), tools[0])
+        return Reply(text="", tool_name=name, tool_args=sample_from_schema(schema))
+    fmt = body.get("response_format") or {}
+    if api == "openai" and fmt.get("type") == "json_schema":
+        schema = fmt.get("json_schema", {}).get("schema", {})
+        return Reply(text=json.dumps(sample_from_schema(schema)))
+    if api == "openai" and fmt.get("type") == "json_object":
+        return Reply(text=json.dumps({"model": model, "answer": "ok"}))
+    prefix = "tool said" if after_tool else "you said"
+    snippet = " ".join(text.split())[:80]
+    return Reply(text=f"[{model}] {prefix}: {snippet}" if snippet else f"[{model}] hello")
+
+
+_DEFAULTS: Mapping[int, tuple[str, str, str]] = {
+    # status: (openai type/code, anthropic type, message)
+    400: ("invalid_request_error", "invalid_request_error", "Invalid request."),
+    401: ("invalid_api_key", "authentication_error", "Invalid API key."),
+    402: ("billing_error", "billing_error", "Payment required."),
+    403: ("permission_denied", "permission_error", "Permission denied."),
+    404: ("model_not_found", "not_found_error", "The model does not exist."),
+    408: ("timeout", "timeout_error", "Request timed out."),
+    413: ("request_too_large", "request_too_large", "Request too large."),
+    422: ("invalid_request_error", "invalid_request_error", "Unprocessable request."),
+    429: ("rate_limit_exceeded", "rate_limit_error", "Rate limit reached."),
+    500: ("server_error", "api_error", "Internal server error."),
+    502: ("server_error", "api_error", "Bad gateway."),
+    503: ("server_error", "overloaded_error", "Service unavailable."),
+    504: ("server_error", "api_error", "Gateway timeout."),
+    529: ("server_error", "overloaded_error", "Overloaded."),
+}
+
+
+def error_body(api: Api, fault: Fault) -> dict[str, Any]:
+    """The provider's JSON error body for a fault."""
+    default_code, anthropic_type, default_message = _DEFAULTS.get(
+        fault.status, ("server_error" if fault.status >= 500 else "invalid_request_error",
+                       "api_error" if fault.status >= 500 else "invalid_request_error",
+                       "Simulated failure.")
+    )
+    message = fault.message or default_message
+    if api == "anthropic":
+        return {
+            "type": "error",
+            "error": {"type": fault.type or fault.code or anthropic_type, "message": message},
+        }
+    error_type = fault.type or (
+        "invalid_request_error" if fault.status < 500 and fault.status != 429 else default_code
+    )
+    if fault.status == 429 and not fault.type:
+        error_type = "insufficient_quota" if fault.code == "insufficient_quota" else "requests"
+    return {
+        "error": {
+            "message": message,
+            "type": error_type,
+            "param": None,
+            "code": fault.code or default_code,
+        }
+    }

@@ -1,0 +1,3 @@
+"""LangChain adapter (coming in its own issue)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""LlamaIndex adapter (coming in its own issue)."""
+
+__all__: list[str] = []

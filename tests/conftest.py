@@ -1,0 +1,62 @@
+"""Shared fixtures: a fake clock, a fresh registry, and the provider simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+import failover_core as fc
+from failover_core import _classify
+
+pytest_plugins = ["failover_core.simulator.pytest_plugin"]
+
+T0 = 1_800_000_000.0  # a fixed wall-clock instant (2027-01-15)
+
+
+@dataclass
+class FakeClock:
+    """Wall-clock seconds that move only when told; ``sleep`` records and advances."""
+
+    now: float = T0
+    slept: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def registry(clock: FakeClock) -> Iterator[fc.HealthRegistry]:
+    """A fresh registry on the fake clock, installed as the process-wide one."""
+    reg = fc.HealthRegistry(clock=clock)
+    old = fc.set_health_registry(reg)
+    yield reg
+    fc.set_health_registry(old)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_globals() -> Iterator[None]:
+    """Defaults, global classifier rules and the global registry never leak between tests."""
+    defaults = fc.get_failover_defaults()
+    rules = _classify._global_rules
+    old_registry = fc.set_health_registry(fc.HealthRegistry())
+    yield
+    fc.set_failover_defaults(defaults.max_retries, defaults.cooldown)
+    _classify._global_rules = rules
+    fc.set_health_registry(old_registry)
