@@ -89,4 +89,5 @@ __all__ = [
     "set_health_registry",
     "split_specs",
     "status_of",
+    "unbench_model",
 ]

@@ -17,6 +17,7 @@ by duck typing, so classification costs nothing for SDKs a user does not have.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -83,6 +84,8 @@ _AUTH_DEAD_STATUS = frozenset({401, 402, 403, 404, 410})
 _REQUEST_STATUS = frozenset({400, 413, 422})
 
 # Codes that decide whatever the status says. Lower-case; matched against body codes/types.
+# AWS throttles with 400 on some services and Anthropic can send `overloaded_error` inside a
+# 200 stream, so these are read before the status.
 _OVERRIDING_CODES: Mapping[str, ErrorKind] = {
     "insufficient_quota": ErrorKind.AUTH_DEAD,
     "billing_hard_limit_reached": ErrorKind.AUTH_DEAD,
@@ -90,11 +93,24 @@ _OVERRIDING_CODES: Mapping[str, ErrorKind] = {
     "billing_not_active": ErrorKind.AUTH_DEAD,
     "model_not_found": ErrorKind.AUTH_DEAD,
     "invalid_api_key": ErrorKind.AUTH_DEAD,
+    "accessdeniedexception": ErrorKind.AUTH_DEAD,
+    "unrecognizedclientexception": ErrorKind.AUTH_DEAD,
     "context_length_exceeded": ErrorKind.REQUEST_SPECIFIC,
     "string_above_max_length": ErrorKind.REQUEST_SPECIFIC,
     "content_policy_violation": ErrorKind.REQUEST_SPECIFIC,
     "content_filter": ErrorKind.REQUEST_SPECIFIC,
     "request_too_large": ErrorKind.REQUEST_SPECIFIC,
+    "validationexception": ErrorKind.REQUEST_SPECIFIC,
+    "overloaded_error": ErrorKind.TRANSIENT,
+    "rate_limit_error": ErrorKind.TRANSIENT,
+    "rate_limit_exceeded": ErrorKind.TRANSIENT,
+    "throttlingexception": ErrorKind.TRANSIENT,
+    "toomanyrequestsexception": ErrorKind.TRANSIENT,
+    "serviceunavailableexception": ErrorKind.TRANSIENT,
+    "modelnotreadyexception": ErrorKind.TRANSIENT,
+    "internalserverexception": ErrorKind.TRANSIENT,
+    "modeltimeoutexception": ErrorKind.TRANSIENT,
+    "resource_exhausted": ErrorKind.TRANSIENT,
 }
 
 # Phrases in the message that decide whatever the status says. Lower-case substrings.
@@ -111,35 +127,23 @@ _OVERRIDING_PHRASES: tuple[tuple[str, ErrorKind], ...] = (
     ("content filter", ErrorKind.REQUEST_SPECIFIC),
 )
 
-# Codes and types that decide when no status was found (gRPC names, AWS error codes).
+# Generic codes and types, read only when no status was found (a 401 typed
+# `invalid_request_error` is still an auth failure).
 _CODES: Mapping[str, ErrorKind] = {
-    "overloaded_error": ErrorKind.TRANSIENT,
-    "rate_limit_error": ErrorKind.TRANSIENT,
-    "rate_limit_exceeded": ErrorKind.TRANSIENT,
     "api_error": ErrorKind.TRANSIENT,
     "server_error": ErrorKind.TRANSIENT,
     "timeout_error": ErrorKind.TRANSIENT,
-    "throttlingexception": ErrorKind.TRANSIENT,
-    "toomanyrequestsexception": ErrorKind.TRANSIENT,
-    "serviceunavailableexception": ErrorKind.TRANSIENT,
-    "modelnotreadyexception": ErrorKind.TRANSIENT,
-    "internalserverexception": ErrorKind.TRANSIENT,
-    "modeltimeoutexception": ErrorKind.TRANSIENT,
-    "resource_exhausted": ErrorKind.TRANSIENT,
     "unavailable": ErrorKind.TRANSIENT,
     "deadline_exceeded": ErrorKind.TRANSIENT,
     "internal": ErrorKind.TRANSIENT,
     "authentication_error": ErrorKind.AUTH_DEAD,
     "permission_error": ErrorKind.AUTH_DEAD,
     "not_found_error": ErrorKind.AUTH_DEAD,
-    "accessdeniedexception": ErrorKind.AUTH_DEAD,
-    "unrecognizedclientexception": ErrorKind.AUTH_DEAD,
     "resourcenotfoundexception": ErrorKind.AUTH_DEAD,
     "unauthenticated": ErrorKind.AUTH_DEAD,
     "permission_denied": ErrorKind.AUTH_DEAD,
     "not_found": ErrorKind.AUTH_DEAD,
     "invalid_request_error": ErrorKind.REQUEST_SPECIFIC,
-    "validationexception": ErrorKind.REQUEST_SPECIFIC,
     "invalid_argument": ErrorKind.REQUEST_SPECIFIC,
     "failed_precondition": ErrorKind.REQUEST_SPECIFIC,
 }
@@ -248,10 +252,8 @@ def _codes(exc: BaseException) -> Iterator[str]:
 def _message(exc: BaseException) -> str:
     message = getattr(exc, "message", None)
     text = message if isinstance(message, str) else ""
-    try:
+    with contextlib.suppress(Exception):  # a broken __str__ must not break classification
         text = f"{text} {exc}"
-    except Exception:  # a broken __str__ must not break classification
-        pass
     return text.lower()
 
 

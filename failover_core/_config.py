@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import tenacity
 
@@ -25,7 +25,7 @@ __all__ = [
     "set_failover_defaults",
 ]
 
-Backoff = Union[Callable[[int], "float | timedelta"], tenacity.wait.wait_base]
+Backoff = Callable[[int], float | timedelta] | tenacity.wait.wait_base
 """Seconds (or a timedelta) to wait after failed attempt ``n`` (1-based), or a tenacity wait."""
 
 _BASE = 0.2
@@ -158,7 +158,9 @@ class FailoverPolicy:
             if not callable(rule):
                 raise TypeError(f"a classifier rule must be callable, got {type(rule).__name__}")
         return cls(
-            max_retries=defaults.max_retries if max_retries is None else _as_max_retries(max_retries),
+            max_retries=defaults.max_retries
+            if max_retries is None
+            else _as_max_retries(max_retries),
             cooldown=defaults.cooldown if cooldown is None else _as_cooldown(cooldown),
             backoff=backoff,
             observer=observer,

@@ -38,7 +38,7 @@ def _summary(model: str, kind: ErrorKind, exc: BaseException) -> str:
     return f"{model} ({kind.value}, {where})"
 
 
-class AllModelsFailedError(FailoverError, ExceptionGroup):  # type: ignore[misc]
+class AllModelsFailedError(FailoverError, ExceptionGroup):
     """Every model in the chain failed. ``exceptions`` holds each cause, in order.
 
     ``models`` and ``kinds`` run parallel to ``exceptions``. The message names the models,
@@ -72,11 +72,15 @@ class AllModelsFailedError(FailoverError, ExceptionGroup):  # type: ignore[misc]
 
     def derive(self, excs: Sequence[Exception]) -> ExceptionGroup[Exception]:  # type: ignore[override]
         # split()/subgroup() keep the type and the model each kept cause came from.
-        kept = [(m, k, e) for m, k, e in zip(self.models, self.kinds, self.exceptions) if e in excs]
-        return AllModelsFailedError(kept, self.message)  # type: ignore[arg-type]
+        kept = [
+            (m, k, e)
+            for m, k, e in zip(self.models, self.kinds, self.exceptions, strict=True)
+            if e in excs
+        ]
+        return AllModelsFailedError(kept, self.message)
 
     def __reduce__(self) -> tuple[object, ...]:
-        failures = list(zip(self.models, self.kinds, self.exceptions))
+        failures = list(zip(self.models, self.kinds, self.exceptions, strict=True))
         return (type(self), (failures, self.message))
 
 

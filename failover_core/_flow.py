@@ -123,8 +123,8 @@ class FailoverFlow:
         if kind is ErrorKind.REQUEST_SPECIFIC:
             return self._move_on(error, kind, reason="request_specific")
         if kind is ErrorKind.AUTH_DEAD:
-            until = self._registry.bench_now(key, policy.cooldown)
-            return self._move_on(error, kind, reason="auth_dead", until=until)
+            benched = self._registry.bench_now(key, policy.cooldown)
+            return self._move_on(error, kind, reason="auth_dead", until=benched)
         exhausted = attempt >= policy.max_retries
         until = self._registry.record_failure(
             key, policy.cooldown, exhausted=exhausted, strike_limit=policy.max_retries

@@ -54,7 +54,7 @@ def parse_fault(text: str) -> tuple[str, Fault]:
 
 
 def parse_latency(text: str) -> tuple[str, float]:
-    model, sep, value = text.partition("=")
+    model, _, value = text.partition("=")
     try:
         return model.strip(), float(value)
     except ValueError as exc:
@@ -68,10 +68,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     parser.add_argument("--port", type=int, default=8099, help="port (0: any free port)")
-    parser.add_argument("--fail", type=parse_fault, action="append", default=[],
-                        metavar="MODEL=STATUS[,k=v]", help="plan a fault (repeatable)")
-    parser.add_argument("--latency", type=parse_latency, action="append", default=[],
-                        metavar="MODEL=SECONDS", help="added latency per model (repeatable)")
+    parser.add_argument(
+        "--fail",
+        type=parse_fault,
+        action="append",
+        default=[],
+        metavar="MODEL=STATUS[,k=v]",
+        help="plan a fault (repeatable)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=parse_latency,
+        action="append",
+        default=[],
+        metavar="MODEL=SECONDS",
+        help="added latency per model (repeatable)",
+    )
     args = parser.parse_args(argv)
     sim = ProviderSimulator(args.host, args.port).start()
     for model, fault in args.fail:

@@ -25,7 +25,9 @@ class _Disconnect(Exception):
 
 def _usage(body: Mapping[str, Any], reply: Reply) -> tuple[int, int]:
     prompt = sum(len(json.dumps(m).split()) for m in body.get("messages") or [])
-    completion = max(1, len(reply.text.split()) + (len(reply.arguments) // 4 if reply.tool_name else 0))
+    completion = max(
+        1, len(reply.text.split()) + (len(reply.arguments) // 4 if reply.tool_name else 0)
+    )
     return prompt, completion
 
 
@@ -214,8 +216,9 @@ async def _anthropic_stream(
     else:
         block = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": piece} for piece in reply.pieces()]
-    yield _sse({"type": "content_block_start", "index": 0, "content_block": block},
-               "content_block_start")
+    yield _sse(
+        {"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"
+    )
     for sent, delta in enumerate(deltas):
         if fault is not None and fault.after_chunks is not None and sent >= fault.after_chunks:
             if fault.disconnect:
@@ -224,8 +227,9 @@ async def _anthropic_stream(
             return
         if delay:
             await asyncio.sleep(delay)
-        yield _sse({"type": "content_block_delta", "index": 0, "delta": delta},
-                   "content_block_delta")
+        yield _sse(
+            {"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"
+        )
     yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
     stop = "tool_use" if reply.tool_name else "end_turn"
     yield _sse(
@@ -289,7 +293,9 @@ def build_app(state: SimulatorState) -> Starlette:
 
     async def models(request: Request) -> Response:
         names = sorted(state.call_counts())
-        return JSONResponse({"object": "list", "data": [{"id": n, "object": "model"} for n in names]})
+        return JSONResponse(
+            {"object": "list", "data": [{"id": n, "object": "model"} for n in names]}
+        )
 
     async def control_state(request: Request) -> Response:
         return JSONResponse(state.snapshot())
@@ -306,8 +312,11 @@ def build_app(state: SimulatorState) -> Starlette:
     async def control_latency(request: Request) -> Response:
         data = await request.json()
         try:
-            state.set_latency(str(data["model"]), float(data.get("seconds", 0.0)),
-                              float(data.get("chunk_delay", 0.0)))
+            state.set_latency(
+                str(data["model"]),
+                float(data.get("seconds", 0.0)),
+                float(data.get("chunk_delay", 0.0)),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(state.snapshot())

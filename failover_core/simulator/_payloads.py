@@ -171,9 +171,12 @@ _DEFAULTS: Mapping[int, tuple[str, str, str]] = {
 def error_body(api: Api, fault: Fault) -> dict[str, Any]:
     """The provider's JSON error body for a fault."""
     default_code, anthropic_type, default_message = _DEFAULTS.get(
-        fault.status, ("server_error" if fault.status >= 500 else "invalid_request_error",
-                       "api_error" if fault.status >= 500 else "invalid_request_error",
-                       "Simulated failure.")
+        fault.status,
+        (
+            "server_error" if fault.status >= 500 else "invalid_request_error",
+            "api_error" if fault.status >= 500 else "invalid_request_error",
+            "Simulated failure.",
+        ),
     )
     message = fault.message or default_message
     if api == "anthropic":

@@ -42,6 +42,8 @@ class ProviderSimulator:
             return self
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted sockets inherit this: no Nagle delay between a response's head and body.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((self._host, self._port))
         sock.listen(512)
         self._socket = sock
@@ -57,7 +59,9 @@ class ProviderSimulator:
         logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="llm-failover-sim",
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name="llm-failover-sim",
             daemon=True,
         )
         self._thread.start()

@@ -25,7 +25,9 @@ def chain_of(
     options.setdefault("observer", events.append)
     options.setdefault("backoff", lambda n: 0.1 * n)
     policy = fc.FailoverPolicy.build(**options)
-    return fc.FailoverChain(entries, policy, registry, sleep=clock.sleep, asleep=clock.asleep), events
+    return fc.FailoverChain(
+        entries, policy, registry, sleep=clock.sleep, asleep=clock.asleep
+    ), events
 
 
 # -- request/response --------------------------------------------------------------------
@@ -185,8 +187,16 @@ def test_logs_carry_the_seed_fields_but_never_the_prompt_or_key(
         chain.invoke(lambda e: e.call(), request=[{"role": "user", "content": SECRET_PROMPT}])
     records = [r for r in caplog.records if r.name == "llm_failover"]
     assert len(records) == 3 and all(r.levelno == logging.WARNING for r in records)
-    for field in ("model=a/1", "kind=auth_dead", "status=401", "attempt=1", "benched=True",
-                  "cooldown=300.0", "until=", "next=b/2"):
+    for field in (
+        "model=a/1",
+        "kind=auth_dead",
+        "status=401",
+        "attempt=1",
+        "benched=True",
+        "cooldown=300.0",
+        "until=",
+        "next=b/2",
+    ):
         assert field in records[0].getMessage()
     assert records[0].failover["next"] == "b/2"  # type: ignore[attr-defined]
     everything = caplog.text + str(info.value)
@@ -228,7 +238,7 @@ def test_stream_failure_after_output_raises_typed_error_without_replay(
     b = FakeStreamEntry("b/2")
     chain, events = chain_of([a, b], clock, registry)
     got: list[str] = []
-    with pytest.raises(fc.StreamInterruptedError) as info:
+    with pytest.raises(fc.StreamInterruptedError) as info:  # noqa: PT012 - consuming is the act
         for chunk, _ in chain.stream(lambda e: e.stream(), str):
             got.append(chunk)
     assert got == ["Hel", "lo"]
@@ -264,7 +274,7 @@ async def test_astream_mirrors_stream(clock: FakeClock, registry: fc.HealthRegis
     b = FakeStreamEntry("b/2", chunks=["p", "q"], fail_after=1, fail_with=HTTPError(500))
     chain, events = chain_of([a, b], clock, registry, max_retries=2)
     got: list[tuple[str, str]] = []
-    with pytest.raises(fc.StreamInterruptedError) as info:
+    with pytest.raises(fc.StreamInterruptedError) as info:  # noqa: PT012 - consuming is the act
         async for chunk, served in chain.astream(lambda e: e.astream(), str):
             got.append((chunk, served.model))
     assert got == [("p", "b/2")]
@@ -325,7 +335,7 @@ def test_empty_and_duplicate_chains_are_refused() -> None:
     policy = fc.FailoverPolicy.build()
     with pytest.raises(fc.ChainConfigError, match="at least one model"):
         fc.FailoverChain([], policy)
-    with pytest.raises(fc.ChainConfigError, match="duplicate model key.*a/1"):
+    with pytest.raises(fc.ChainConfigError, match=r"duplicate model key.*a/1"):
         fc.FailoverChain([FakeEntry("a/1"), FakeEntry("b/2"), FakeEntry("a/1")], policy)
 
 

@@ -92,7 +92,7 @@ def test_all_failed_gives_up_with_every_cause(registry: fc.HealthRegistry) -> No
     command = flow.failed(second)
     assert isinstance(command, GiveUp)
     error = command.error
-    assert isinstance(error, ExceptionGroup)
+    assert isinstance(error, ExceptionGroup)  # noqa: F821 - the tests run on 3.11+
     assert error.exceptions == (first, second)
     assert error.models == ("a/1", "b/2")
     assert "all 2 models in chain failed" in str(error)

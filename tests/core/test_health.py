@@ -110,7 +110,7 @@ def test_unbench_of_an_expired_bench_says_false(
 
 def test_naive_datetime_is_refused_with_a_clear_message(registry: fc.HealthRegistry) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        fc.bench_model("m/a", datetime.now() + timedelta(hours=1))  # noqa: DTZ005
+        fc.bench_model("m/a", datetime.now() + timedelta(hours=1))
     with pytest.raises(ValueError, match="non-empty"):
         fc.bench_model("  ", timedelta(hours=1))
     with pytest.raises(TypeError, match="datetime or timedelta"):
@@ -138,7 +138,7 @@ def test_concurrent_failures_lose_no_update() -> None:
             for _ in range(500):
                 for key in keys:
                     registry.record_failure(key, COOL, exhausted=False, strike_limit=10**9)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=hammer) for _ in range(16)]
@@ -164,7 +164,7 @@ def test_concurrent_bench_list_unbench_do_not_raise() -> None:
                 registry.list()
                 registry.unbench(key)
                 registry.is_benched(key)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=churn, args=(n,)) for n in range(8)]

@@ -1,0 +1,232 @@
+"""The fault-injecting provider, through the real openai and anthropic clients."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from failover_core.simulator import Fault, ProviderSimulator, sample_from_schema
+from failover_core.simulator.__main__ import parse_fault
+
+USER = [{"role": "user", "content": "what is the weather"}]
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+@pytest.fixture
+def oai(provider_sim: ProviderSimulator) -> openai.OpenAI:
+    return openai.OpenAI(base_url=provider_sim.openai_base_url, api_key="sk-x", max_retries=0)
+
+
+@pytest.fixture
+def claude(provider_sim: ProviderSimulator) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=provider_sim.anthropic_base_url, api_key="x", max_retries=0)
+
+
+def test_openai_reply_names_the_model_and_echoes(oai: openai.OpenAI) -> None:
+    out = oai.chat.completions.create(model="gpt-4o-mini", messages=USER)
+    assert out.choices[0].message.content == "[gpt-4o-mini] you said: what is the weather"
+    assert out.usage is not None and out.usage.total_tokens > 0
+
+
+def test_openai_stream_assembles_the_same_text(oai: openai.OpenAI) -> None:
+    chunks = list(
+        oai.chat.completions.create(
+            model="m1", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "[m1] you said: what is the weather"
+    assert chunks[-1].usage is not None
+
+
+def test_openai_tool_call_then_answer_after_the_tool_result(oai: openai.OpenAI) -> None:
+    first = oai.chat.completions.create(model="m1", messages=USER, tools=[WEATHER_TOOL])  # type: ignore[list-item]
+    call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert call.function.name == "get_weather"  # type: ignore[union-attr]
+    assert json.loads(call.function.arguments) == {"city": "sample", "days": 1}  # type: ignore[union-attr]
+    second = oai.chat.completions.create(
+        model="m1",
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        messages=[
+            *USER,
+            first.choices[0].message.model_dump(exclude_none=True),  # type: ignore[list-item]
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"},
+        ],
+    )
+    assert second.choices[0].message.content == "[m1] tool said: sunny, 21C"
+
+
+def test_openai_streamed_tool_call_arguments_reassemble(oai: openai.OpenAI) -> None:
+    chunks = list(
+        oai.chat.completions.create(
+            model="m1",
+            messages=USER,
+            tools=[WEATHER_TOOL],  # type: ignore[list-item]
+            stream=True,
+        )
+    )
+    args = "".join(
+        c.choices[0].delta.tool_calls[0].function.arguments or ""  # type: ignore[index,union-attr]
+        for c in chunks
+        if c.choices and c.choices[0].delta.tool_calls
+    )
+    assert json.loads(args) == {"city": "sample", "days": 1}
+
+
+def test_openai_json_schema_response_format(oai: openai.OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["name", "tags"],
+    }
+    out = oai.chat.completions.create(
+        model="m1",
+        messages=USER,
+        response_format={"type": "json_schema", "json_schema": {"name": "Thing", "schema": schema}},  # type: ignore[typeddict-item]
+    )
+    assert set(json.loads(out.choices[0].message.content or "")) == {"name", "tags"}
+
+
+def test_anthropic_text_stream_and_tool_use(claude: anthropic.Anthropic) -> None:
+    msg = claude.messages.create(model="claude-sim", max_tokens=64, messages=USER)  # type: ignore[arg-type]
+    assert msg.content[0].text == "[claude-sim] you said: what is the weather"  # type: ignore[union-attr]
+    with claude.messages.stream(model="claude-sim", max_tokens=64, messages=USER) as stream:  # type: ignore[arg-type]
+        assert "".join(stream.text_stream) == msg.content[0].text  # type: ignore[union-attr]
+    tool = {"name": "get_weather", "input_schema": WEATHER_TOOL["function"]["parameters"]}  # type: ignore[index]
+    used = claude.messages.create(
+        model="claude-sim",
+        max_tokens=64,
+        messages=USER,  # type: ignore[arg-type]
+        tools=[tool],
+    )  # type: ignore[list-item]
+    assert used.stop_reason == "tool_use"
+    assert used.content[0].input == {"city": "sample", "days": 1}  # type: ignore[union-attr]
+
+
+def test_faults_apply_times_then_heal_and_calls_are_counted(
+    provider_sim: ProviderSimulator, oai: openai.OpenAI
+) -> None:
+    provider_sim.fail("m1", status=429, times=2, retry_after=3)
+    for _ in range(2):
+        with pytest.raises(openai.RateLimitError) as info:
+            oai.chat.completions.create(model="m1", messages=USER)
+        assert info.value.response.headers["retry-after"] == "3"
+    oai.chat.completions.create(model="m1", messages=USER)
+    assert provider_sim.calls("m1") == 3 and provider_sim.calls() == 3
+
+
+def test_forever_faults_last_until_cleared(
+    provider_sim: ProviderSimulator, oai: openai.OpenAI
+) -> None:
+    provider_sim.fail("m1", status=503, times=None)
+    for _ in range(3):
+        with pytest.raises(openai.InternalServerError):
+            oai.chat.completions.create(model="m1", messages=USER)
+    provider_sim.clear("m1")
+    oai.chat.completions.create(model="m1", messages=USER)
+
+
+def test_star_fault_hits_every_model(provider_sim: ProviderSimulator, oai: openai.OpenAI) -> None:
+    provider_sim.fail("*", status=500, times=2)
+    for model in ("x", "y"):
+        with pytest.raises(openai.InternalServerError):
+            oai.chat.completions.create(model=model, messages=USER)
+    oai.chat.completions.create(model="x", messages=USER)
+
+
+def test_latency_is_added(provider_sim: ProviderSimulator, oai: openai.OpenAI) -> None:
+    provider_sim.set_latency("m1", 0.3)
+    started = time.perf_counter()
+    oai.chat.completions.create(model="m1", messages=USER)
+    assert time.perf_counter() - started >= 0.3
+
+
+def test_requests_are_recorded_without_credentials(
+    provider_sim: ProviderSimulator, oai: openai.OpenAI
+) -> None:
+    oai.chat.completions.create(model="m1", messages=USER, tools=[WEATHER_TOOL])  # type: ignore[list-item]
+    [rec] = provider_sim.requests("m1")
+    assert rec.api == "openai" and rec.had_credentials and not rec.stream
+    assert rec.body["tools"][0]["function"]["name"] == "get_weather"
+    assert "sk-x" not in json.dumps(rec.body)
+
+
+def test_control_endpoints_plan_faults_over_http(provider_sim: ProviderSimulator) -> None:
+    base = provider_sim.base_url
+    r = httpx.post(f"{base}/_sim/faults", json={"model": "m9", "status": 401, "times": 1})
+    assert r.status_code == 200 and r.json()["plans"]["m9"]["faults"][0]["status"] == 401
+    assert httpx.post(f"{base}/_sim/faults", json={"model": "m9", "bogus": 1}).status_code == 400
+    body = {"model": "m9", "messages": USER}
+    assert httpx.post(f"{base}/v1/chat/completions", json=body).status_code == 401
+    assert httpx.post(f"{base}/v1/chat/completions", json=body).status_code == 200
+    assert httpx.get(f"{base}/_sim/state").json()["calls"] == {"m9": 2}
+    httpx.post(f"{base}/_sim/reset")
+    assert httpx.get(f"{base}/_sim/state").json()["calls"] == {}
+
+
+def test_bad_fault_plans_are_refused() -> None:
+    with pytest.raises(ValueError, match="4xx or 5xx"):
+        Fault(status=200)
+    with pytest.raises(ValueError, match="times"):
+        Fault(times=0)
+    with pytest.raises(ValueError, match="unknown fault field"):
+        Fault.from_dict({"stauts": 500})
+
+
+def test_cli_fault_syntax() -> None:
+    model, fault = parse_fault("gpt-4o-mini=503,times=forever,retry_after=1.5,after_chunks=2")
+    assert model == "gpt-4o-mini"
+    assert (fault.status, fault.times, fault.retry_after, fault.after_chunks) == (503, None, 1.5, 2)
+
+
+def test_cli_starts_a_server_users_can_point_clients_at() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "failover_core.simulator", "--port", "0", "--fail", "cli-model=401"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        base = line.strip().rsplit(" ", 1)[-1]
+        assert base.startswith("http://127.0.0.1:")
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="x", max_retries=0)
+        with pytest.raises(openai.AuthenticationError):
+            client.chat.completions.create(model="cli-model", messages=USER)  # type: ignore[arg-type]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+
+
+def test_schema_sampler_handles_refs_unions_and_enums() -> None:
+    schema = {
+        "$defs": {"Color": {"enum": ["red", "blue"]}},
+        "type": "object",
+        "properties": {
+            "color": {"$ref": "#/$defs/Color"},
+            "maybe": {"anyOf": [{"type": "null"}, {"type": "number"}]},
+            "flag": {"type": "boolean"},
+        },
+    }
+    assert sample_from_schema(schema) == {"color": "red", "maybe": 1.5, "flag": True}
