@@ -8,6 +8,7 @@ sleeps, and raises.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import (
     AsyncIterable,
@@ -22,10 +23,18 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ._config import FailoverPolicy
 from ._errors import ChainConfigError
+from ._events import FailoverEvent
 from ._flow import Attempt, FailoverFlow, GiveUp, Served, Sleep
 from ._health import HealthRegistry, get_health_registry
 
-__all__ = ["Entry", "FailoverChain", "check_unique_keys", "flatten_entries"]
+__all__ = [
+    "Entry",
+    "FailoverChain",
+    "OnEvent",
+    "OnRetry",
+    "check_unique_keys",
+    "flatten_entries",
+]
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -83,7 +92,31 @@ async def _aclose(it: object) -> None:
         await aclose()
 
 
-OnRetry = Callable[[Sleep], None]
+OnRetry = Callable[[Sleep], object]
+"""Called before each backoff sleep (an adapter reports retries to its framework)."""
+OnEvent = Callable[[FailoverEvent], object]
+"""Called with each decision after the observer saw it (an adapter forwards it)."""
+
+
+def _deliver(flow: FailoverFlow, on_event: OnEvent | None) -> None:
+    for event in flow.drain():
+        if on_event is not None:
+            on_event(event)
+
+
+async def _adeliver(flow: FailoverFlow, on_event: OnEvent | None) -> None:
+    for event in flow.drain():
+        if on_event is not None:
+            result = on_event(event)
+            if inspect.isawaitable(result):
+                await result
+
+
+async def _anotify_retry(on_retry: OnRetry | None, command: Sleep) -> None:
+    if on_retry is not None:
+        result = on_retry(command)
+        if inspect.isawaitable(result):
+            await result
 
 
 class FailoverChain(Generic[E]):
@@ -123,7 +156,11 @@ class FailoverChain(Generic[E]):
     # -- request/response ---------------------------------------------------------------
 
     def invoke(
-        self, call: Callable[[E], T], request: object = None, on_retry: OnRetry | None = None
+        self,
+        call: Callable[[E], T],
+        request: object = None,
+        on_retry: OnRetry | None = None,
+        on_event: OnEvent | None = None,
     ) -> tuple[T, Served]:
         """Call entries in order per the flow; return the first result and who served it."""
         flow = self.flow(request)
@@ -134,6 +171,7 @@ class FailoverChain(Generic[E]):
                     result = call(self.entries[command.index])
                 except Exception as exc:
                     command = flow.failed(exc)
+                    _deliver(flow, on_event)
                     continue
                 return result, flow.succeeded()
             if isinstance(command, Sleep):
@@ -141,6 +179,7 @@ class FailoverChain(Generic[E]):
                     on_retry(command)
                 self.sleep(command.seconds)
                 command = flow.slept()
+                _deliver(flow, on_event)
                 continue
             raise command.error
 
@@ -149,8 +188,12 @@ class FailoverChain(Generic[E]):
         call: Callable[[E], Awaitable[T]],
         request: object = None,
         on_retry: OnRetry | None = None,
+        on_event: OnEvent | None = None,
     ) -> tuple[T, Served]:
-        """The async twin of :meth:`invoke`; cancellation propagates at once."""
+        """The async twin of :meth:`invoke`; cancellation propagates at once.
+
+        ``on_retry`` and ``on_event`` may be coroutine functions here.
+        """
         flow = self.flow(request)
         command: Attempt | Sleep | GiveUp = flow.start()
         while True:
@@ -159,13 +202,14 @@ class FailoverChain(Generic[E]):
                     result = await call(self.entries[command.index])
                 except Exception as exc:
                     command = flow.failed(exc)
+                    await _adeliver(flow, on_event)
                     continue
                 return result, flow.succeeded()
             if isinstance(command, Sleep):
-                if on_retry is not None:
-                    on_retry(command)
+                await _anotify_retry(on_retry, command)
                 await self.asleep(command.seconds)
                 command = flow.slept()
+                await _adeliver(flow, on_event)
                 continue
             raise command.error
 
@@ -177,6 +221,7 @@ class FailoverChain(Generic[E]):
         text_of: Callable[[C], str],
         request: object = None,
         on_retry: OnRetry | None = None,
+        on_event: OnEvent | None = None,
         commits: Callable[[C], bool] | None = None,
     ) -> Iterator[tuple[C, Served]]:
         """Stream from the first entry that produces output; fail over only before that.
@@ -194,6 +239,7 @@ class FailoverChain(Generic[E]):
                     on_retry(command)
                 self.sleep(command.seconds)
                 command = flow.slept()
+                _deliver(flow, on_event)
                 continue
             if isinstance(command, GiveUp):
                 raise command.error
@@ -209,6 +255,7 @@ class FailoverChain(Generic[E]):
             except Exception as exc:
                 _close(it)
                 command = flow.failed(exc)
+                _deliver(flow, on_event)
                 continue
             except BaseException:
                 _close(it)
@@ -225,7 +272,9 @@ class FailoverChain(Generic[E]):
                 except StopIteration:
                     return
                 except Exception as exc:
-                    raise flow.interrupted(exc, "".join(texts), len(texts)) from exc
+                    error = flow.interrupted(exc, "".join(texts), len(texts))
+                    _deliver(flow, on_event)
+                    raise error from exc
                 texts.append(text_of(chunk))
                 yield chunk, served
         finally:
@@ -237,6 +286,7 @@ class FailoverChain(Generic[E]):
         text_of: Callable[[C], str],
         request: object = None,
         on_retry: OnRetry | None = None,
+        on_event: OnEvent | None = None,
         commits: Callable[[C], bool] | None = None,
     ) -> AsyncIterator[tuple[C, Served]]:
         """The async twin of :meth:`stream`."""
@@ -244,10 +294,10 @@ class FailoverChain(Generic[E]):
         command: Attempt | Sleep | GiveUp = flow.start()
         while True:
             if isinstance(command, Sleep):
-                if on_retry is not None:
-                    on_retry(command)
+                await _anotify_retry(on_retry, command)
                 await self.asleep(command.seconds)
                 command = flow.slept()
+                await _adeliver(flow, on_event)
                 continue
             if isinstance(command, GiveUp):
                 raise command.error
@@ -263,6 +313,7 @@ class FailoverChain(Generic[E]):
             except Exception as exc:
                 await _aclose(it)
                 command = flow.failed(exc)
+                await _adeliver(flow, on_event)
                 continue
             except BaseException:
                 await _aclose(it)
@@ -279,7 +330,9 @@ class FailoverChain(Generic[E]):
                 except StopAsyncIteration:
                     return
                 except Exception as exc:
-                    raise flow.interrupted(exc, "".join(texts), len(texts)) from exc
+                    error = flow.interrupted(exc, "".join(texts), len(texts))
+                    await _adeliver(flow, on_event)
+                    raise error from exc
                 texts.append(text_of(chunk))
                 yield chunk, served
         finally:

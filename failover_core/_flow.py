@@ -95,6 +95,7 @@ class FailoverFlow:
         self._failed_attempts = 0
         self._failures: list[tuple[str, ErrorKind, Exception]] = []
         self._last: tuple[Exception, ErrorKind] | None = None
+        self._pending: list[FailoverEvent] = []
 
     # -- commands -----------------------------------------------------------------------
 
@@ -161,6 +162,12 @@ class FailoverFlow:
         self._emit(error, kind, until=until, next_model=None, reason="stream_interrupted")
         return StreamInterruptedError(key, kind, text, chunks)
 
+    def drain(self) -> list[FailoverEvent]:
+        """Events decided since the last drain, for drivers that forward them elsewhere
+        (framework callbacks). The policy's observer has already seen them."""
+        events, self._pending = self._pending, []
+        return events
+
     # -- internals ----------------------------------------------------------------------
 
     @property
@@ -203,18 +210,17 @@ class FailoverFlow:
         reason: str,
     ) -> None:
         benched = until is not None
-        notify(
-            self._policy.observer,
-            FailoverEvent(
-                model=self._key,
-                error=error,
-                kind=kind,
-                attempt=self._attempt,
-                benched=benched,
-                benched_for=self._policy.cooldown if benched else None,
-                next_model=next_model,
-                request=self._request,
-                until=until,
-                reason=reason,
-            ),
+        event = FailoverEvent(
+            model=self._key,
+            error=error,
+            kind=kind,
+            attempt=self._attempt,
+            benched=benched,
+            benched_for=self._policy.cooldown if benched else None,
+            next_model=next_model,
+            request=self._request,
+            until=until,
+            reason=reason,
         )
+        notify(self._policy.observer, event)
+        self._pending.append(event)

@@ -353,3 +353,37 @@ def test_nested_chains_are_flattened() -> None:
 def test_cooldown_given_in_seconds_or_timedelta(registry: fc.HealthRegistry) -> None:
     assert fc.FailoverPolicy.build(cooldown=90).cooldown == timedelta(seconds=90)
     assert fc.FailoverPolicy.build(cooldown=timedelta(minutes=2)).cooldown.seconds == 120
+
+
+def test_on_event_forwards_each_decision_after_the_observer(
+    clock: FakeClock, registry: fc.HealthRegistry
+) -> None:
+    a, b = FakeEntry("a/1", [HTTPError(400)]), FakeEntry("b/2")
+    chain, observed = chain_of([a, b], clock, registry)
+    forwarded: list[fc.FailoverEvent] = []
+    chain.invoke(lambda e: e.call(), on_event=forwarded.append)
+    assert forwarded == observed and len(forwarded) == 1
+
+
+async def test_async_drivers_await_coroutine_hooks(
+    clock: FakeClock, registry: fc.HealthRegistry
+) -> None:
+    a = FakeStreamEntry("a/1", open_error=HTTPError(503))
+    chain, _ = chain_of([a, FakeStreamEntry("b/2")], clock, registry, max_retries=2)
+    seen: list[str] = []
+
+    async def on_event(event: fc.FailoverEvent) -> None:
+        await asyncio.sleep(0)
+        seen.append(f"event:{event.model}")
+
+    async def on_retry(command: fc.Sleep) -> None:
+        seen.append(f"retry:{command.attempt}")
+
+    out = [
+        c
+        async for c, _ in chain.astream(
+            lambda e: e.astream(), str, on_retry=on_retry, on_event=on_event
+        )
+    ]
+    assert out == ["a", "b", "c"]
+    assert seen == ["retry:1", "event:a/1"]
