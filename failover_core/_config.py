@@ -119,12 +119,22 @@ def get_failover_defaults() -> FailoverDefaults:
         return _defaults
 
 
-def _tenacity_delay(wait: tenacity.wait.wait_base, attempt: int, error: BaseException) -> float:
-    """Ask a tenacity wait strategy for a delay by handing it a real ``RetryCallState``."""
+def retry_call_state(
+    attempt: int, error: BaseException, upcoming_sleep: float | None = None
+) -> tenacity.RetryCallState:
+    """A real tenacity ``RetryCallState`` after failed ``attempt`` (for waits and tracers)."""
     state = tenacity.RetryCallState(retry_object=tenacity.Retrying(), fn=None, args=(), kwargs={})
     state.attempt_number = attempt
     state.set_exception((type(error), error, error.__traceback__))
-    return float(wait(state))
+    if upcoming_sleep is not None:
+        state.upcoming_sleep = upcoming_sleep
+        state.next_action = tenacity.RetryAction(upcoming_sleep)
+    return state
+
+
+def _tenacity_delay(wait: tenacity.wait.wait_base, attempt: int, error: BaseException) -> float:
+    """Ask a tenacity wait strategy for a delay by handing it a real ``RetryCallState``."""
+    return float(wait(retry_call_state(attempt, error)))
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,11 @@ class ProviderRegistry(Generic[M]):
         self._factories: dict[str, Factory[M]] = {}
 
     def register(self, provider: str, factory: Factory[M]) -> None:
-        """Register (or replace) the factory for ``provider``; ``"*"`` serves any provider."""
+        """Register (or replace) ``factory(model, **kwargs)`` for ``provider``.
+
+        The ``"*"`` factory serves providers with none of their own and is called as
+        ``factory(provider, model, **kwargs)``.
+        """
         if not callable(factory):
             raise TypeError(f"a provider factory must be callable, got {type(factory).__name__}")
         with self._lock:
@@ -81,12 +85,16 @@ class ProviderRegistry(Generic[M]):
 
     def build(self, spec: ModelSpec, kwargs: Mapping[str, Any]) -> M:
         with self._lock:
-            factory = self._factories.get(spec.provider) or self._factories.get("*")
-        if factory is None:
+            factory = self._factories.get(spec.provider)
+            fallback = self._factories.get("*")
+        if factory is None and fallback is None:
             known = ", ".join(self.providers()) or "none registered"
             raise SpecError(f"unknown provider in spec {spec.text!r} (known: {known})")
         try:
-            return factory(spec.model, **kwargs)
+            if factory is not None:
+                return factory(spec.model, **kwargs)
+            assert fallback is not None
+            return fallback(spec.provider, spec.model, **kwargs)
         except SpecError:
             raise
         except Exception as exc:

@@ -1,3 +1,37 @@
-"""LangChain adapter (coming in its own issue)."""
+"""LangChain adapter: :class:`FailoverChatModel`, a ``BaseChatModel`` over a chain of them.
 
-__all__: list[str] = []
+Needs the ``langchain`` extra. The failover logic lives in :mod:`failover_core`; this
+package translates LangChain calls into it and its decisions into LangChain callbacks.
+"""
+
+from failover_core import (
+    AllModelsFailedError,
+    ErrorKind,
+    FailoverEvent,
+    StreamInterruptedError,
+    bench_model,
+    is_benched,
+    list_benched,
+    set_failover_defaults,
+    unbench_model,
+)
+
+from ._callbacks import EVENT_NAME
+from .chat_models import FailoverChatModel, SDKRetriesWarning, key_of, register_provider
+
+__all__ = [
+    "AllModelsFailedError",
+    "EVENT_NAME",
+    "ErrorKind",
+    "FailoverChatModel",
+    "FailoverEvent",
+    "SDKRetriesWarning",
+    "StreamInterruptedError",
+    "bench_model",
+    "is_benched",
+    "key_of",
+    "list_benched",
+    "register_provider",
+    "set_failover_defaults",
+    "unbench_model",
+]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +24,32 @@ def next_id(prefix: str) -> str:
     return f"{prefix}{next(_ids):06d}"
 
 
-def sample_from_schema(schema: Mapping[str, Any], defs: Mapping[str, Any] | None = None) -> Any:
+class Hints:
+    """Values lifted from the prompt, so tool arguments echo it like a model would:
+    integers fill integer fields and quoted phrases fill string fields, in order."""
+
+    def __init__(self, text: str = "") -> None:
+        self._ints = [int(m) for m in re.findall(r"(?<![\w.])-?\d+(?![\w.])", text)]
+        self._quotes = [a or b for a, b in re.findall(r"'([^']+)'|\"([^\"]+)\"", text)]
+
+    def integer(self) -> int | None:
+        return self._ints.pop(0) if self._ints else None
+
+    def string(self) -> str | None:
+        return self._quotes.pop(0) if self._quotes else None
+
+
+def sample_from_schema(
+    schema: Mapping[str, Any],
+    defs: Mapping[str, Any] | None = None,
+    hints: Hints | None = None,
+) -> Any:
     """A small value that satisfies a JSON schema of the shapes tool and output schemas use."""
     defs = defs if defs is not None else schema.get("$defs", schema.get("definitions", {}))
+    hints = hints or Hints()
     if "$ref" in schema:
         name = str(schema["$ref"]).rsplit("/", 1)[-1]
-        return sample_from_schema(defs.get(name, {}), defs)
+        return sample_from_schema(defs.get(name, {}), defs, hints)
     if "const" in schema:
         return schema["const"]
     if "default" in schema:
@@ -38,16 +59,21 @@ def sample_from_schema(schema: Mapping[str, Any], defs: Mapping[str, Any] | None
     for key in ("anyOf", "oneOf", "allOf"):
         options = [o for o in schema.get(key, []) if o.get("type") != "null"]
         if options:
-            return sample_from_schema(options[0], defs)
+            return sample_from_schema(options[0], defs, hints)
     kind = schema.get("type", "object" if "properties" in schema else "string")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "string")
     if kind == "object":
         props = schema.get("properties", {})
-        return {name: sample_from_schema(sub, defs) for name, sub in props.items()}
+        return {name: sample_from_schema(sub, defs, hints) for name, sub in props.items()}
     if kind == "array":
-        return [sample_from_schema(schema.get("items", {}), defs)]
+        return [sample_from_schema(schema.get("items", {}), defs, hints)]
     if kind == "integer":
+        hinted = hints.integer()
+        low = schema.get("minimum", schema.get("exclusiveMinimum", -(10**9)))
+        high = schema.get("maximum", schema.get("exclusiveMaximum", 10**9))
+        if hinted is not None and low <= hinted <= high:
+            return hinted
         return int(schema.get("minimum", 1))
     if kind == "number":
         return float(schema.get("minimum", 1.5))
@@ -55,6 +81,9 @@ def sample_from_schema(schema: Mapping[str, Any], defs: Mapping[str, Any] | None
         return True
     if kind == "null":
         return None
+    hinted_text = hints.string()
+    if hinted_text is not None:
+        return hinted_text
     return str(schema.get("title") or schema.get("description") or "sample")[:40]
 
 
@@ -137,7 +166,8 @@ def plan_reply(api: Api, model: str, body: Mapping[str, Any]) -> Reply:
     named, allowed = _forced_tool(api, body.get("tool_choice"))
     if tools and allowed and not after_tool:
         name, schema = next(((n, s) for n, s in tools if n == named), tools[0])
-        return Reply(text="", tool_name=name, tool_args=sample_from_schema(schema))
+        args = sample_from_schema(schema, hints=Hints(text))
+        return Reply(text="", tool_name=name, tool_args=args)
     fmt = body.get("response_format") or {}
     if api == "openai" and fmt.get("type") == "json_schema":
         schema = fmt.get("json_schema", {}).get("schema", {})

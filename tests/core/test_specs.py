@@ -31,11 +31,11 @@ def test_split_trims_skips_empty_and_splices_comma_chains() -> None:
 def test_registry_builds_in_order_through_factories() -> None:
     registry: fc.ProviderRegistry[tuple[str, str, dict[str, Any]]] = fc.ProviderRegistry()
     registry.register("openai", lambda model, **kw: ("openai", model, kw))
-    registry.register("*", lambda model, **kw: ("any", model, kw))
+    registry.register("*", lambda provider, model, **kw: (provider, model, kw))
     built = registry.build_chain("openai:gpt-4o, mistral:large", {"temperature": 0})
     assert [(s.key, m) for s, m in built] == [
         ("openai/gpt-4o", ("openai", "gpt-4o", {"temperature": 0})),
-        ("mistral/large", ("any", "large", {"temperature": 0})),
+        ("mistral/large", ("mistral", "large", {"temperature": 0})),
     ]
 
 

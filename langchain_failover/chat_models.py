@@ -1,0 +1,493 @@
+"""``FailoverChatModel``: a LangChain chat model over an ordered chain of chat models."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from typing_extensions import Self, override
+
+import failover_core as fc
+
+from . import _callbacks as cb
+
+__all__ = ["FailoverChatModel", "SDKRetriesWarning", "key_of", "register_provider"]
+
+_STREAM_RUN = "_failover_stream_run"  # private kwarg carrying the run from stream() to _stream
+_TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict")
+_DROPPED_KWARGS = ("model", _STREAM_RUN)  # never forwarded to a child
+
+
+class SDKRetriesWarning(UserWarning):
+    """A child model retries on its own, multiplying the failover model's attempts."""
+
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_sdk_retries(key: str, model: BaseChatModel) -> None:
+    retries = getattr(model, "max_retries", None)
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries <= 0:
+        return
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    warnings.warn(
+        f"{key} retries on its own (max_retries={retries}), so each failover attempt may "
+        "be several calls and failover comes later; build it with max_retries=0 and let "
+        "the failover model retry",
+        SDKRetriesWarning,
+        stacklevel=4,
+    )
+
+
+@dataclass(frozen=True)
+class _Child:
+    """One entry: its health key and the chat model behind it."""
+
+    key: str
+    model: BaseChatModel
+
+
+def key_of(model: BaseChatModel) -> str:
+    """``provider/model`` from the model's LangSmith params (``openai/gpt-4o-mini``)."""
+    params = model._get_ls_params()
+    provider = str(params.get("ls_provider") or model._llm_type)
+    name = params.get("ls_model_name")
+    return f"{provider}/{name}" if name else provider
+
+
+def _entries(models: Sequence[BaseChatModel] | Mapping[str, BaseChatModel]) -> list[_Child]:
+    if isinstance(models, Mapping):
+        items: list[tuple[str | None, BaseChatModel]] = list(models.items())
+    elif isinstance(models, Sequence) and not isinstance(models, str):
+        items = [(None, m) for m in models]
+    else:
+        raise TypeError(f"models must be a list or a dict of chat models, got {models!r}")
+    for key, model in items:
+        if not isinstance(model, BaseChatModel):
+            name = f"models[{key!r}]" if key is not None else "models"
+            raise TypeError(f"{name} must hold BaseChatModel instances, got {model!r}")
+        if key is not None and (not isinstance(key, str) or not key.strip()):
+            raise fc.ChainConfigError(f"a model key must be a non-empty string, got {key!r}")
+
+    def expand(item: tuple[str | None, BaseChatModel]) -> Sequence[_Child] | None:
+        model = item[1]
+        return model.failover_chain.entries if isinstance(model, FailoverChatModel) else None
+
+    def wrap(item: tuple[str | None, BaseChatModel]) -> _Child:
+        key, model = item
+        return _Child(key.strip() if key is not None else key_of(model), model)
+
+    return fc.flatten_entries(items, expand, wrap)
+
+
+_providers: fc.ProviderRegistry[BaseChatModel] = fc.ProviderRegistry()
+
+
+def _init_chat_model(model: str, **kwargs: Any) -> BaseChatModel:
+    try:
+        from langchain.chat_models import init_chat_model
+    except ImportError as exc:  # pragma: no cover - the langchain extra installs it
+        raise fc.SpecError("from_specs needs the 'langchain' package") from exc
+    built = init_chat_model(model, **kwargs)
+    if not isinstance(built, BaseChatModel):
+        raise fc.SpecError(f"init_chat_model built {type(built).__name__}, not a chat model")
+    return built
+
+
+def register_provider(provider: str, factory: Callable[..., BaseChatModel]) -> None:
+    """Build ``provider:...`` specs with ``factory(model_name, **kwargs)`` in ``from_specs``.
+
+    Without a registration, ``from_specs`` uses LangChain's ``init_chat_model``.
+    """
+    _providers.register(provider, factory)
+
+
+def _text(chunk: ChatGenerationChunk) -> str:
+    return chunk.message.text
+
+
+def _commits(chunk: ChatGenerationChunk) -> bool:
+    """Output a caller can see: text or a tool call. A bare role header is not output."""
+    message = chunk.message
+    if message.content:
+        return True
+    return bool(isinstance(message, AIMessageChunk) and message.tool_call_chunks)
+
+
+class FailoverChatModel(BaseChatModel):
+    """A chat model that fails over along an ordered chain of chat models.
+
+    Transient errors are retried with backoff, then the model is benched for every chain
+    in the process and the next one is tried; auth/model-dead errors bench at once;
+    request-specific errors skip to the next model without a bench. Every decision goes
+    to ``observer``, to the log, and to callback handlers as the custom event
+    ``"failover"``. The answer's ``response_metadata["failover"]`` names the model that
+    served it and the failed attempts before it.
+
+    ``temperature``, ``max_tokens`` and ``stop``, when set, are passed to every child on
+    each call. Children should be built with ``max_retries=0``; the model warns once per
+    child that retries on its own.
+    """
+
+    models: Sequence[BaseChatModel] | Mapping[str, BaseChatModel] = Field(repr=False)
+    """The chain, in order; a dict gives the health keys explicitly."""
+    max_retries: int | None = None
+    """Attempts per model on transient errors (default 3; below 1 means 1)."""
+    cooldown: timedelta | float | None = None
+    """How long a failed model stays benched: a timedelta or seconds (default 5 minutes)."""
+    backoff: Any = None
+    """Seconds to wait after failed attempt n: a callable, or a tenacity wait strategy."""
+    observer: Any = None
+    """Called with every :class:`failover_core.FailoverEvent`."""
+    rules: Sequence[Any] = ()
+    """Classifier rules for this chain, consulted before the global ones."""
+    registry: Any = Field(default=None, exclude=True)
+    """A :class:`failover_core.HealthRegistry` of its own (default: the process-wide one)."""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    streaming: bool = False
+    """Stream from children even in ``invoke`` (LangChain's backward-compatible flag)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    _chain: fc.FailoverChain[_Child] = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _build_chain(self) -> Self:
+        policy = fc.FailoverPolicy.build(
+            max_retries=self.max_retries,
+            cooldown=self.cooldown,
+            backoff=self.backoff,
+            observer=self.observer,
+            rules=list(self.rules),
+        )
+        if self.registry is not None and not isinstance(self.registry, fc.HealthRegistry):
+            raise TypeError(f"registry must be a HealthRegistry, got {self.registry!r}")
+        entries = _entries(self.models)
+        self._chain = fc.FailoverChain(entries, policy, self.registry)
+        for entry in entries:
+            _warn_sdk_retries(entry.key, entry.model)
+        return self
+
+    @classmethod
+    def from_specs(
+        cls,
+        specs: str | Sequence[str],
+        *,
+        max_retries: int | None = None,
+        cooldown: timedelta | float | None = None,
+        backoff: Any = None,
+        observer: Any = None,
+        **model_kwargs: Any,
+    ) -> FailoverChatModel:
+        """Build a chain from ``"provider:model"`` specs (a list, or one comma-separated string).
+
+        Each model is built by LangChain's ``init_chat_model`` (or a factory given to
+        :func:`register_provider`) with ``model_kwargs`` and ``max_retries=0``, so the
+        failover model is the only retry layer. ``max_retries`` here is the failover
+        model's attempts per model.
+        """
+        built = {spec.key: model for spec, model in _providers.build_chain(specs, model_kwargs)}
+        return cls(
+            models=built,
+            max_retries=max_retries,
+            cooldown=cooldown,
+            backoff=backoff,
+            observer=observer,
+        )
+
+    # -- identity -----------------------------------------------------------------------
+
+    @property
+    def failover_chain(self) -> fc.FailoverChain[_Child]:
+        """The core chain: entries (key and model), policy, registry."""
+        return self._chain
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The health keys of the chain's models, in order."""
+        return self._chain.keys
+
+    @property
+    def model_name(self) -> str:
+        return "failover:" + ",".join(self.keys)
+
+    @property
+    def _llm_type(self) -> str:
+        return "failover"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        policy = self._chain.policy
+        return {
+            "models": list(self.keys),
+            "max_retries": policy.max_retries,
+            "cooldown": policy.cooldown.total_seconds(),
+        }
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="failover",
+            ls_model_name=str(kwargs.get("model") or self.model_name),
+            ls_model_type="chat",
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if isinstance(temperature, (int, float)):
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if isinstance(max_tokens, int):
+            params["ls_max_tokens"] = max_tokens
+        if stop or self.stop:
+            params["ls_stop"] = stop or self.stop
+        return params
+
+    def _get_invocation_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        kwargs.pop(_STREAM_RUN, None)
+        return super()._get_invocation_params(stop=stop, **kwargs)
+
+    # -- tools --------------------------------------------------------------------------
+
+    @override
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; each child binds them itself at call time, in its own format.
+
+        ``tool_choice`` (``"auto"``, ``"any"``, ``"required"``, a tool name, ...) and
+        ``parallel_tool_calls``/``strict`` are handed to each child's ``bind_tools``.
+        """
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=formatted, **kwargs)
+
+    # -- calling children ---------------------------------------------------------------
+
+    def _call_plan(
+        self, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split call kwargs into (child call kwargs, child bind_tools kwargs)."""
+        call = {k: v for k, v in kwargs.items() if k not in _TOOL_KWARGS + _DROPPED_KWARGS}
+        tools = {k: kwargs[k] for k in _TOOL_KWARGS if k in kwargs}
+        for name in ("temperature", "max_tokens"):
+            value = getattr(self, name)
+            if value is not None:
+                call.setdefault(name, value)
+        if stop or self.stop:
+            call["stop"] = stop or self.stop
+        return call, tools
+
+    @staticmethod
+    def _runnable(model: BaseChatModel, tools: dict[str, Any]) -> Runnable[Any, Any]:
+        if not tools.get("tools"):
+            return model
+        options = {k: v for k, v in tools.items() if k != "tools"}
+        return model.bind_tools(tools["tools"], **options)
+
+    def _sync_hooks(
+        self, run_manager: CallbackManagerForLLMRun | None
+    ) -> tuple[RunnableConfig, Callable[[fc.Sleep], None], Callable[[fc.FailoverEvent], None]]:
+        if run_manager is None:
+            return RunnableConfig(), lambda _: None, lambda _: None
+        children = cb.child_manager(run_manager)
+
+        def on_retry(command: fc.Sleep) -> None:
+            run_manager.on_retry(cb.retry_state(command))
+
+        def on_event(event: fc.FailoverEvent) -> None:
+            children.on_custom_event(cb.EVENT_NAME, cb.event_data(event), run_id=run_manager.run_id)
+
+        return RunnableConfig(callbacks=children), on_retry, on_event
+
+    def _async_hooks(
+        self, run_manager: AsyncCallbackManagerForLLMRun | None
+    ) -> tuple[RunnableConfig, Callable[[fc.Sleep], Any], Callable[[fc.FailoverEvent], Any]]:
+        if run_manager is None:
+            return RunnableConfig(), lambda _: None, lambda _: None
+        children = cb.achild_manager(run_manager)
+
+        async def on_retry(command: fc.Sleep) -> None:
+            await run_manager.on_retry(cb.retry_state(command))
+
+        async def on_event(event: fc.FailoverEvent) -> None:
+            await children.on_custom_event(
+                cb.EVENT_NAME, cb.event_data(event), run_id=run_manager.run_id
+            )
+
+        return RunnableConfig(callbacks=children), on_retry, on_event
+
+    @staticmethod
+    def _served(message: BaseMessage, served: fc.Served) -> BaseMessage:
+        message.response_metadata = {**message.response_metadata, "failover": served.as_dict()}
+        return message
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming:
+            return _generate_from(self._stream(messages, stop, run_manager, **kwargs))
+        call, tools = self._call_plan(stop, kwargs)
+        config, on_retry, on_event = self._sync_hooks(run_manager)
+        message, served = self._chain.invoke(
+            lambda child: self._runnable(child.model, tools).invoke(messages, config, **call),
+            request=messages,
+            on_retry=on_retry,
+            on_event=on_event,
+        )
+        return ChatResult(generations=[ChatGeneration(message=self._served(message, served))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming:
+            chunks = [c async for c in self._astream(messages, stop, run_manager, **kwargs)]
+            return _generate_from(iter(chunks))
+        call, tools = self._call_plan(stop, kwargs)
+        config, on_retry, on_event = self._async_hooks(run_manager)
+        message, served = await self._chain.ainvoke(
+            lambda child: self._runnable(child.model, tools).ainvoke(messages, config, **call),
+            request=messages,
+            on_retry=on_retry,
+            on_event=on_event,
+        )
+        return ChatResult(generations=[ChatGeneration(message=self._served(message, served))])
+
+    # -- streaming ----------------------------------------------------------------------
+    #
+    # BaseChatModel.stream()/astream() call _stream/_astream without the run manager, so
+    # these overrides pre-assign the run id and pass it down in a private kwarg, from which
+    # _stream rebuilds the same manager: children then nest under the failover run and
+    # decisions reach the handlers, as in invoke().
+
+    @override
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        config = ensure_config(config)
+        run = cb.StreamRun(config.get("run_id") or uuid.uuid4(), config)
+        config = {**config, "run_id": run.run_id}
+        yield from super().stream(input, config, stop=stop, **{_STREAM_RUN: run, **kwargs})
+
+    @override
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        config = ensure_config(config)
+        run = cb.StreamRun(config.get("run_id") or uuid.uuid4(), config)
+        config = {**config, "run_id": run.run_id}
+        async for chunk in super().astream(
+            input, config, stop=stop, **{_STREAM_RUN: run, **kwargs}
+        ):
+            yield chunk
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        run: cb.StreamRun | None = kwargs.pop(_STREAM_RUN, None)
+        if run_manager is None and run is not None:
+            run_manager = run.run_manager(self)
+        call, tools = self._call_plan(stop, kwargs)
+        config, on_retry, on_event = self._sync_hooks(run_manager)
+
+        def open_stream(child: _Child) -> Iterator[ChatGenerationChunk]:
+            for chunk in self._runnable(child.model, tools).stream(messages, config, **call):
+                yield ChatGenerationChunk(message=chunk)
+
+        first = True
+        for chunk, served in self._chain.stream(
+            open_stream, _text, messages, on_retry, on_event, _commits
+        ):
+            if first:
+                self._served(chunk.message, served)
+                first = False
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        run: cb.StreamRun | None = kwargs.pop(_STREAM_RUN, None)
+        if run_manager is None and run is not None:
+            run_manager = run.arun_manager(self)
+        call, tools = self._call_plan(stop, kwargs)
+        config, on_retry, on_event = self._async_hooks(run_manager)
+
+        async def open_stream(child: _Child) -> AsyncIterator[ChatGenerationChunk]:
+            async for chunk in self._runnable(child.model, tools).astream(messages, config, **call):
+                yield ChatGenerationChunk(message=chunk)
+
+        first = True
+        async for chunk, served in self._chain.astream(
+            open_stream, _text, messages, on_retry, on_event, _commits
+        ):
+            if first:
+                self._served(chunk.message, served)
+                first = False
+            yield chunk
+
+
+def _generate_from(chunks: Iterator[ChatGenerationChunk]) -> ChatResult:
+    from langchain_core.language_models.chat_models import generate_from_stream
+
+    return generate_from_stream(chunks)
+
+
+def _with_init_chat_model(provider: str, model: str, **kwargs: Any) -> BaseChatModel:
+    kwargs.setdefault("max_retries", 0)  # the failover model is the one retry layer
+    return _init_chat_model(model, model_provider=provider, **kwargs)
+
+
+_providers.register("*", _with_init_chat_model)
