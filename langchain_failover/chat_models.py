@@ -30,9 +30,11 @@ from . import _callbacks as cb
 
 __all__ = ["FailoverChatModel", "SDKRetriesWarning", "key_of", "register_provider"]
 
-_STREAM_RUN = "_failover_stream_run"  # private kwarg carrying the run from stream() to _stream
+# A private kwarg carrying the failover run to _stream/_astream, which LangChain calls
+# without a run manager from stream()/astream() and from invoke()'s streaming branch.
+_RUN = "_failover_run"
 _TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict")
-_DROPPED_KWARGS = ("model", _STREAM_RUN)  # never forwarded to a child
+_DROPPED_KWARGS = ("model", _RUN)  # never forwarded to a child
 
 
 class SDKRetriesWarning(UserWarning):
@@ -43,16 +45,23 @@ _warned: set[str] = set()
 _warned_lock = threading.Lock()
 
 
+_MISSING = object()
+
+
 def _warn_sdk_retries(key: str, model: BaseChatModel) -> None:
-    retries = getattr(model, "max_retries", None)
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries <= 0:
+    retries = getattr(model, "max_retries", _MISSING)
+    if retries is _MISSING or retries == 0 or isinstance(retries, bool):
         return
+    if retries is not None and not (isinstance(retries, int) and retries > 0):
+        return
+    # None means "the SDK's default", which is 2 for the openai and anthropic SDKs.
+    shown = "its SDK's default" if retries is None else retries
     with _warned_lock:
         if key in _warned:
             return
         _warned.add(key)
     warnings.warn(
-        f"{key} retries on its own (max_retries={retries}), so each failover attempt may "
+        f"{key} retries on its own (max_retries={shown}), so each failover attempt may "
         "be several calls and failover comes later; build it with max_retries=0 and let "
         "the failover model retry",
         SDKRetriesWarning,
@@ -266,7 +275,7 @@ class FailoverChatModel(BaseChatModel):
     def _get_invocation_params(
         self, stop: list[str] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        kwargs.pop(_STREAM_RUN, None)
+        kwargs.pop(_RUN, None)
         return super()._get_invocation_params(stop=stop, **kwargs)
 
     # -- tools --------------------------------------------------------------------------
@@ -358,6 +367,7 @@ class FailoverChatModel(BaseChatModel):
     ) -> ChatResult:
         if self.streaming:
             return _generate_from(self._stream(messages, stop, run_manager, **kwargs))
+        kwargs.pop(_RUN, None)
         call, tools = self._call_plan(stop, kwargs)
         config, on_retry, on_event = self._sync_hooks(run_manager)
         message, served = self._chain.invoke(
@@ -378,6 +388,7 @@ class FailoverChatModel(BaseChatModel):
         if self.streaming:
             chunks = [c async for c in self._astream(messages, stop, run_manager, **kwargs)]
             return _generate_from(iter(chunks))
+        kwargs.pop(_RUN, None)
         call, tools = self._call_plan(stop, kwargs)
         config, on_retry, on_event = self._async_hooks(run_manager)
         message, served = await self._chain.ainvoke(
@@ -390,10 +401,34 @@ class FailoverChatModel(BaseChatModel):
 
     # -- streaming ----------------------------------------------------------------------
     #
-    # BaseChatModel.stream()/astream() call _stream/_astream without the run manager, so
-    # these overrides pre-assign the run id and pass it down in a private kwarg, from which
-    # _stream rebuilds the same manager: children then nest under the failover run and
-    # decisions reach the handlers, as in invoke().
+    # BaseChatModel calls _stream/_astream without the run manager from stream()/astream()
+    # and from invoke() when a streaming handler is attached (an agent in "messages" mode,
+    # astream_events). So the run travels in a private kwarg: invoke() hands the manager
+    # over from _generate_with_cache; stream() pre-assigns the run id, from which _stream
+    # rebuilds the same manager. Either way children nest under the failover run and
+    # decisions reach the handlers.
+
+    def _generate_with_cache(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if run_manager is not None:
+            kwargs.setdefault(_RUN, run_manager)
+        return super()._generate_with_cache(messages, stop, run_manager, **kwargs)
+
+    async def _agenerate_with_cache(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if run_manager is not None:
+            kwargs.setdefault(_RUN, run_manager)
+        return await super()._agenerate_with_cache(messages, stop, run_manager, **kwargs)
 
     @override
     def stream(
@@ -407,7 +442,7 @@ class FailoverChatModel(BaseChatModel):
         config = ensure_config(config)
         run = cb.StreamRun(config.get("run_id") or uuid.uuid4(), config)
         config = {**config, "run_id": run.run_id}
-        yield from super().stream(input, config, stop=stop, **{_STREAM_RUN: run, **kwargs})
+        yield from super().stream(input, config, stop=stop, **{_RUN: run, **kwargs})
 
     @override
     async def astream(
@@ -421,9 +456,7 @@ class FailoverChatModel(BaseChatModel):
         config = ensure_config(config)
         run = cb.StreamRun(config.get("run_id") or uuid.uuid4(), config)
         config = {**config, "run_id": run.run_id}
-        async for chunk in super().astream(
-            input, config, stop=stop, **{_STREAM_RUN: run, **kwargs}
-        ):
+        async for chunk in super().astream(input, config, stop=stop, **{_RUN: run, **kwargs}):
             yield chunk
 
     def _stream(
@@ -433,8 +466,10 @@ class FailoverChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        run: cb.StreamRun | None = kwargs.pop(_STREAM_RUN, None)
-        if run_manager is None and run is not None:
+        run = kwargs.pop(_RUN, None)
+        if run_manager is None and isinstance(run, CallbackManagerForLLMRun):
+            run_manager = run
+        elif run_manager is None and isinstance(run, cb.StreamRun):
             run_manager = run.run_manager(self)
         call, tools = self._call_plan(stop, kwargs)
         config, on_retry, on_event = self._sync_hooks(run_manager)
@@ -459,8 +494,10 @@ class FailoverChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        run: cb.StreamRun | None = kwargs.pop(_STREAM_RUN, None)
-        if run_manager is None and run is not None:
+        run = kwargs.pop(_RUN, None)
+        if run_manager is None and isinstance(run, AsyncCallbackManagerForLLMRun):
+            run_manager = run
+        elif run_manager is None and isinstance(run, cb.StreamRun):
             run_manager = run.arun_manager(self)
         call, tools = self._call_plan(stop, kwargs)
         config, on_retry, on_event = self._async_hooks(run_manager)

@@ -1,0 +1,59 @@
+"""Real LangChain chat models on the simulator, and a failover model builder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from langchain_anthropic import ChatAnthropic
+from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI
+
+import failover_core as fc
+from failover_core.simulator import ProviderSimulator
+from langchain_failover import FailoverChatModel
+
+OPENAI, OPENAI_2, CLAUDE = "gpt-4o-mini", "gpt-4.1-nano", "claude-haiku"
+
+
+@pytest.fixture
+def openai_model(provider_sim: ProviderSimulator) -> Callable[[str], ChatOpenAI]:
+    def make(name: str = OPENAI, **kwargs: Any) -> ChatOpenAI:
+        return ChatOpenAI(
+            model=name,
+            base_url=provider_sim.openai_base_url,
+            api_key="sk-test",
+            max_retries=0,
+            stream_usage=True,
+            **kwargs,
+        )
+
+    return make
+
+
+@pytest.fixture
+def anthropic_model(provider_sim: ProviderSimulator) -> Callable[[str], ChatAnthropic]:
+    def make(name: str = CLAUDE, **kwargs: Any) -> ChatAnthropic:
+        return ChatAnthropic(  # type: ignore[call-arg]
+            model=name,
+            base_url=provider_sim.anthropic_base_url,
+            api_key="sk-ant-test",
+            max_retries=0,
+            **kwargs,
+        )
+
+    return make
+
+
+@pytest.fixture
+def failover(
+    registry: fc.HealthRegistry,
+) -> Callable[..., FailoverChatModel]:
+    """A FailoverChatModel on the test's fresh registry, retrying without waiting."""
+
+    def make(*models: BaseChatModel, **options: Any) -> FailoverChatModel:
+        options.setdefault("backoff", lambda attempt: 0.0)
+        return FailoverChatModel(models=list(models), **options)
+
+    return make
