@@ -1,3 +1,35 @@
-"""LlamaIndex adapter (coming in its own issue)."""
+"""LlamaIndex adapter: :class:`FailoverLLM`, a function-calling LLM over a chain of LLMs.
 
-__all__: list[str] = []
+Needs the ``llamaindex`` extra. The failover logic lives in :mod:`failover_core`; this
+package translates LlamaIndex calls into it and its decisions into instrumentation events.
+"""
+
+from failover_core import (
+    AllModelsFailedError,
+    ErrorKind,
+    FailoverEvent,
+    StreamInterruptedError,
+    bench_model,
+    is_benched,
+    list_benched,
+    set_failover_defaults,
+    unbench_model,
+)
+
+from .llms import FailoverDecisionEvent, FailoverLLM, ToolsUnsupportedError, key_of
+
+__all__ = [
+    "AllModelsFailedError",
+    "ErrorKind",
+    "FailoverDecisionEvent",
+    "FailoverEvent",
+    "FailoverLLM",
+    "StreamInterruptedError",
+    "ToolsUnsupportedError",
+    "bench_model",
+    "is_benched",
+    "key_of",
+    "list_benched",
+    "set_failover_defaults",
+    "unbench_model",
+]

@@ -1,0 +1,85 @@
+"""Real LlamaIndex LLM clients on the simulator, an instrumentation recorder, a builder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.llms.openai import OpenAI
+from llama_index.llms.openai_like import OpenAILike
+from pydantic import Field
+
+import failover_core as fc
+from failover_core.simulator import ProviderSimulator
+from llamaindex_failover import FailoverDecisionEvent, FailoverLLM
+
+OPENAI, OPENAI_2, LIKE = "gpt-4o-mini", "gpt-4.1-nano", "mistral-small"
+
+
+@pytest.fixture
+def openai_llm(provider_sim: ProviderSimulator) -> Callable[..., OpenAI]:
+    def make(name: str = OPENAI, **kwargs: Any) -> OpenAI:
+        return OpenAI(
+            model=name,
+            api_base=provider_sim.openai_base_url,
+            api_key="sk-test",
+            max_retries=0,
+            **kwargs,
+        )
+
+    return make
+
+
+@pytest.fixture
+def like_llm(provider_sim: ProviderSimulator) -> Callable[..., OpenAILike]:
+    """An OpenAI-compatible provider of another kind (key ``openai_like/...``)."""
+
+    def make(name: str = LIKE, **kwargs: Any) -> OpenAILike:
+        return OpenAILike(
+            model=name,
+            api_base=provider_sim.openai_base_url,
+            api_key="sk-like",
+            max_retries=0,
+            is_chat_model=True,
+            is_function_calling_model=True,
+            context_window=32000,
+            **kwargs,
+        )
+
+    return make
+
+
+@pytest.fixture
+def failover_llm(registry: fc.HealthRegistry) -> Callable[..., FailoverLLM]:
+    def make(*llms: Any, **options: Any) -> FailoverLLM:
+        options.setdefault("backoff", lambda attempt: 0.0)
+        return FailoverLLM(llms=list(llms), **options)
+
+    return make
+
+
+class DecisionRecorder(BaseEventHandler):
+    """A root instrumentation handler keeping the failover decisions it sees."""
+
+    events: list[FailoverDecisionEvent] = Field(default_factory=list)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "DecisionRecorder"
+
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        if isinstance(event, FailoverDecisionEvent):
+            self.events.append(event)
+
+
+@pytest.fixture
+def decisions() -> Iterator[list[FailoverDecisionEvent]]:
+    root = get_dispatcher()
+    handler = DecisionRecorder(events=[])
+    root.add_event_handler(handler)
+    yield handler.events
+    root.event_handlers.remove(handler)

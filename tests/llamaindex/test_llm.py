@@ -1,0 +1,106 @@
+"""FailoverLLM as a LlamaIndex citizen: construction, metadata, spans, tools."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
+from llama_index.core.llms import ChatMessage, MockLLM
+from llama_index.core.tools import FunctionTool
+from llama_index.llms.openai import OpenAI
+
+import failover_core as fc
+from failover_core.simulator import ProviderSimulator
+from llamaindex_failover import FailoverLLM, key_of
+from tests.llamaindex.conftest import LIKE, OPENAI, OPENAI_2
+
+Make = Callable[..., Any]
+HELLO = [ChatMessage(role="user", content="hello")]
+
+
+def test_keys_are_provider_and_model(openai_llm: Make, like_llm: Make) -> None:
+    llm = FailoverLLM(llms=[openai_llm(), like_llm()])
+    assert llm.keys == (f"openai/{OPENAI}", f"openai_like/{LIKE}")
+    assert key_of(MockLLM()).startswith("mock")
+
+
+def test_dict_keys_duplicates_and_empty_chains(openai_llm: Make) -> None:
+    assert FailoverLLM(llms={"a": openai_llm(), "b": openai_llm()}).keys == ("a", "b")
+    with pytest.raises(ValueError, match=f"duplicate model key.*openai/{OPENAI}"):
+        FailoverLLM(llms=[openai_llm(), openai_llm()])
+    with pytest.raises(ValueError, match="at least one model"):
+        FailoverLLM(llms=[])
+    with pytest.raises(TypeError, match="LlamaIndex LLM"):
+        FailoverLLM(llms=[openai_llm(), "gpt-4o"])
+
+
+def test_nested_chains_are_flattened(openai_llm: Make, like_llm: Make) -> None:
+    inner = FailoverLLM(llms=[like_llm(), openai_llm(OPENAI_2)])
+    outer = FailoverLLM(llms=[openai_llm(), inner])
+    assert outer.keys == (f"openai/{OPENAI}", f"openai_like/{LIKE}", f"openai/{OPENAI_2}")
+
+
+def test_metadata_is_the_common_ground_and_never_raises(
+    provider_sim: ProviderSimulator, openai_llm: Make, like_llm: Make, failover_llm: Make
+) -> None:
+    unknown = OpenAI(
+        model="my-finetune", api_base=provider_sim.openai_base_url, api_key="x", max_retries=0
+    )
+    with pytest.raises(ValueError, match="Unknown model"):
+        _ = unknown.metadata
+    llm = failover_llm(openai_llm(), like_llm(), unknown)
+    meta = llm.metadata
+    assert meta.context_window == 32000, "the smallest window any child reports"
+    assert meta.is_function_calling_model and meta.is_chat_model
+    assert meta.model_name == f"failover:openai/{OPENAI},openai_like/{LIKE},openai/my-finetune"
+    assert not failover_llm(openai_llm(), MockLLM()).metadata.is_function_calling_model
+
+
+def test_child_spans_nest_under_the_failover_span(
+    provider_sim: ProviderSimulator, openai_llm: Make, like_llm: Make, failover_llm: Make
+) -> None:
+    handler = SimpleSpanHandler()
+    root = get_dispatcher()
+    root.add_span_handler(handler)
+    try:
+        provider_sim.fail(OPENAI, 401)
+        failover_llm(openai_llm(), like_llm()).chat(HELLO)
+    finally:
+        root.span_handlers.remove(handler)
+    spans = list(handler.completed_spans) + list(handler.dropped_spans)
+    [parent] = [s for s in spans if s.id_.startswith("FailoverLLM.chat")]
+    children = [s for s in spans if s.parent_id == parent.id_]
+    assert {s.id_.split("-")[0] for s in children} >= {"OpenAI.chat", "OpenAILike.chat"}
+    assert any(s.id_.startswith("OpenAI.chat") for s in handler.dropped_spans), (
+        "the failed child call shows as a dropped span"
+    )
+
+
+def test_a_child_without_function_calling_is_skipped_for_tools_not_benched(
+    provider_sim: ProviderSimulator, openai_llm: Make, failover_llm: Make
+) -> None:
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    llm = failover_llm(MockLLM(), openai_llm())
+    response = llm.chat_with_tools([FunctionTool.from_defaults(add)], user_msg="add 20 and 22")
+    assert response.additional_kwargs["failover"]["model"] == f"openai/{OPENAI}"
+    [call] = llm.get_tool_calls_from_response(response)
+    assert (call.tool_name, call.tool_kwargs) == ("add", {"a": 20, "b": 22})
+    assert fc.list_benched() == []
+    assert llm.complete("plain text").additional_kwargs["failover"]["model"].startswith("mock")
+
+
+def test_mock_children_work_offline(failover_llm: Make) -> None:
+    class Down(MockLLM):
+        def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+            raise ConnectionError("down")
+
+    llm = failover_llm(Down(), MockLLM(max_tokens=3))
+    response = llm.complete("one two three four")
+    assert response.additional_kwargs["failover"]["failed_attempts"] == 3
+    assert fc.is_benched(llm.keys[0])
