@@ -45,6 +45,7 @@ from ._health import (
     unbench_model,
 )
 from ._specs import ModelSpec, ProviderRegistry, parse_spec, split_specs
+from ._warnings import SDKRetriesWarning, warn_if_child_retries
 
 __all__ = [
     "AllModelsFailedError",
@@ -69,6 +70,7 @@ __all__ = [
     "ModelSpec",
     "Observer",
     "ProviderRegistry",
+    "SDKRetriesWarning",
     "Served",
     "Sleep",
     "SpecError",
@@ -90,4 +92,5 @@ __all__ = [
     "split_specs",
     "status_of",
     "unbench_model",
+    "warn_if_child_retries",
 ]

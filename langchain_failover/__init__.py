@@ -8,6 +8,7 @@ from failover_core import (
     AllModelsFailedError,
     ErrorKind,
     FailoverEvent,
+    SDKRetriesWarning,
     StreamInterruptedError,
     bench_model,
     is_benched,
@@ -17,7 +18,7 @@ from failover_core import (
 )
 
 from ._callbacks import EVENT_NAME
-from .chat_models import FailoverChatModel, SDKRetriesWarning, key_of, register_provider
+from .chat_models import FailoverChatModel, key_of, register_provider
 
 __all__ = [
     "AllModelsFailedError",

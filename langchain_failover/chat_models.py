@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,45 +26,13 @@ import failover_core as fc
 
 from . import _callbacks as cb
 
-__all__ = ["FailoverChatModel", "SDKRetriesWarning", "key_of", "register_provider"]
+__all__ = ["FailoverChatModel", "key_of", "register_provider"]
 
 # A private kwarg carrying the failover run to _stream/_astream, which LangChain calls
 # without a run manager from stream()/astream() and from invoke()'s streaming branch.
 _RUN = "_failover_run"
 _TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict")
 _DROPPED_KWARGS = ("model", _RUN)  # never forwarded to a child
-
-
-class SDKRetriesWarning(UserWarning):
-    """A child model retries on its own, multiplying the failover model's attempts."""
-
-
-_warned: set[str] = set()
-_warned_lock = threading.Lock()
-
-
-_MISSING = object()
-
-
-def _warn_sdk_retries(key: str, model: BaseChatModel) -> None:
-    retries = getattr(model, "max_retries", _MISSING)
-    if retries is _MISSING or retries == 0 or isinstance(retries, bool):
-        return
-    if retries is not None and not (isinstance(retries, int) and retries > 0):
-        return
-    # None means "the SDK's default", which is 2 for the openai and anthropic SDKs.
-    shown = "its SDK's default" if retries is None else retries
-    with _warned_lock:
-        if key in _warned:
-            return
-        _warned.add(key)
-    warnings.warn(
-        f"{key} retries on its own (max_retries={shown}), so each failover attempt may "
-        "be several calls and failover comes later; build it with max_retries=0 and let "
-        "the failover model retry",
-        SDKRetriesWarning,
-        stacklevel=4,
-    )
 
 
 @dataclass(frozen=True)
@@ -197,7 +163,7 @@ class FailoverChatModel(BaseChatModel):
         entries = _entries(self.models)
         self._chain = fc.FailoverChain(entries, policy, self.registry)
         for entry in entries:
-            _warn_sdk_retries(entry.key, entry.model)
+            fc.warn_if_child_retries(entry.key, entry.model, stacklevel=4)
         return self
 
     @classmethod

@@ -210,7 +210,10 @@ class FailoverLLM(FunctionCallingLLM):
             observer=self.observer,
             rules=[*list(self.rules), _tools_unsupported],
         )
-        self._chain = fc.FailoverChain(_entries(self.llms), policy, self.registry)
+        entries = _entries(self.llms)
+        self._chain = fc.FailoverChain(entries, policy, self.registry)
+        for entry in entries:
+            fc.warn_if_child_retries(entry.key, entry.llm, stacklevel=4)
         return self
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -104,3 +105,14 @@ def test_mock_children_work_offline(failover_llm: Make) -> None:
     response = llm.complete("one two three four")
     assert response.additional_kwargs["failover"]["failed_attempts"] == 3
     assert fc.is_benched(llm.keys[0])
+
+
+def test_children_that_retry_on_their_own_warn_once(provider_sim: ProviderSimulator) -> None:
+    def retrying() -> OpenAI:  # llama-index's OpenAI retries 3 times by default
+        return OpenAI(model="gpt-4o", api_base=provider_sim.openai_base_url, api_key="x")
+
+    with pytest.warns(fc.SDKRetriesWarning, match="openai/gpt-4o retries on its own"):
+        FailoverLLM(llms=[retrying()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FailoverLLM(llms=[retrying()])
