@@ -72,8 +72,12 @@ class RecordedRequest:
 @dataclass
 class _Plan:
     faults: list[Fault] = field(default_factory=list)
-    latency: float = 0.0
-    chunk_delay: float = 0.0
+    latency: float | None = None  # None: the "*" plan's, or none
+    chunk_delay: float | None = None
+
+
+def _first(*values: float | None) -> float:
+    return next((v for v in values if v is not None), 0.0)
 
 
 class SimulatorState:
@@ -120,8 +124,8 @@ class SimulatorState:
             self._calls[request.model] += 1
             self._requests.append(request)
             own, star = self._plans.get(request.model), self._plans.get("*")
-            latency = own.latency if own else star.latency if star else 0.0
-            chunk_delay = own.chunk_delay if own else star.chunk_delay if star else 0.0
+            latency = _first(own and own.latency, star and star.latency)
+            chunk_delay = _first(own and own.chunk_delay, star and star.chunk_delay)
             for plan in (own, star):
                 if plan is None or not plan.faults:
                     continue

@@ -230,3 +230,15 @@ def test_schema_sampler_handles_refs_unions_and_enums() -> None:
         },
     }
     assert sample_from_schema(schema) == {"color": "red", "maybe": 1.5, "flag": True}
+
+
+def test_star_latency_still_applies_to_a_model_with_its_own_fault(
+    provider_sim: ProviderSimulator, oai: openai.OpenAI
+) -> None:
+    provider_sim.set_latency("*", 0.3)
+    provider_sim.fail("m1", status=500, times=1)
+    with pytest.raises(openai.InternalServerError):
+        oai.chat.completions.create(model="m1", messages=USER)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    oai.chat.completions.create(model="m1", messages=USER)  # type: ignore[arg-type]
+    assert time.perf_counter() - started >= 0.3
