@@ -13,7 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_offline_demo_survives_the_scripted_outage() -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "outage_demo.py")],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     assert "40 requests served, none failed" in out
     served = dict(re.findall(r"#(\d\d) \w+\s+served by (\S+)", out))
