@@ -9,6 +9,7 @@ one place. The test suite executes the committed notebooks in a fresh kernel, of
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -80,7 +81,6 @@ model.keys
         "it and after how many failed attempts."
     ),
     code("""
-from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
 prompt = ChatPromptTemplate.from_messages([("system", "Answer in one line."), ("human", "{q}")])
@@ -254,7 +254,6 @@ import time
 from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI
 
-import failover_core as fc
 from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel
 
@@ -301,7 +300,7 @@ print(f"{len(rows)} requests in {rows[-1][0]:.1f}s; calls per model: {sim.state.
 import matplotlib.pyplot as plt
 
 keys = list(model.keys)
-colors = dict(zip(keys, ["tab:green", "tab:orange", "tab:blue"]))
+colors = dict(zip(keys, ["tab:green", "tab:orange", "tab:blue"], strict=True))
 fig, (served_ax, latency_ax, bench_ax) = plt.subplots(3, 1, figsize=(11, 8), sharex=True,
                                                       gridspec_kw={"height_ratios": [2, 2, 1.4]})
 for key in keys:
@@ -323,7 +322,7 @@ bench_ax.set_ylim(-0.6, len(keys) - 0.4)
 bench_ax.set_title("when each model was benched")
 bench_ax.set_xlabel("seconds since the incident began")
 for ax in (served_ax, latency_ax, bench_ax):
-    for t, title in phases:
+    for t, _title in phases:
         ax.axvline(t, color="grey", linestyle=":", linewidth=1)
 for t, title in phases:
     served_ax.annotate(title, (t, len(keys) - 0.6), fontsize=8, rotation=0, xytext=(3, 0),
@@ -487,6 +486,11 @@ def build(name: str, cells: list[nbformat.NotebookNode], execute: bool = True) -
         "display_name": "Python 3",
         "language": "python",
     }
+    path = OUT / name
+    nbformat.write(nb, path)
+    # The notebooks are linted and format-checked with the code: format them first.
+    subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", str(path)], check=True)
+    nb = nbformat.read(path, as_version=4)
     if execute:
         env_keys = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
         saved = {k: os.environ.pop(k) for k in env_keys if k in os.environ}
@@ -496,8 +500,8 @@ def build(name: str, cells: list[nbformat.NotebookNode], execute: bool = True) -
             ).execute()
         finally:
             os.environ.update(saved)
-    nbformat.write(nb, OUT / name)
-    print(f"wrote {OUT / name}")
+    nbformat.write(nb, path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
