@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
@@ -98,6 +98,10 @@ def register_provider(provider: str, factory: Callable[..., BaseChatModel]) -> N
     _providers.register(provider, factory)
 
 
+def _ignore(_: object) -> None:
+    return None
+
+
 def _text(chunk: ChatGenerationChunk) -> str:
     return chunk.message.text
 
@@ -148,6 +152,8 @@ class FailoverChatModel(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     _chain: fc.FailoverChain[_Child] = PrivateAttr()
+    _name: str = PrivateAttr(default="failover")
+    _identity: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _build_chain(self) -> Self:
@@ -162,6 +168,12 @@ class FailoverChatModel(BaseChatModel):
             raise TypeError(f"registry must be a HealthRegistry, got {self.registry!r}")
         entries = _entries(self.models)
         self._chain = fc.FailoverChain(entries, policy, self.registry)
+        self._name = "failover:" + ",".join(self._chain.keys)
+        self._identity = {
+            "models": list(self._chain.keys),
+            "max_retries": policy.max_retries,
+            "cooldown": policy.cooldown.total_seconds(),
+        }
         for entry in entries:
             fc.warn_if_child_retries(entry.key, entry.model, stacklevel=4)
         return self
@@ -207,7 +219,7 @@ class FailoverChatModel(BaseChatModel):
 
     @property
     def model_name(self) -> str:
-        return "failover:" + ",".join(self.keys)
+        return self._name
 
     @property
     def _llm_type(self) -> str:
@@ -215,12 +227,7 @@ class FailoverChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        policy = self._chain.policy
-        return {
-            "models": list(self.keys),
-            "max_retries": policy.max_retries,
-            "cooldown": policy.cooldown.total_seconds(),
-        }
+        return dict(self._identity)
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
@@ -287,11 +294,71 @@ class FailoverChatModel(BaseChatModel):
         options = {k: v for k, v in tools.items() if k != "tools"}
         return model.bind_tools(tools["tools"], **options)
 
+    @staticmethod
+    def _unobserved(run_manager: Any, model: BaseChatModel) -> bool:
+        """No callback handler could see a child run (no tracing, no handlers at all)."""
+        if run_manager is not None and (run_manager.handlers or run_manager.inheritable_handlers):
+            return False
+        return not model.callbacks and not model.verbose
+
+    def _direct_kwargs(
+        self, model: BaseChatModel, tools: dict[str, Any], call: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Kwargs for calling ``model``'s generation directly, or None when it can't be."""
+        runnable = self._runnable(model, tools)
+        if runnable is model:
+            return call
+        if isinstance(runnable, RunnableBinding) and runnable.bound is model:
+            return {**runnable.kwargs, **call}
+        return None
+
+    def _invoke_child(
+        self,
+        child: _Child,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        call: dict[str, Any],
+        tools: dict[str, Any],
+        direct: bool,
+    ) -> BaseMessage:
+        # With nothing listening, a child run would be bookkeeping nobody sees: call the
+        # child's generation (cache, rate limiter, its own retries) without it.
+        kwargs = self._direct_kwargs(child.model, tools, call) if direct else None
+        if kwargs is not None:
+            kwargs = dict(kwargs)
+            stop = kwargs.pop("stop", None)
+            result = child.model._generate_with_cache(messages, stop=stop, **kwargs)
+            message: BaseMessage = result.generations[0].message
+            return message
+        answer: BaseMessage = self._runnable(child.model, tools).invoke(messages, config, **call)
+        return answer
+
+    async def _ainvoke_child(
+        self,
+        child: _Child,
+        messages: list[BaseMessage],
+        config: RunnableConfig,
+        call: dict[str, Any],
+        tools: dict[str, Any],
+        direct: bool,
+    ) -> BaseMessage:
+        kwargs = self._direct_kwargs(child.model, tools, call) if direct else None
+        if kwargs is not None:
+            kwargs = dict(kwargs)
+            stop = kwargs.pop("stop", None)
+            result = await child.model._agenerate_with_cache(messages, stop=stop, **kwargs)
+            amessage: BaseMessage = result.generations[0].message
+            return amessage
+        aanswer: BaseMessage = await self._runnable(child.model, tools).ainvoke(
+            messages, config, **call
+        )
+        return aanswer
+
     def _sync_hooks(
         self, run_manager: CallbackManagerForLLMRun | None
     ) -> tuple[RunnableConfig, Callable[[fc.Sleep], None], Callable[[fc.FailoverEvent], None]]:
-        if run_manager is None:
-            return RunnableConfig(), lambda _: None, lambda _: None
+        if run_manager is None or not (run_manager.handlers or run_manager.inheritable_handlers):
+            return RunnableConfig(), _ignore, _ignore
         children = cb.child_manager(run_manager)
 
         def on_retry(command: fc.Sleep) -> None:
@@ -305,8 +372,8 @@ class FailoverChatModel(BaseChatModel):
     def _async_hooks(
         self, run_manager: AsyncCallbackManagerForLLMRun | None
     ) -> tuple[RunnableConfig, Callable[[fc.Sleep], Any], Callable[[fc.FailoverEvent], Any]]:
-        if run_manager is None:
-            return RunnableConfig(), lambda _: None, lambda _: None
+        if run_manager is None or not (run_manager.handlers or run_manager.inheritable_handlers):
+            return RunnableConfig(), _ignore, _ignore
         children = cb.achild_manager(run_manager)
 
         async def on_retry(command: fc.Sleep) -> None:
@@ -337,7 +404,9 @@ class FailoverChatModel(BaseChatModel):
         call, tools = self._call_plan(stop, kwargs)
         config, on_retry, on_event = self._sync_hooks(run_manager)
         message, served = self._chain.invoke(
-            lambda child: self._runnable(child.model, tools).invoke(messages, config, **call),
+            lambda child: self._invoke_child(
+                child, messages, config, call, tools, self._unobserved(run_manager, child.model)
+            ),
             request=messages,
             on_retry=on_retry,
             on_event=on_event,
@@ -358,7 +427,9 @@ class FailoverChatModel(BaseChatModel):
         call, tools = self._call_plan(stop, kwargs)
         config, on_retry, on_event = self._async_hooks(run_manager)
         message, served = await self._chain.ainvoke(
-            lambda child: self._runnable(child.model, tools).ainvoke(messages, config, **call),
+            lambda child: self._ainvoke_child(
+                child, messages, config, call, tools, self._unobserved(run_manager, child.model)
+            ),
             request=messages,
             on_retry=on_retry,
             on_event=on_event,

@@ -124,8 +124,8 @@ class SimulatorState:
             self._calls[request.model] += 1
             self._requests.append(request)
             own, star = self._plans.get(request.model), self._plans.get("*")
-            latency = _first(own and own.latency, star and star.latency)
-            chunk_delay = _first(own and own.chunk_delay, star and star.chunk_delay)
+            latency = _first(*(p.latency for p in (own, star) if p is not None))
+            chunk_delay = _first(*(p.chunk_delay for p in (own, star) if p is not None))
             for plan in (own, star):
                 if plan is None or not plan.faults:
                     continue

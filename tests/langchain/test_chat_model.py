@@ -274,3 +274,25 @@ def test_fake_children_work_without_any_network() -> None:
     good = GenericFakeChatModel(messages=iter([AIMessage("from the fake")]))
     model = FailoverChatModel(models={"fake/flaky": flaky, "fake/good": good}, backoff=lambda n: 0)
     assert model.invoke("hi").content == "from the fake"
+
+
+def test_without_handlers_children_keep_their_own_callbacks_and_rate_limiter(
+    provider_sim: ProviderSimulator, openai_model: Make, failover: Make
+) -> None:
+    from langchain_core.rate_limiters import InMemoryRateLimiter
+
+    class CountingLimiter(InMemoryRateLimiter):
+        acquired: int = 0
+
+        def acquire(self, *, blocking: bool = True) -> bool:
+            self.acquired += 1
+            return True
+
+    limiter = CountingLimiter()
+    rec = Recorder()
+    limited = failover(openai_model(rate_limiter=limiter))
+    watched = failover(openai_model(OPENAI_2, callbacks=[rec]))
+    assert limited.invoke("a").content == f"[{OPENAI}] you said: a"
+    assert watched.invoke("b").content == f"[{OPENAI_2}] you said: b"
+    assert limiter.acquired == 1
+    assert [name for name, *_ in rec.starts] == [OPENAI_2]
