@@ -18,6 +18,7 @@ from llama_index.core.base.llms.types import (
     CompletionResponseGen,
     LLMMetadata,
 )
+from llama_index.core.callbacks import CallbackManager
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
@@ -214,6 +215,13 @@ class FailoverLLM(FunctionCallingLLM):
         self._chain = fc.FailoverChain(entries, policy, self.registry)
         for entry in entries:
             fc.warn_if_child_retries(entry.key, entry.llm, stacklevel=4)
+            # LlamaIndex resets a callback manager's trace map only when a trace starts on
+            # it at top level; a child called inside our trace on a manager of its own never
+            # does, so its map grows with every call. A child whose manager has no handlers
+            # (the default) shares ours instead: nothing it reported changes, nothing grows.
+            manager = getattr(entry.llm, "callback_manager", None)
+            if isinstance(manager, CallbackManager) and not manager.handlers:
+                entry.llm.callback_manager = self.callback_manager
         return self
 
     @classmethod

@@ -116,3 +116,16 @@ def test_children_that_retry_on_their_own_warn_once(provider_sim: ProviderSimula
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         FailoverLLM(llms=[retrying()])
+
+
+def test_repeated_calls_do_not_grow_llamaindex_trace_maps() -> None:
+    from llama_index.core.callbacks import CallbackManager, LlamaDebugHandler
+
+    quiet, watched = MockLLM(), MockLLM(callback_manager=CallbackManager([LlamaDebugHandler()]))
+    llm = FailoverLLM(llms={"mock/quiet": quiet, "mock/watched": watched})
+    assert quiet.callback_manager is llm.callback_manager, "a handler-less manager is shared"
+    assert watched.callback_manager is not llm.callback_manager, "a user's manager is kept"
+    for _ in range(50):
+        llm.chat(HELLO)
+    # One trace's worth of ids (the last call's), not one per call (50+).
+    assert sum(len(ids) for ids in quiet.callback_manager._trace_map.values()) <= 4
