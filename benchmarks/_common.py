@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
+import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -13,6 +16,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+
+from failover_core.simulator import RemoteSimulator
 
 # LiteLLM fetches a model price list from the network at import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -83,3 +88,22 @@ def machine() -> str:
         f"{platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, "
         f"Python {sys.version.split()[0]}; " + ", ".join(f"{p} {version(p)}" for p in packages)
     )
+
+
+@contextlib.contextmanager
+def simulator_process() -> Iterator[RemoteSimulator]:
+    """The simulator in a process of its own, so it does not share a GIL with the clients."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "failover_core.simulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip().rsplit(" ", 1)[-1]
+        sim = RemoteSimulator(base_url)
+        yield sim
+        sim.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

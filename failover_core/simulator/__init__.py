@@ -8,12 +8,14 @@ Needs the ``sim`` extra (starlette, uvicorn).
 
 from ._faults import Fault, RecordedRequest, SimulatorState
 from ._payloads import sample_from_schema
+from ._remote import RemoteSimulator
 from ._server import ProviderSimulator
 
 __all__ = [
     "Fault",
     "ProviderSimulator",
     "RecordedRequest",
+    "RemoteSimulator",
     "SimulatorState",
     "sample_from_schema",
 ]

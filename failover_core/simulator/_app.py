@@ -325,6 +325,11 @@ def build_app(state: SimulatorState) -> Starlette:
         state.reset()
         return JSONResponse(state.snapshot())
 
+    async def control_clear(request: Request) -> Response:
+        data = await request.json() if await request.body() else {}
+        state.clear(data.get("model") if isinstance(data, dict) else None)
+        return JSONResponse(state.snapshot())
+
     return Starlette(
         routes=[
             Route("/v1/chat/completions", openai_chat, methods=["POST"]),
@@ -334,5 +339,6 @@ def build_app(state: SimulatorState) -> Starlette:
             Route("/_sim/faults", control_faults, methods=["POST"]),
             Route("/_sim/latency", control_latency, methods=["POST"]),
             Route("/_sim/reset", control_reset, methods=["POST"]),
+            Route("/_sim/clear", control_clear, methods=["POST"]),
         ]
     )

@@ -242,3 +242,19 @@ def test_star_latency_still_applies_to_a_model_with_its_own_fault(
     started = time.perf_counter()
     oai.chat.completions.create(model="m1", messages=USER)  # type: ignore[arg-type]
     assert time.perf_counter() - started >= 0.3
+
+
+def test_remote_simulator_drives_a_server_over_http(provider_sim: ProviderSimulator) -> None:
+    from failover_core.simulator import RemoteSimulator
+
+    remote = RemoteSimulator(provider_sim.base_url)
+    remote.fail("m1", 401, times=None)
+    client = openai.OpenAI(base_url=remote.openai_base_url, api_key="x", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(model="m1", messages=USER)  # type: ignore[arg-type]
+    remote.clear("m1")
+    client.chat.completions.create(model="m1", messages=USER)  # type: ignore[arg-type]
+    assert remote.calls("m1") == 2 and remote.calls() == 2
+    remote.reset()
+    assert remote.call_counts() == {}
+    remote.close()
