@@ -96,6 +96,7 @@ class FailoverFlow:
         self._failures: list[tuple[str, ErrorKind, Exception]] = []
         self._last: tuple[Exception, ErrorKind] | None = None
         self._pending: list[FailoverEvent] = []
+        self._probing: set[str] = set()
 
     # -- commands -----------------------------------------------------------------------
 
@@ -105,7 +106,7 @@ class FailoverFlow:
         if not self._live:  # everything benched: try them all, never fail on cooldowns alone
             self._live = list(range(len(self._keys)))
             self._best_effort = True
-        self._pos = 0
+        self._pos = self._enter(-1) or 0
         self._attempt = 1
         return self._current_attempt()
 
@@ -122,6 +123,9 @@ class FailoverFlow:
         kind = classify(error, policy.rules)
         self._last = (error, kind)
         if kind is ErrorKind.REQUEST_SPECIFIC:
+            if key in self._probing:  # says nothing of the model: let another request probe
+                self._registry.release_probe(key)
+                self._probing.discard(key)
             return self._move_on(error, kind, reason="request_specific")
         if kind is ErrorKind.AUTH_DEAD:
             benched = self._registry.bench_now(key, policy.cooldown)
@@ -177,16 +181,27 @@ class FailoverFlow:
     def _current_attempt(self) -> Attempt:
         return Attempt(index=self._live[self._pos], key=self._key, number=self._attempt)
 
-    def _next_pos(self) -> int | None:
-        """The next entry to try: skips entries benched meanwhile, unless all left are."""
-        rest = range(self._pos + 1, len(self._live))
+    def _enter(self, after: int) -> int | None:
+        """The next entry to try after position ``after``, entered in the registry.
+
+        Skips entries benched meanwhile and recovering ones another request is probing,
+        unless every entry left is one of those (then the first of them, best effort).
+        """
+        rest = range(after + 1, len(self._live))
         if not rest:
             return None
         if not self._best_effort:
             for pos in rest:
-                if not self._registry.is_benched(self._keys[self._live[pos]]):
+                key = self._keys[self._live[pos]]
+                entry = self._registry.enter(key)
+                if entry == "probe":
+                    self._probing.add(key)
+                if entry != "closed":
                     return pos
         return rest[0]
+
+    def _next_pos(self) -> int | None:
+        return self._enter(self._pos)
 
     def _move_on(
         self, error: Exception, kind: ErrorKind, *, reason: str, until: datetime | None = None

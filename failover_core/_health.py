@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from typing import Literal, Protocol
 
 __all__ = [
     "BenchedModel",
@@ -40,20 +40,28 @@ Clock = Callable[[], float]
 class HealthRecord:
     """What a store keeps per model key.
 
-    ``until`` is the epoch second the bench ends (``None``: failing but not benched).
-    ``consecutive_fails`` counts benching failures since the last success, like the seed.
-    ``strikes`` counts failed attempts since the last success or bench, from any request:
-    enough of them bench the model even while every request is still within its retries.
+    ``until`` is the epoch second the bench ends (``None``: failing but not benched); once
+    it has passed, the model is *recovering* until one request proves it (see
+    :meth:`HealthRegistry.enter`). ``consecutive_fails`` counts benching failures since the
+    last success, like the seed. ``strikes`` counts failed attempts since the last success
+    or bench, from any request: enough of them bench the model even while every request is
+    still within its retries. ``cooldown`` is the last cooldown applied, in seconds (it
+    grows when a probe fails); ``probe_until`` is the lease of the request probing it.
     """
 
     until: float | None = None
     consecutive_fails: int = 0
     manual: bool = False
     strikes: int = 0
+    cooldown: float = 0.0
+    probe_until: float | None = None
 
     def benched_at(self, now: float) -> bool:
         # The seed's rule: benched while not now.After(until), so the exact instant counts.
         return self.until is not None and now <= self.until
+
+    def recovering_at(self, now: float) -> bool:
+        return self.until is not None and now > self.until
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,33 +143,65 @@ def _check_key(key: str) -> str:
     return key.strip()
 
 
-class HealthRegistry:
-    """Bench state for model keys, over a store, with an injectable clock."""
+Entry = Literal["open", "probe", "closed"]
+"""What :meth:`HealthRegistry.enter` answers: call it; call it as the one probe; skip it."""
 
-    def __init__(self, store: HealthStore | None = None, clock: Clock = time.time) -> None:
+
+class HealthRegistry:
+    """Bench state for model keys, over a store, with an injectable clock.
+
+    When a bench ends, the model is not thrown back to every request at once: the first
+    request to reach it takes a probe lease (``probe_lease`` seconds) and is the only one
+    to call it, while the others keep using the next models. Success clears the model for
+    everyone; failure benches it again for ``cooldown_growth`` times the last cooldown, up
+    to ``max_cooldown``. ``probe=False`` restores the seed's behaviour (an expired bench is
+    simply forgotten); ``cooldown_growth=1`` keeps every bench at the chain's cooldown.
+    """
+
+    def __init__(
+        self,
+        store: HealthStore | None = None,
+        clock: Clock = time.time,
+        *,
+        probe: bool = True,
+        probe_lease: float = 30.0,
+        cooldown_growth: float = 2.0,
+        max_cooldown: timedelta = timedelta(hours=1),
+    ) -> None:
+        if probe_lease <= 0:
+            raise ValueError(f"probe_lease must be positive, got {probe_lease}")
+        if cooldown_growth < 1:
+            raise ValueError(f"cooldown_growth must be at least 1, got {cooldown_growth}")
         self.store: HealthStore = store if store is not None else MemoryHealthStore()
         self.clock = clock
+        self.probe = probe
+        self.probe_lease = probe_lease
+        self.cooldown_growth = cooldown_growth
+        self.max_cooldown = max_cooldown.total_seconds()
 
     # -- reading ------------------------------------------------------------------------
 
     def _live(self, key: str, now: float) -> HealthRecord | None:
-        """The record if it is a bench in force; prunes an expired bench."""
+        """The record if it is a bench in force. Without probing, prunes an expired bench."""
         record = self.store.get(key)
         if record is None or record.until is None:
             return None
         if record.benched_at(now):
             return record
+        # Without probing an expired bench is forgotten at once (the seed's rule); with it,
+        # the record is kept for the probe, and its cooldown remembered, for max_cooldown.
+        if not self.probe or now > record.until + self.max_cooldown:
 
-        def prune(current: HealthRecord | None) -> HealthRecord | None:
-            if current is not None and current.until is not None and not current.benched_at(now):
-                return None
-            return current
+            def prune(current: HealthRecord | None) -> HealthRecord | None:
+                if current is not None and current.recovering_at(now):
+                    return None
+                return current
 
-        self.store.update(key, prune)
+            self.store.update(key, prune)
         return None
 
     def is_benched(self, key: str) -> bool:
-        """Whether ``key`` is benched now. An expired bench reads false and is pruned."""
+        """Whether ``key`` is benched now. An expired bench reads false."""
         return self._live(key, self.clock()) is not None
 
     def benched_until(self, key: str) -> datetime | None:
@@ -170,13 +210,11 @@ class HealthRegistry:
         return None if record is None or record.until is None else _to_datetime(record.until)
 
     def list(self) -> list[BenchedModel]:
-        """A snapshot of every benched model, sorted by key; expired benches are pruned."""
+        """A snapshot of every benched model, sorted by key (expired benches left out)."""
         now = self.clock()
         out: list[BenchedModel] = []
         for key, record in self.store.items():
-            if record.until is None:
-                continue
-            if self._live(key, now) is None:
+            if record.until is None or self._live(key, now) is None:
                 continue
             out.append(
                 BenchedModel(
@@ -188,11 +226,74 @@ class HealthRegistry:
             )
         return sorted(out, key=lambda b: b.model)
 
+    def enter(self, key: str) -> Entry:
+        """May a request call ``key`` now? ``"probe"`` means it is the one probing it.
+
+        Atomic in the store, so across threads, processes and (with a shared store) hosts,
+        one request at a time holds the probe lease of a recovering model.
+        """
+        now = self.clock()
+        record = self.store.get(key)
+        if record is None or record.until is None:
+            return "open"
+        if record.benched_at(now):
+            return "closed"
+        if not self.probe:
+            self._live(key, now)
+            return "open"
+        answer: list[Entry] = []
+
+        def claim(current: HealthRecord | None) -> HealthRecord | None:
+            if current is None or current.until is None:
+                answer.append("open")
+                return current
+            if current.benched_at(now):
+                answer.append("closed")
+                return current
+            if current.probe_until is not None and now <= current.probe_until:
+                answer.append("closed")  # someone else is probing it
+                return current
+            answer.append("probe")
+            return dataclasses.replace(current, probe_until=now + self.probe_lease)
+
+        self.store.update(key, claim)
+        return answer[0] if answer else "open"
+
     # -- writing ------------------------------------------------------------------------
 
     def record_success(self, key: str) -> None:
-        """A call succeeded: forget every failure of ``key``."""
+        """A call succeeded: forget every failure of ``key`` (a probe clears it for all)."""
         self.store.update(key, lambda _: None)
+
+    def release_probe(self, key: str) -> None:
+        """Give up a probe lease without a verdict (the error said nothing of the model)."""
+        now = self.clock()
+
+        def release(current: HealthRecord | None) -> HealthRecord | None:
+            if current is not None and current.recovering_at(now):
+                return dataclasses.replace(current, probe_until=None)
+            return current
+
+        self.store.update(key, release)
+
+    def _benched(self, record: HealthRecord, now: float, cooldown: timedelta) -> HealthRecord:
+        """``record`` benched again: a failed probe grows the cooldown, a bench in force is
+        never shortened, a manual bench in force stays manual."""
+        in_force = record.benched_at(now)
+        seconds = cooldown.total_seconds()
+        if record.recovering_at(now) and record.cooldown > 0:
+            cap = max(self.max_cooldown, seconds)
+            seconds = min(max(seconds, record.cooldown * self.cooldown_growth), cap)
+        until = now + seconds
+        if in_force and record.until is not None:
+            until = max(until, record.until)
+        return HealthRecord(
+            until=until,
+            consecutive_fails=record.consecutive_fails + 1,
+            manual=record.manual and in_force,
+            strikes=0,
+            cooldown=seconds,
+        )
 
     def record_failure(
         self, key: str, cooldown: timedelta, *, exhausted: bool, strike_limit: int
@@ -207,21 +308,12 @@ class HealthRegistry:
 
         def fail(record: HealthRecord | None) -> HealthRecord:
             record = record or HealthRecord()
-            benched = record.benched_at(now)
-            if benched and not exhausted:
+            if record.benched_at(now) and not exhausted:
                 return record  # benched meanwhile by someone else: keep their bench
             strikes = record.strikes + 1
             if exhausted or strikes >= strike_limit:
-                until = now + cooldown.total_seconds()
-                if benched and record.until is not None:
-                    until = max(until, record.until)  # never shorten a bench in force
-                return HealthRecord(
-                    until=until,
-                    consecutive_fails=record.consecutive_fails + 1,
-                    manual=record.manual and benched,
-                    strikes=0,
-                )
-            return dataclasses.replace(record, until=None, strikes=strikes)
+                return self._benched(record, now, cooldown)
+            return dataclasses.replace(record, strikes=strikes)
 
         new = self.store.update(key, fail)
         if new is not None and new.until is not None and new.benched_at(now):
@@ -231,18 +323,7 @@ class HealthRegistry:
     def bench_now(self, key: str, cooldown: timedelta) -> datetime:
         """Bench at once (auth/model-dead); returns when the bench ends."""
         now = self.clock()
-        until = now + cooldown.total_seconds()
-
-        def bench(record: HealthRecord | None) -> HealthRecord:
-            record = record or HealthRecord()
-            if record.manual and record.benched_at(now) and record.until is not None:
-                until_kept = max(record.until, until)
-                return dataclasses.replace(record, until=until_kept)
-            return HealthRecord(
-                until=until, consecutive_fails=record.consecutive_fails + 1, manual=False
-            )
-
-        new = self.store.update(key, bench)
+        new = self.store.update(key, lambda r: self._benched(r or HealthRecord(), now, cooldown))
         assert new is not None and new.until is not None
         return _to_datetime(new.until)
 
@@ -253,8 +334,13 @@ class HealthRegistry:
         end = _to_epoch(until, now)
 
         def bench(record: HealthRecord | None) -> HealthRecord:
-            fails = record.consecutive_fails if record is not None else 0
-            return HealthRecord(until=end, consecutive_fails=fails, manual=True)
+            record = record or HealthRecord()
+            return HealthRecord(
+                until=end,
+                consecutive_fails=record.consecutive_fails,
+                manual=True,
+                cooldown=record.cooldown,
+            )
 
         self.store.update(key, bench)
         return _to_datetime(end)

@@ -42,8 +42,9 @@ class RemoteSimulator:
         return fault
 
     def set_latency(self, model: str, seconds: float, chunk_delay: float = 0.0) -> None:
-        self._post("/_sim/latency", {"model": model, "seconds": seconds,
-                                     "chunk_delay": chunk_delay})
+        self._post(
+            "/_sim/latency", {"model": model, "seconds": seconds, "chunk_delay": chunk_delay}
+        )
 
     def clear(self, model: str | None = None) -> None:
         self._post("/_sim/clear", {"model": model} if model else {})

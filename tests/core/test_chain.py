@@ -387,3 +387,38 @@ async def test_async_drivers_await_coroutine_hooks(
     ]
     assert out == ["a", "b", "c"]
     assert seen == ["retry:1", "event:a/1"]
+
+
+async def test_after_a_cooldown_one_request_probes_while_the_others_fail_over(
+    clock: FakeClock, registry: fc.HealthRegistry
+) -> None:
+    a, b = FakeEntry("a/1", [HTTPError(503)]), FakeEntry("b/2")
+    chain, _ = chain_of([a, b], clock, registry, cooldown=60, max_retries=1)
+    registry.bench_now("a/1", timedelta(seconds=60))
+    clock.advance(61)  # the bench is over; a/1 still fails
+    results = await asyncio.gather(*(chain.ainvoke(lambda e: e.acall()) for _ in range(50)))
+    assert a.calls == 1, "exactly one probe"
+    assert all(served.model == "b/2" for _, served in results)
+    until = registry.benched_until("a/1")
+    assert until is not None and until.timestamp() == clock.now + 120, "cooldown doubled"
+
+
+def test_a_successful_probe_brings_the_model_back_for_everyone(
+    clock: FakeClock, registry: fc.HealthRegistry
+) -> None:
+    a, b = FakeEntry("a/1"), FakeEntry("b/2")
+    chain, _ = chain_of([a, b], clock, registry)
+    registry.bench_now("a/1", timedelta(seconds=60))
+    clock.advance(61)
+    assert [chain.invoke(lambda e: e.call())[1].model for _ in range(3)] == ["a/1"] * 3
+
+
+def test_a_request_specific_error_on_a_probe_frees_the_lease(
+    clock: FakeClock, registry: fc.HealthRegistry
+) -> None:
+    a = FakeEntry("a/1", [HTTPError(400, code="context_length_exceeded"), "ok"])
+    chain, _ = chain_of([a, FakeEntry("b/2")], clock, registry)
+    registry.bench_now("a/1", timedelta(seconds=60))
+    clock.advance(61)
+    assert chain.invoke(lambda e: e.call())[1].model == "b/2"
+    assert chain.invoke(lambda e: e.call())[1].model == "a/1", "the next request probes"

@@ -62,9 +62,8 @@ def test_auth_dead_benches_at_once(registry: fc.HealthRegistry, clock: FakeClock
     assert registry.is_benched("m/a")
 
 
-def test_expired_bench_reads_false_and_is_pruned(
-    registry: fc.HealthRegistry, clock: FakeClock
-) -> None:
+def test_expired_bench_reads_false_and_is_pruned_without_probing(clock: FakeClock) -> None:
+    registry = fc.HealthRegistry(clock=clock, probe=False)
     registry.bench_now("m/a", timedelta(seconds=60))
     clock.advance(60)
     assert registry.is_benched("m/a"), "benched through the last instant, like the seed"
@@ -73,13 +72,18 @@ def test_expired_bench_reads_false_and_is_pruned(
     assert registry.store.get("m/a") is None
 
 
-def test_list_prunes_expired_and_sorts(registry: fc.HealthRegistry, clock: FakeClock) -> None:
+def test_list_leaves_out_expired_benches_and_sorts(
+    registry: fc.HealthRegistry, clock: FakeClock
+) -> None:
     registry.bench_now("z/z", timedelta(seconds=100))
     registry.bench_now("a/a", timedelta(seconds=100))
     registry.bench_now("old/x", timedelta(seconds=10))
     clock.advance(20)
     assert [b.model for b in registry.list()] == ["a/a", "z/z"]
-    assert registry.store.get("old/x") is None
+    assert registry.enter("old/x") == "probe", "kept, to be probed"
+    clock.advance(3600)
+    registry.list()
+    assert registry.store.get("old/x") is None, "forgotten after max_cooldown"
 
 
 def test_manual_bench_is_marked_and_unbench_reports(
@@ -204,3 +208,98 @@ def test_negative_cooldown_is_refused() -> None:
         fc.set_failover_defaults(cooldown=-1)
     with pytest.raises(ValueError, match="negative"):
         fc.FailoverPolicy.build(cooldown=timedelta(seconds=-5))
+
+
+# -- one probe after a cooldown ----------------------------------------------------------
+
+
+def test_an_expired_bench_lets_exactly_one_request_probe(
+    registry: fc.HealthRegistry, clock: FakeClock
+) -> None:
+    registry.bench_now("m/a", timedelta(seconds=60))
+    assert registry.enter("m/a") == "closed"
+    clock.advance(61)
+    assert not registry.is_benched("m/a")
+    assert registry.enter("m/a") == "probe"
+    assert [registry.enter("m/a") for _ in range(5)] == ["closed"] * 5
+    assert registry.enter("never/benched") == "open"
+
+
+def test_probe_success_clears_the_model_for_everyone(
+    registry: fc.HealthRegistry, clock: FakeClock
+) -> None:
+    registry.bench_now("m/a", timedelta(seconds=60))
+    clock.advance(61)
+    assert registry.enter("m/a") == "probe"
+    registry.record_success("m/a")
+    assert [registry.enter("m/a") for _ in range(3)] == ["open"] * 3
+
+
+def test_probe_failure_rebenches_with_a_growing_capped_cooldown(clock: FakeClock) -> None:
+    registry = fc.HealthRegistry(clock=clock, max_cooldown=timedelta(seconds=200))
+    cooldown = timedelta(seconds=60)
+    registry.bench_now("m/a", cooldown)
+    lengths = []
+    for _ in range(4):
+        clock.advance(1000)
+        assert registry.enter("m/a") == "probe"
+        until = registry.record_failure("m/a", cooldown, exhausted=True, strike_limit=3)
+        assert until is not None
+        lengths.append(until.timestamp() - clock.now)
+    assert lengths == [120, 200, 200, 200]
+
+
+def test_flat_cooldowns_when_growth_is_one(clock: FakeClock) -> None:
+    registry = fc.HealthRegistry(clock=clock, cooldown_growth=1)
+    registry.bench_now("m/a", timedelta(seconds=60))
+    clock.advance(61)
+    registry.enter("m/a")
+    assert registry.bench_now("m/a", timedelta(seconds=60)).timestamp() == clock.now + 60
+
+
+def test_a_lost_probe_lease_expires(registry: fc.HealthRegistry, clock: FakeClock) -> None:
+    registry.bench_now("m/a", timedelta(seconds=60))
+    clock.advance(61)
+    assert registry.enter("m/a") == "probe"  # and that request is cancelled
+    clock.advance(registry.probe_lease + 1)
+    assert registry.enter("m/a") == "probe"
+
+
+def test_a_released_probe_goes_to_the_next_request(
+    registry: fc.HealthRegistry, clock: FakeClock
+) -> None:
+    registry.bench_now("m/a", timedelta(seconds=60))
+    clock.advance(61)
+    assert registry.enter("m/a") == "probe"
+    registry.release_probe("m/a")
+    assert registry.enter("m/a") == "probe"
+
+
+def test_a_manual_bench_is_never_probed_before_its_time(
+    registry: fc.HealthRegistry, clock: FakeClock
+) -> None:
+    registry.bench("m/a", timedelta(hours=1))
+    clock.advance(3599)
+    assert registry.enter("m/a") == "closed"
+    clock.advance(2)
+    assert registry.enter("m/a") == "probe"
+
+
+def test_fifty_threads_on_an_expired_bench_make_one_probe(
+    registry: fc.HealthRegistry, clock: FakeClock
+) -> None:
+    registry.bench_now("m/a", timedelta(seconds=60))
+    clock.advance(61)
+    barrier = threading.Barrier(50)
+    answers: list[str] = []
+
+    def race() -> None:
+        barrier.wait()
+        answers.append(registry.enter("m/a"))
+
+    threads = [threading.Thread(target=race) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers.count("probe") == 1 and answers.count("closed") == 49
