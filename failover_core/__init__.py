@@ -30,6 +30,7 @@ from ._errors import (
     StreamInterruptedError,
 )
 from ._events import FailoverEvent, Observer
+from ._failopen import FailOpenStore
 from ._flow import Attempt, FailoverFlow, GiveUp, Served, Sleep
 from ._health import (
     BenchedModel,
@@ -42,6 +43,7 @@ from ._health import (
     is_benched,
     list_benched,
     set_health_registry,
+    set_health_store,
     unbench_model,
 )
 from ._specs import ModelSpec, ProviderRegistry, parse_spec, split_specs
@@ -56,6 +58,7 @@ __all__ = [
     "ClassifierRule",
     "Entry",
     "ErrorKind",
+    "FailOpenStore",
     "FailoverChain",
     "FailoverDefaults",
     "FailoverError",
@@ -89,6 +92,7 @@ __all__ = [
     "remove_classifier_rule",
     "set_failover_defaults",
     "set_health_registry",
+    "set_health_store",
     "split_specs",
     "status_of",
     "unbench_model",

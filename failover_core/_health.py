@@ -12,8 +12,10 @@ a timer.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -30,6 +32,7 @@ __all__ = [
     "is_benched",
     "list_benched",
     "set_health_registry",
+    "set_health_store",
     "unbench_model",
 ]
 
@@ -83,7 +86,11 @@ class HealthStore(Protocol):
     def get(self, key: str) -> HealthRecord | None: ...
 
     def update(self, key: str, fn: Update) -> HealthRecord | None:
-        """Replace the record with ``fn(record)`` atomically (``None`` deletes); return it."""
+        """Replace the record with ``fn(record)`` atomically (``None`` deletes); return it.
+
+        ``fn`` may run more than once (an optimistic store retries it on a conflict), so it
+        must be pure apart from noting its latest answer.
+        """
         ...
 
     def items(self) -> list[tuple[str, HealthRecord]]: ...
@@ -257,7 +264,7 @@ class HealthRegistry:
             return dataclasses.replace(current, probe_until=now + self.probe_lease)
 
         self.store.update(key, claim)
-        return answer[0] if answer else "open"
+        return answer[-1] if answer else "open"  # the last run: a store may retry fn
 
     # -- writing ------------------------------------------------------------------------
 
@@ -355,7 +362,7 @@ class HealthRegistry:
             return None
 
         self.store.update(key, clear)
-        return bool(was and was[0])
+        return bool(was and was[-1])  # the last run: a store may retry fn
 
     def reset(self) -> None:
         """Forget everything (tests, or an operator starting over)."""
@@ -365,13 +372,40 @@ class HealthRegistry:
         return iter(self.list())
 
 
+REDIS_URL_ENV = "LLM_FAILOVER_REDIS_URL"
+"""When set, the process-wide registry keeps its health in that Redis (fail-open)."""
+
 _registry_lock = threading.Lock()
-_registry = HealthRegistry()
+_registry: HealthRegistry | None = None
+
+
+def _from_environment() -> HealthRegistry:
+    url = os.environ.get(REDIS_URL_ENV, "").strip()
+    if not url:
+        return HealthRegistry()
+    try:
+        from ._failopen import FailOpenStore
+        from .redis_store import RedisHealthStore
+    except ImportError:
+        warnings.warn(
+            f"{REDIS_URL_ENV} is set but the redis package is missing "
+            "(pip install 'llm-failover[redis]'); health stays in-process",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return HealthRegistry()
+    return HealthRegistry(FailOpenStore(RedisHealthStore.from_url(url)))
 
 
 def get_health_registry() -> HealthRegistry:
-    """The process-wide registry every chain uses unless given its own."""
+    """The process-wide registry every chain uses unless given its own.
+
+    Built on first use: in-process, or on Redis when ``LLM_FAILOVER_REDIS_URL`` is set.
+    """
+    global _registry
     with _registry_lock:
+        if _registry is None:
+            _registry = _from_environment()
         return _registry
 
 
@@ -380,9 +414,26 @@ def set_health_registry(registry: HealthRegistry) -> HealthRegistry:
     global _registry
     if not isinstance(registry, HealthRegistry):
         raise TypeError(f"expected a HealthRegistry, got {type(registry).__name__}")
+    old = get_health_registry()
     with _registry_lock:
-        old, _registry = _registry, registry
+        _registry = registry
     return old
+
+
+def set_health_store(store: HealthStore, *, fail_open: bool = True) -> HealthRegistry:
+    """Keep the process-wide health in ``store`` (a Redis store, for a fleet).
+
+    With ``fail_open`` (the default) the store is wrapped in a
+    :class:`~failover_core.FailOpenStore`, so its outages never reach a request. Returns
+    the new registry.
+    """
+    if fail_open:
+        from ._failopen import FailOpenStore
+
+        store = FailOpenStore(store)
+    registry = HealthRegistry(store)
+    set_health_registry(registry)
+    return registry
 
 
 def list_benched() -> list[BenchedModel]:

@@ -1,0 +1,106 @@
+"""A store that keeps serving when its shared backend does not."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from ._events import logger
+from ._health import HealthRecord, HealthStore, MemoryHealthStore, Update
+
+__all__ = ["FailOpenStore"]
+
+T = TypeVar("T")
+_PING = "llm-failover:ping"
+
+
+class FailOpenStore:
+    """Use ``primary`` (Redis); when it fails, use an in-process store instead.
+
+    A failing call falls back at once, warns once per outage, and the primary is left
+    alone for ``retry_after`` seconds (no request waits on a dead Redis meanwhile). When it
+    answers again, the benches recorded locally during the outage are merged into it (the
+    later end wins) and the fleet shares state again. Nothing raises into a request.
+    """
+
+    def __init__(
+        self,
+        primary: HealthStore,
+        fallback: HealthStore | None = None,
+        *,
+        retry_after: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.primary = primary
+        self.fallback: HealthStore = fallback if fallback is not None else MemoryHealthStore()
+        self.retry_after = retry_after
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._retry_at: float | None = None  # set while the primary is considered down
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the last call to the primary failed (the local store is in use)."""
+        return self._retry_at is not None
+
+    def _call(self, op: Callable[[HealthStore], T]) -> T:
+        with self._lock:
+            retry_at = self._retry_at
+        if retry_at is not None and (self.clock() < retry_at or not self._came_back()):
+            return op(self.fallback)
+        try:
+            return op(self.primary)
+        except Exception as exc:
+            self._went_down(exc)
+            return op(self.fallback)
+
+    def _went_down(self, exc: Exception) -> None:
+        with self._lock:
+            first = self._retry_at is None
+            self._retry_at = self.clock() + self.retry_after
+        if first:
+            logger.warning(
+                "failover: health store unavailable (%s); using in-process health until "
+                "it answers again",
+                type(exc).__name__,
+            )
+
+    def _came_back(self) -> bool:
+        """Try the primary again: merge what was recorded locally into it. Says if it is up."""
+        try:
+            self.primary.get(_PING)  # answers even when nothing was recorded locally
+            for key, local in self.fallback.items():
+                self.primary.update(key, _later(local))
+        except Exception:  # still down: keep serving locally, try again later
+            with self._lock:
+                self._retry_at = self.clock() + self.retry_after
+            return False
+        with self._lock:
+            was_down, self._retry_at = self._retry_at is not None, None
+        self.fallback.clear()
+        if was_down:
+            logger.info("failover: health store is back; health is shared again")
+        return True
+
+    def get(self, key: str) -> HealthRecord | None:
+        return self._call(lambda store: store.get(key))
+
+    def update(self, key: str, fn: Update) -> HealthRecord | None:
+        return self._call(lambda store: store.update(key, fn))
+
+    def items(self) -> list[tuple[str, HealthRecord]]:
+        return self._call(lambda store: store.items())
+
+    def clear(self) -> None:
+        self._call(lambda store: store.clear())
+
+
+def _later(local: HealthRecord) -> Update:
+    def merge(shared: HealthRecord | None) -> HealthRecord | None:
+        if shared is None or (local.until or 0.0) > (shared.until or 0.0):
+            return local
+        return shared
+
+    return merge
