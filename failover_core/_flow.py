@@ -130,7 +130,10 @@ class FailoverFlow:
         if kind is ErrorKind.AUTH_DEAD:
             benched = self._registry.bench_now(key, policy.cooldown)
             return self._move_on(error, kind, reason="auth_dead", until=benched)
-        exhausted = attempt >= policy.max_retries
+        # A probe is one call: the model failed before its bench, so one more failure is
+        # enough to bench it again (with a longer cooldown) and hand the request on.
+        exhausted = attempt >= policy.max_retries or key in self._probing
+        self._probing.discard(key)
         until = self._registry.record_failure(
             key, policy.cooldown, exhausted=exhausted, strike_limit=policy.max_retries
         )

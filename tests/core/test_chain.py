@@ -422,3 +422,13 @@ def test_a_request_specific_error_on_a_probe_frees_the_lease(
     clock.advance(61)
     assert chain.invoke(lambda e: e.call())[1].model == "b/2"
     assert chain.invoke(lambda e: e.call())[1].model == "a/1", "the next request probes"
+
+
+def test_a_probe_is_a_single_call(clock: FakeClock, registry: fc.HealthRegistry) -> None:
+    a, b = FakeEntry("a/1", [HTTPError(503)]), FakeEntry("b/2")
+    chain, events = chain_of([a, b], clock, registry, max_retries=3)
+    registry.bench_now("a/1", timedelta(seconds=60))
+    clock.advance(61)
+    assert chain.invoke(lambda e: e.call())[1].model == "b/2"
+    assert a.calls == 1 and clock.slept == [], "no retries, no backoff on a failed probe"
+    assert events[0].benched and events[0].attempt == 1

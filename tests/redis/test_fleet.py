@@ -224,3 +224,27 @@ def test_cli_says_plainly_when_redis_is_not_there() -> None:
         env={k: v for k, v in os.environ.items() if k != "LLM_FAILOVER_REDIS_URL"},
     )
     assert missing.returncode != 0 and "--redis-url" in missing.stderr
+
+
+def test_readme_operator_block_runs(redis_url: str) -> None:
+    readme = (ROOT / "README.md").read_text()
+    [block] = [b for b in readme.split("```bash\n")[1:] if "llm-failover list" in b]
+    cli = Path(sys.executable).parent / "llm-failover"
+    env = {**os.environ, "LLM_FAILOVER_REDIS_URL": redis_url}
+    outputs = []
+    for line in block.split("```")[0].splitlines():
+        args = line.split("#")[0].split()
+        assert args[0] == "llm-failover"
+        outputs.append(
+            subprocess.run(
+                [str(cli), *args[1:]],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+                timeout=60,
+            ).stdout
+        )
+    assert "no model is benched" in outputs[0]
+    assert "openai/gpt-4o benched until" in outputs[1]
+    assert outputs[2].strip() == "openai/gpt-4o unbenched"
