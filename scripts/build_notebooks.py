@@ -244,7 +244,10 @@ A scripted incident through a LangChain failover model, a few hundred requests l
 1. all healthy;
 2. the primary (`gpt-4o-mini`) starts returning 503s;
 3. the backup's key is revoked (401), so the third model carries the load;
-4. the providers recover, and each benched model comes back when its cooldown ends.
+4. the providers recover.
+
+When a cooldown ends, one request probes the model: a failed probe benches it again for
+twice as long (the longer bars), a successful one brings it back for everyone.
 
 The incident needs fault injection, so this notebook always runs on the simulator.
 """),
