@@ -107,3 +107,21 @@ def simulator_process() -> Iterator[RemoteSimulator]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def litellm_router(openai_base_url: str, primary: str, backup: str, **options: Any) -> Any:
+    """LiteLLM's Router over two OpenAI-compatible deployments, the backup as fallback."""
+    import litellm
+    from litellm import Router
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    params = {"api_base": openai_base_url, "api_key": "sim"}
+    return Router(
+        model_list=[
+            {"model_name": "primary", "litellm_params": {"model": f"openai/{primary}", **params}},
+            {"model_name": "backup", "litellm_params": {"model": f"openai/{backup}", **params}},
+        ],
+        fallbacks=[{"primary": ["backup"]}],
+        **options,
+    )

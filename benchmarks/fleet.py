@@ -26,7 +26,7 @@ from failover_core import HealthRegistry
 from failover_core.redis_store import RedisHealthStore
 from failover_core.simulator import RemoteSimulator
 
-from ._common import Table, simulator_process
+from ._common import Table, litellm_router, simulator_process
 
 PRIMARY, BACKUP = "gpt-4o-mini", "gpt-4.1-nano"
 COOLDOWN = 2.0
@@ -83,22 +83,11 @@ def _worker(kind: str, sim_url: str, redis_url: str) -> None:
         async def ask() -> object:
             return await model.ainvoke("hello")
     else:
-        import litellm
-        from litellm import Router
-
-        litellm.telemetry = False
-        litellm.suppress_debug_info = True
         host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
-        params = {"api_base": f"{sim_url}/v1", "api_key": "sim"}
-        router = Router(
-            model_list=[
-                {
-                    "model_name": "primary",
-                    "litellm_params": {"model": f"openai/{PRIMARY}", **params},
-                },
-                {"model_name": "backup", "litellm_params": {"model": f"openai/{BACKUP}", **params}},
-            ],
-            fallbacks=[{"primary": ["backup"]}],
+        router = litellm_router(
+            f"{sim_url}/v1",
+            PRIMARY,
+            BACKUP,
             num_retries=0,
             allowed_fails=0,
             cooldown_time=COOLDOWN,

@@ -24,7 +24,7 @@ import failover_core as fc
 from failover_core.simulator import RemoteSimulator
 from langchain_failover import FailoverChatModel
 
-from ._common import Table, median, percentile, simulator_process
+from ._common import Table, litellm_router, median, percentile, simulator_process
 
 PRIMARY, BACKUP = "gpt-4o-mini", "gpt-4.1-nano"
 LATENCY = 0.02
@@ -61,23 +61,8 @@ def _retry_then_fallbacks(sim: RemoteSimulator) -> Ask:
 
 def _litellm(num_retries: int) -> Callable[[RemoteSimulator], Ask]:
     def build(sim: RemoteSimulator) -> Ask:
-        import litellm
-        from litellm import Router
-
-        litellm.telemetry = False
-        litellm.suppress_debug_info = True
-        params = {"api_base": sim.openai_base_url, "api_key": "sim"}
-        router = Router(
-            model_list=[
-                {
-                    "model_name": "primary",
-                    "litellm_params": {"model": f"openai/{PRIMARY}", **params},
-                },
-                {"model_name": "backup", "litellm_params": {"model": f"openai/{BACKUP}", **params}},
-            ],
-            fallbacks=[{"primary": ["backup"]}],
-            num_retries=num_retries,
-            cooldown_time=300,
+        router = litellm_router(
+            sim.openai_base_url, PRIMARY, BACKUP, num_retries=num_retries, cooldown_time=300
         )
         messages = [{"role": "user", "content": "hello"}]
         return lambda: router.acompletion(model="primary", messages=messages)

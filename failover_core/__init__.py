@@ -5,7 +5,7 @@ spec parser. Neither LangChain nor LlamaIndex is imported here; the adapters
 (``langchain_failover``, ``llamaindex_failover``) are thin layers over this package.
 """
 
-from ._chain import Entry, FailoverChain, check_unique_keys, flatten_entries
+from ._chain import Entry, FailoverChain, build_entries, check_unique_keys
 from ._classify import (
     ClassifierRule,
     ErrorKind,
@@ -80,10 +80,10 @@ __all__ = [
     "StreamInterruptedError",
     "add_classifier_rule",
     "bench_model",
+    "build_entries",
     "check_unique_keys",
     "classify",
     "default_backoff",
-    "flatten_entries",
     "get_failover_defaults",
     "get_health_registry",
     "is_benched",

@@ -17,6 +17,7 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
 )
 from typing import Any, Generic, Protocol, TypeVar
@@ -32,12 +33,13 @@ __all__ = [
     "FailoverChain",
     "OnEvent",
     "OnRetry",
+    "build_entries",
     "check_unique_keys",
-    "flatten_entries",
 ]
 
 T = TypeVar("T")
 C = TypeVar("C")
+M = TypeVar("M")
 E = TypeVar("E", bound="Entry")
 
 
@@ -48,18 +50,37 @@ class Entry(Protocol):
     def key(self) -> str: ...
 
 
-def flatten_entries(
-    items: Iterable[T], expand: Callable[[T], Sequence[E] | None], wrap: Callable[[T], E]
+def build_entries(
+    models: Sequence[M] | Mapping[str, M],
+    *,
+    model_type: type,
+    what: str,
+    key_of: Callable[[M], str],
+    make: Callable[[str, M], E],
+    nested: Callable[[M], Sequence[E] | None],
 ) -> list[E]:
-    """Entries for ``items``, splicing in the entries of any item that is itself a chain.
+    """An adapter's entries for ``models``: a list (keys from ``key_of``) or a dict of keys.
 
-    ``expand`` returns a nested chain's entries (or ``None``); ``wrap`` makes an entry of a
-    plain item. Keys and cooldowns stay flat, as in the seed.
+    A model for which ``nested`` returns entries (a failover model itself) is spliced in,
+    so keys and cooldowns stay flat, as in the seed. ``what`` names the models in errors.
     """
+    if isinstance(models, Mapping):
+        items: list[tuple[str | None, M]] = list(models.items())
+    elif isinstance(models, Sequence) and not isinstance(models, str):
+        items = [(None, model) for model in models]
+    else:
+        raise TypeError(f"expected a list or a dict of {what}, got {models!r}")
     out: list[E] = []
-    for item in items:
-        nested = expand(item)
-        out.extend(nested if nested is not None else [wrap(item)])
+    for key, model in items:
+        if not isinstance(model, model_type):
+            raise TypeError(f"expected {what}, got {model!r}")
+        if key is not None and (not isinstance(key, str) or not key.strip()):
+            raise ChainConfigError(f"a model key must be a non-empty string, got {key!r}")
+        inner = nested(model)
+        if inner is not None:
+            out.extend(inner)
+        else:
+            out.append(make(key.strip() if key is not None else key_of(model), model))
     return out
 
 

@@ -81,30 +81,26 @@ class StreamRun:
 
     def run_manager(self, model: Any) -> CallbackManagerForLLMRun:
         """The failover run's manager as ``stream()`` built it (same handlers, same id)."""
-        parent = CallbackManager.configure(*self._manager_args(model))
         return CallbackManagerForLLMRun(
-            run_id=self.run_id,
-            handlers=parent.handlers,
-            inheritable_handlers=parent.inheritable_handlers,
-            parent_run_id=parent.parent_run_id,
-            tags=parent.tags,
-            inheritable_tags=parent.inheritable_tags,
-            metadata=parent.metadata,
-            inheritable_metadata=parent.inheritable_metadata,
+            **_run_args(self.run_id, CallbackManager.configure(*self._manager_args(model)))
         )
 
     def arun_manager(self, model: Any) -> AsyncCallbackManagerForLLMRun:
         parent = AsyncCallbackManager.configure(*self._manager_args(model))
-        return AsyncCallbackManagerForLLMRun(
-            run_id=self.run_id,
-            handlers=parent.handlers,
-            inheritable_handlers=parent.inheritable_handlers,
-            parent_run_id=parent.parent_run_id,
-            tags=parent.tags,
-            inheritable_tags=parent.inheritable_tags,
-            metadata=parent.metadata,
-            inheritable_metadata=parent.inheritable_metadata,
-        )
+        return AsyncCallbackManagerForLLMRun(**_run_args(self.run_id, parent))
+
+
+def _run_args(run_id: uuid.UUID, parent: Any) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "handlers": parent.handlers,
+        "inheritable_handlers": parent.inheritable_handlers,
+        "parent_run_id": parent.parent_run_id,
+        "tags": parent.tags,
+        "inheritable_tags": parent.inheritable_tags,
+        "metadata": parent.metadata,
+        "inheritable_metadata": parent.inheritable_metadata,
+    }
 
 
 def event_data(event: fc.FailoverEvent) -> dict[str, Any]:

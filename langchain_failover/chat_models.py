@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -52,28 +52,14 @@ def key_of(model: BaseChatModel) -> str:
 
 
 def _entries(models: Sequence[BaseChatModel] | Mapping[str, BaseChatModel]) -> list[_Child]:
-    if isinstance(models, Mapping):
-        items: list[tuple[str | None, BaseChatModel]] = list(models.items())
-    elif isinstance(models, Sequence) and not isinstance(models, str):
-        items = [(None, m) for m in models]
-    else:
-        raise TypeError(f"models must be a list or a dict of chat models, got {models!r}")
-    for key, model in items:
-        if not isinstance(model, BaseChatModel):
-            name = f"models[{key!r}]" if key is not None else "models"
-            raise TypeError(f"{name} must hold BaseChatModel instances, got {model!r}")
-        if key is not None and (not isinstance(key, str) or not key.strip()):
-            raise fc.ChainConfigError(f"a model key must be a non-empty string, got {key!r}")
-
-    def expand(item: tuple[str | None, BaseChatModel]) -> Sequence[_Child] | None:
-        model = item[1]
-        return model.failover_chain.entries if isinstance(model, FailoverChatModel) else None
-
-    def wrap(item: tuple[str | None, BaseChatModel]) -> _Child:
-        key, model = item
-        return _Child(key.strip() if key is not None else key_of(model), model)
-
-    return fc.flatten_entries(items, expand, wrap)
+    return fc.build_entries(
+        models,
+        model_type=BaseChatModel,
+        what="LangChain chat models (BaseChatModel)",
+        key_of=key_of,
+        make=_Child,
+        nested=lambda m: m.failover_chain.entries if isinstance(m, FailoverChatModel) else None,
+    )
 
 
 _providers: fc.ProviderRegistry[BaseChatModel] = fc.ProviderRegistry()
@@ -301,16 +287,22 @@ class FailoverChatModel(BaseChatModel):
             return False
         return not model.callbacks and not model.verbose
 
-    def _direct_kwargs(
-        self, model: BaseChatModel, tools: dict[str, Any], call: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """Kwargs for calling ``model``'s generation directly, or None when it can't be."""
+    def _plan_child(
+        self, model: BaseChatModel, tools: dict[str, Any], call: dict[str, Any], direct: bool
+    ) -> tuple[Runnable[Any, Any], dict[str, Any], bool]:
+        """What to call on a child: its runnable (tools bound) and kwargs, and whether its
+        generation can be called directly.
+
+        With nothing listening, a child run would be bookkeeping nobody sees, so the
+        child's generation (its cache, rate limiter and own retries included) is called
+        without it.
+        """
         runnable = self._runnable(model, tools)
-        if runnable is model:
-            return call
-        if isinstance(runnable, RunnableBinding) and runnable.bound is model:
-            return {**runnable.kwargs, **call}
-        return None
+        if direct and runnable is model:
+            return runnable, dict(call), True
+        if direct and isinstance(runnable, RunnableBinding) and runnable.bound is model:
+            return runnable, {**runnable.kwargs, **call}, True
+        return runnable, call, False
 
     def _invoke_child(
         self,
@@ -321,17 +313,12 @@ class FailoverChatModel(BaseChatModel):
         tools: dict[str, Any],
         direct: bool,
     ) -> BaseMessage:
-        # With nothing listening, a child run would be bookkeeping nobody sees: call the
-        # child's generation (cache, rate limiter, its own retries) without it.
-        kwargs = self._direct_kwargs(child.model, tools, call) if direct else None
-        if kwargs is not None:
-            kwargs = dict(kwargs)
+        runnable, kwargs, direct = self._plan_child(child.model, tools, call, direct)
+        if direct:
             stop = kwargs.pop("stop", None)
             result = child.model._generate_with_cache(messages, stop=stop, **kwargs)
-            message: BaseMessage = result.generations[0].message
-            return message
-        answer: BaseMessage = self._runnable(child.model, tools).invoke(messages, config, **call)
-        return answer
+            return result.generations[0].message
+        return cast(BaseMessage, runnable.invoke(messages, config, **kwargs))
 
     async def _ainvoke_child(
         self,
@@ -342,17 +329,12 @@ class FailoverChatModel(BaseChatModel):
         tools: dict[str, Any],
         direct: bool,
     ) -> BaseMessage:
-        kwargs = self._direct_kwargs(child.model, tools, call) if direct else None
-        if kwargs is not None:
-            kwargs = dict(kwargs)
+        runnable, kwargs, direct = self._plan_child(child.model, tools, call, direct)
+        if direct:
             stop = kwargs.pop("stop", None)
             result = await child.model._agenerate_with_cache(messages, stop=stop, **kwargs)
-            amessage: BaseMessage = result.generations[0].message
-            return amessage
-        aanswer: BaseMessage = await self._runnable(child.model, tools).ainvoke(
-            messages, config, **call
-        )
-        return aanswer
+            return result.generations[0].message
+        return cast(BaseMessage, await runnable.ainvoke(messages, config, **kwargs))
 
     def _sync_hooks(
         self, run_manager: CallbackManagerForLLMRun | None

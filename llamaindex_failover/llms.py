@@ -118,27 +118,14 @@ def key_of(llm: LLM) -> str:
 
 
 def _entries(llms: Sequence[LLM] | Mapping[str, LLM]) -> list[_Child]:
-    if isinstance(llms, Mapping):
-        items: list[tuple[str | None, Any]] = list(llms.items())
-    elif isinstance(llms, Sequence) and not isinstance(llms, str):
-        items = [(None, llm) for llm in llms]
-    else:
-        raise TypeError(f"llms must be a list or a dict of LlamaIndex LLMs, got {llms!r}")
-    for key, llm in items:
-        if not isinstance(llm, LLM):
-            raise TypeError(f"llms must hold LlamaIndex LLM instances, got {llm!r}")
-        if key is not None and (not isinstance(key, str) or not key.strip()):
-            raise fc.ChainConfigError(f"a model key must be a non-empty string, got {key!r}")
-
-    def expand(item: tuple[str | None, Any]) -> Sequence[_Child] | None:
-        llm = item[1]
-        return llm.failover_chain.entries if isinstance(llm, FailoverLLM) else None
-
-    def wrap(item: tuple[str | None, Any]) -> _Child:
-        key, llm = item
-        return _Child(key.strip() if key is not None else key_of(llm), llm)
-
-    return fc.flatten_entries(items, expand, wrap)
+    return fc.build_entries(
+        llms,
+        model_type=LLM,
+        what="LlamaIndex LLMs",
+        key_of=key_of,
+        make=_Child,
+        nested=lambda llm: llm.failover_chain.entries if isinstance(llm, FailoverLLM) else None,
+    )
 
 
 def _metadata_of(llm: LLM) -> LLMMetadata | None:

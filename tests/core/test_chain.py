@@ -339,15 +339,22 @@ def test_empty_and_duplicate_chains_are_refused() -> None:
         fc.FailoverChain([FakeEntry("a/1"), FakeEntry("b/2"), FakeEntry("a/1")], policy)
 
 
-def test_nested_chains_are_flattened() -> None:
-    inner = [FakeEntry("b/2"), FakeEntry("c/3")]
-    items: list[Any] = ["a/1", inner, "d/4"]
-    entries = fc.flatten_entries(
-        items,
-        expand=lambda item: item if isinstance(item, list) else None,
-        wrap=lambda item: FakeEntry(item),
-    )
-    assert [e.key for e in entries] == ["a/1", "b/2", "c/3", "d/4"]
+def test_nested_chains_are_flattened_and_dicts_give_keys() -> None:
+    inner = (FakeEntry("b/2"), FakeEntry("c/3"))
+    options: dict[str, Any] = {
+        "model_type": object,
+        "what": "things",
+        "key_of": lambda m: f"auto/{m}",
+        "make": lambda key, m: FakeEntry(key),
+        "nested": lambda m: inner if m == "chain" else None,
+    }
+    entries = fc.build_entries(["a", "chain", "d"], **options)
+    assert [e.key for e in entries] == ["auto/a", "b/2", "c/3", "auto/d"]
+    assert [e.key for e in fc.build_entries({" x ": "a"}, **options)] == ["x"]
+    with pytest.raises(TypeError, match="a list or a dict of things"):
+        fc.build_entries("a,b", **options)
+    with pytest.raises(fc.ChainConfigError, match="non-empty string"):
+        fc.build_entries({"": "a"}, **options)
 
 
 def test_cooldown_given_in_seconds_or_timedelta(registry: fc.HealthRegistry) -> None:
