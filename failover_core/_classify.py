@@ -21,7 +21,6 @@ import contextlib
 import enum
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
 
 __all__ = [
     "ClassifierRule",
@@ -297,8 +296,3 @@ def classify(exc: BaseException, rules: Iterable[ClassifierRule] = ()) -> ErrorK
         if kind is not None:
             return ErrorKind(kind)
     return _builtin(exc)
-
-
-def _describe(exc: BaseException) -> dict[str, Any]:
-    """Safe fields for logs: the status and type name, never the message."""
-    return {"status": status_of(exc), "error_type": type(exc).__name__}
