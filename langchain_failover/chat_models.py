@@ -234,8 +234,10 @@ class FailoverChatModel(BaseChatModel):
     def _get_invocation_params(
         self, stop: list[str] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
+        # What BaseChatModel builds (identifying params, type, stop, call kwargs), from a
+        # dict made once: this runs on every call. The private run kwarg is not a param.
         kwargs.pop(_RUN, None)
-        return super()._get_invocation_params(stop=stop, **kwargs)
+        return {**self._identity, "_type": self._llm_type, "stop": stop, **kwargs}
 
     # -- tools --------------------------------------------------------------------------
 
