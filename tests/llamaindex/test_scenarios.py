@@ -117,6 +117,8 @@ async def test_astream_complete_fails_over_before_output(
     llm = failover_llm(openai_llm(), like_llm())
     text = "".join([r.delta or "" async for r in await llm.astream_complete("go")])
     assert text == f"[{LIKE}] you said: go"
+    completed = await llm.acomplete("again")
+    assert completed.additional_kwargs["failover"]["model"] == f"openai_like/{LIKE}"
 
 
 async def test_async_cancellation_benches_nothing(
