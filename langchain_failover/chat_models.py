@@ -239,6 +239,11 @@ class FailoverChatModel(BaseChatModel):
         kwargs.pop(_RUN, None)
         return {**self._identity, "_type": self._llm_type, "stop": stop, **kwargs}
 
+    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
+        # The cache key: the private run kwarg differs on every call and is not a param.
+        kwargs.pop(_RUN, None)
+        return super()._get_llm_string(stop=stop, **kwargs)
+
     # -- tools --------------------------------------------------------------------------
 
     @override

@@ -296,3 +296,23 @@ def test_without_handlers_children_keep_their_own_callbacks_and_rate_limiter(
     assert watched.invoke("b").content == f"[{OPENAI_2}] you said: b"
     assert limiter.acquired == 1
     assert [name for name, *_ in rec.starts] == [OPENAI_2]
+
+
+def test_the_llm_cache_hits_for_the_failover_model(
+    provider_sim: ProviderSimulator, openai_model: Make, failover: Make
+) -> None:
+    from langchain_core.caches import InMemoryCache
+    from langchain_core.globals import get_llm_cache, set_llm_cache
+
+    cache, previous = InMemoryCache(), get_llm_cache()
+    set_llm_cache(cache)
+    try:
+        model = failover(openai_model())
+        rec = Recorder()
+        first = model.invoke("cached?", config={"callbacks": [rec]})
+        second = model.invoke("cached?", config={"callbacks": [rec]})
+    finally:
+        set_llm_cache(previous)
+    assert first.content == second.content
+    assert provider_sim.calls(OPENAI) == 1, "the second answer came from the cache"
+    assert len(cache._cache) <= 2, "one entry per prompt, not one per call"
