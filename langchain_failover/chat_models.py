@@ -239,6 +239,18 @@ class FailoverChatModel(BaseChatModel):
         kwargs.pop(_RUN, None)
         return {**self._identity, "_type": self._llm_type, "stop": stop, **kwargs}
 
+    def get_token_ids(self, text: str) -> list[int]:
+        """Tokenized by the first model in the chain (the one serving when all is well)."""
+        if self.custom_get_token_ids is not None:
+            return self.custom_get_token_ids(text)
+        return self._chain.entries[0].model.get_token_ids(text)
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """Counted by the first model in the chain, with its own tokenizer and rules."""
+        return self._chain.entries[0].model.get_num_tokens_from_messages(messages, tools)
+
     def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
         # The cache key: the private run kwarg differs on every call and is not a param.
         kwargs.pop(_RUN, None)

@@ -316,3 +316,19 @@ def test_the_llm_cache_hits_for_the_failover_model(
     assert first.content == second.content
     assert provider_sim.calls(OPENAI) == 1, "the second answer came from the cache"
     assert len(cache._cache) <= 2, "one entry per prompt, not one per call"
+
+
+def test_tokens_are_counted_by_the_first_model() -> None:
+    from langchain_core.messages.utils import trim_messages
+
+    def words(text: str) -> list[int]:
+        return list(range(len(text.split())))
+
+    primary = GenericFakeChatModel(messages=iter([]), custom_get_token_ids=words)
+    model = FailoverChatModel(
+        models={"fake/primary": primary, "fake/backup": GenericFakeChatModel(messages=iter([]))}
+    )
+    assert model.get_num_tokens("one two three") == 3
+    history = [HumanMessage("one two three four"), AIMessage("five six"), HumanMessage("seven")]
+    kept = trim_messages(history, max_tokens=9, token_counter=model, strategy="last")
+    assert kept == history[1:]
