@@ -205,7 +205,13 @@ class FailoverChatModel(BaseChatModel):
 
     @property
     def model_name(self) -> str:
-        return self._name
+        """``"failover"``: no provider's model name, on purpose.
+
+        Code that picks features by model name (``create_agent`` chooses provider-native
+        structured output for names like ``gpt-4o``) must not take one child's name for the
+        whole chain. The chain's models are in :attr:`keys`; traces show them all.
+        """
+        return "failover"
 
     @property
     def _llm_type(self) -> str:
@@ -218,7 +224,7 @@ class FailoverChatModel(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
             ls_provider="failover",
-            ls_model_name=str(kwargs.get("model") or self.model_name),
+            ls_model_name=str(kwargs.get("model") or self._name),
             ls_model_type="chat",
         )
         temperature = kwargs.get("temperature", self.temperature)

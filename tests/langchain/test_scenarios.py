@@ -296,3 +296,16 @@ def test_three_providers_and_a_second_openai_model(
     model = failover(openai_model(), anthropic_model(), openai_model(OPENAI_2))
     assert served_by(model.invoke("x")) == f"openai/{OPENAI_2}"
     assert [b.model for b in fc.list_benched()] == [f"anthropic/{CLAUDE}", f"openai/{OPENAI}"]
+
+
+def test_an_agent_with_a_response_format_uses_tools_across_providers(
+    provider_sim: ProviderSimulator, openai_model: Make, anthropic_model: Make, failover: Make
+) -> None:
+    from langchain.agents import create_agent
+
+    provider_sim.fail(OPENAI, 503, times=None)
+    agent = create_agent(
+        failover(openai_model(), anthropic_model()), tools=[], response_format=Person
+    )
+    result = agent.invoke({"messages": [HumanMessage("Extract: 'Ada' is 36 years old.")]})
+    assert result["structured_response"] == Person(name="Ada", age=36)
