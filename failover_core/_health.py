@@ -394,7 +394,17 @@ def _from_environment() -> HealthRegistry:
             stacklevel=3,
         )
         return HealthRegistry()
-    return HealthRegistry(FailOpenStore(RedisHealthStore.from_url(url)))
+    try:
+        store = RedisHealthStore.from_url(url)
+    except Exception as exc:  # a malformed URL must not fail every request
+        warnings.warn(
+            f"{REDIS_URL_ENV} could not be used ({type(exc).__name__}: {exc}); "
+            "health stays in-process",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return HealthRegistry()
+    return HealthRegistry(FailOpenStore(store))
 
 
 def get_health_registry() -> HealthRegistry:

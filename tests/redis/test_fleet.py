@@ -248,3 +248,18 @@ def test_readme_operator_block_runs(redis_url: str) -> None:
     assert "no model is benched" in outputs[0]
     assert "openai/gpt-4o benched until" in outputs[1]
     assert outputs[2].strip() == "openai/gpt-4o unbenched"
+
+
+def test_a_bad_or_dead_redis_url_never_fails_a_request() -> None:
+    code = """
+import warnings, failover_core as fc
+from datetime import timedelta
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    fc.bench_model("m/a", timedelta(minutes=1))
+print(fc.is_benched("m/a"), [str(w.message)[:40] for w in caught])
+"""
+    bad = run_python(code, LLM_FAILOVER_REDIS_URL="not-a-url://")
+    assert bad.startswith("True") and "LLM_FAILOVER_REDIS_URL could not be used" in bad
+    dead = run_python(code, LLM_FAILOVER_REDIS_URL="redis://127.0.0.1:1/0")
+    assert dead.startswith("True"), "a dead Redis: in-process health, fail-open"
