@@ -156,6 +156,8 @@ class FailoverChain(Generic[E]):
         asleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         check_unique_keys(entries)
+        if registry is not None and not isinstance(registry, HealthRegistry):
+            raise TypeError(f"registry must be a HealthRegistry, got {registry!r}")
         self.entries: tuple[E, ...] = tuple(entries)
         self.policy = policy
         self._registry = registry

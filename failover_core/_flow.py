@@ -203,13 +203,10 @@ class FailoverFlow:
                     return pos
         return rest[0]
 
-    def _next_pos(self) -> int | None:
-        return self._enter(self._pos)
-
     def _move_on(
         self, error: Exception, kind: ErrorKind, *, reason: str, until: datetime | None = None
     ) -> Attempt | GiveUp:
-        nxt = self._next_pos()
+        nxt = self._enter(self._pos)
         next_model = None if nxt is None else self._keys[self._live[nxt]]
         self._emit(error, kind, until=until, next_model=next_model, reason=reason)
         self._failures.append((self._key, kind, error))

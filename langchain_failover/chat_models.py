@@ -150,8 +150,6 @@ class FailoverChatModel(BaseChatModel):
             observer=self.observer,
             rules=list(self.rules),
         )
-        if self.registry is not None and not isinstance(self.registry, fc.HealthRegistry):
-            raise TypeError(f"registry must be a HealthRegistry, got {self.registry!r}")
         entries = _entries(self.models)
         self._chain = fc.FailoverChain(entries, policy, self.registry)
         self._name = "failover:" + ",".join(self._chain.keys)

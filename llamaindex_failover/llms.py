@@ -189,8 +189,6 @@ class FailoverLLM(FunctionCallingLLM):
 
     @model_validator(mode="after")
     def _build_chain(self) -> Self:
-        if self.registry is not None and not isinstance(self.registry, fc.HealthRegistry):
-            raise TypeError(f"registry must be a HealthRegistry, got {self.registry!r}")
         policy = fc.FailoverPolicy.build(
             max_retries=self.max_retries,
             cooldown=self.cooldown,

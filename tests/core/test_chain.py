@@ -439,3 +439,8 @@ def test_a_probe_is_a_single_call(clock: FakeClock, registry: fc.HealthRegistry)
     assert chain.invoke(lambda e: e.call())[1].model == "b/2"
     assert a.calls == 1 and clock.slept == [], "no retries, no backoff on a failed probe"
     assert events[0].benched and events[0].attempt == 1
+
+
+def test_a_registry_that_is_not_one_is_refused() -> None:
+    with pytest.raises(TypeError, match="registry must be a HealthRegistry"):
+        fc.FailoverChain([FakeEntry("a/1")], fc.FailoverPolicy.build(), registry="redis")  # type: ignore[arg-type]
