@@ -1,27 +1,31 @@
-"""LangChain callback plumbing: child runs under the failover run, decisions as events.
+"""LangChain callback plumbing: the failover run is a chain run, children are its model runs.
 
-Facts this relies on (langchain-core 1.x): an LLM run manager has no ``get_child()``, so
-the child manager is built the way chain run managers build theirs; ``.stream()`` and
-``.astream()`` call ``_stream``/``_astream`` without a run manager, so the failover model
-pre-assigns its run id and rebuilds the manager from the same config; custom events reach
-handlers (and ``astream_events``) only through a manager that has the handlers, with the
-failover run's id.
+The failover model is a router in traces, like ``RunnableWithFallbacks``: its own run is a
+chain run, and every attempt is the child's own chat-model run nested under it (with the
+child's ``ls_provider``/``ls_model_name`` and usage, errored when it failed). Anything that
+sums model runs (usage handlers, LangSmith cost, ``astream_events`` tokens, LangGraph's
+"messages" mode) therefore sees each model call once.
+
+Facts this relies on (langchain-core 1.x): a chain run manager's ``get_child()`` gives the
+callbacks for runs nested under it; custom events reach handlers (and ``astream_events``)
+only through a manager that has the handlers, with the failover run's id;
+``on_retry`` needs a real tenacity ``RetryCallState``.
 """
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import tenacity
 from langchain_core.callbacks import (
     AsyncCallbackManager,
-    AsyncCallbackManagerForLLMRun,
+    AsyncCallbackManagerForChainRun,
     CallbackManager,
-    CallbackManagerForLLMRun,
+    CallbackManagerForChainRun,
 )
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs, patch_config
 
 import failover_core as fc
 from failover_core._config import retry_call_state
@@ -29,78 +33,71 @@ from failover_core._config import retry_call_state
 EVENT_NAME = "failover"
 """The custom event name every failover decision is dispatched under."""
 
-NOSTREAM = "nostream"
-"""LangGraph's tag for runs whose tokens its "messages" stream mode must not repeat."""
 
-RunManager = CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun
+def with_model_config(config: RunnableConfig, model: Any) -> RunnableConfig:
+    """``config`` plus the callbacks, tags and metadata set on the failover model itself.
 
-
-def _without_ls(metadata: dict[str, Any]) -> dict[str, Any]:
-    # The failover run's ls_* params (ls_model_name="failover:...") must not reach children.
-    return {k: v for k, v in metadata.items() if not k.startswith("ls_")}
-
-
-def child_manager(run_manager: CallbackManagerForLLMRun) -> CallbackManager:
-    """Callbacks for a child call: a child run of ``run_manager``'s run, tagged nostream."""
-    manager = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
-    manager.set_handlers(run_manager.inheritable_handlers)
-    manager.add_tags(run_manager.inheritable_tags)
-    manager.add_metadata(_without_ls(run_manager.inheritable_metadata))
-    manager.add_tags([NOSTREAM], inherit=False)
-    return manager
+    They are inheritable: a usage handler given to the failover model must see the child
+    model runs (which carry the usage), and a tag such as LangGraph's ``nostream`` must
+    reach the runs that stream tokens.
+    """
+    own: RunnableConfig = {}
+    if model.callbacks:
+        own["callbacks"] = model.callbacks
+    if model.tags:
+        own["tags"] = list(model.tags)
+    if model.metadata:
+        own["metadata"] = dict(model.metadata)
+    return merge_configs(config, own) if own else config
 
 
-def achild_manager(run_manager: AsyncCallbackManagerForLLMRun) -> AsyncCallbackManager:
-    """The async twin of :func:`child_manager`."""
-    manager = AsyncCallbackManager(handlers=[], parent_run_id=run_manager.run_id)
-    manager.set_handlers(run_manager.inheritable_handlers)
-    manager.add_tags(run_manager.inheritable_tags)
-    manager.add_metadata(_without_ls(run_manager.inheritable_metadata))
-    manager.add_tags([NOSTREAM], inherit=False)
-    return manager
+OnRetry = Callable[[fc.Sleep], Any]
+OnEvent = Callable[[fc.FailoverEvent], Any]
 
 
-@dataclass(frozen=True)
-class StreamRun:
-    """What ``stream()`` knows of its run, handed to ``_stream`` (which is not told)."""
-
-    run_id: uuid.UUID
-    config: RunnableConfig
-
-    def _manager_args(self, model: Any) -> tuple[Any, ...]:
-        config = self.config
-        return (
-            config.get("callbacks"),
-            model.callbacks,
-            model.verbose,
-            config.get("tags"),
-            model.tags,
-            config.get("metadata"),
-            model.metadata,
-        )
-
-    def run_manager(self, model: Any) -> CallbackManagerForLLMRun:
-        """The failover run's manager as ``stream()`` built it (same handlers, same id)."""
-        return CallbackManagerForLLMRun(
-            **_run_args(self.run_id, CallbackManager.configure(*self._manager_args(model)))
-        )
-
-    def arun_manager(self, model: Any) -> AsyncCallbackManagerForLLMRun:
-        parent = AsyncCallbackManager.configure(*self._manager_args(model))
-        return AsyncCallbackManagerForLLMRun(**_run_args(self.run_id, parent))
+def _ignore(_: object) -> None:
+    return None
 
 
-def _run_args(run_id: uuid.UUID, parent: Any) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "handlers": parent.handlers,
-        "inheritable_handlers": parent.inheritable_handlers,
-        "parent_run_id": parent.parent_run_id,
-        "tags": parent.tags,
-        "inheritable_tags": parent.inheritable_tags,
-        "metadata": parent.metadata,
-        "inheritable_metadata": parent.inheritable_metadata,
-    }
+def child_run(
+    config: RunnableConfig, manager: CallbackManager, run_manager: CallbackManagerForChainRun
+) -> tuple[RunnableConfig, OnRetry, OnEvent]:
+    """The config for each attempt (its run nested under the failover run), and the
+    ``on_retry``/``on_event`` hooks reporting retries and decisions on the failover run.
+
+    With no handler at all, nothing can see a run: the attempts get no callbacks, which
+    lets a child's generation be called without the bookkeeping of one.
+    """
+    if not manager.handlers:
+        return patch_config(config, callbacks=None), _ignore, _ignore
+    children = run_manager.get_child()
+
+    def on_retry(command: fc.Sleep) -> None:
+        run_manager.on_retry(retry_state(command))
+
+    def on_event(event: fc.FailoverEvent) -> None:
+        children.on_custom_event(EVENT_NAME, event_data(event), run_id=run_manager.run_id)
+
+    return patch_config(config, callbacks=children), on_retry, on_event
+
+
+def achild_run(
+    config: RunnableConfig,
+    manager: AsyncCallbackManager,
+    run_manager: AsyncCallbackManagerForChainRun,
+) -> tuple[RunnableConfig, OnRetry, OnEvent]:
+    """The async twin of :func:`child_run`."""
+    if not manager.handlers:
+        return patch_config(config, callbacks=None), _ignore, _ignore
+    children = run_manager.get_child()
+
+    async def on_retry(command: fc.Sleep) -> None:
+        await run_manager.on_retry(retry_state(command))
+
+    async def on_event(event: fc.FailoverEvent) -> None:
+        await children.on_custom_event(EVENT_NAME, event_data(event), run_id=run_manager.run_id)
+
+    return patch_config(config, callbacks=children), on_retry, on_event
 
 
 def event_data(event: fc.FailoverEvent) -> dict[str, Any]:

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
+from langchain_core.caches import BaseCache
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.globals import get_llm_cache
+from langchain_core.language_models import BaseChatModel, LanguageModelInput, ModelProfile
 from langchain_core.language_models.base import LangSmithParams
+from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, ensure_config
+from langchain_core.runnables.config import (
+    get_async_callback_manager_for_config,
+    get_callback_manager_for_config,
+    set_config_context,
+)
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
@@ -28,11 +35,13 @@ from . import _callbacks as cb
 
 __all__ = ["FailoverChatModel", "key_of", "register_provider"]
 
-# A private kwarg carrying the failover run to _stream/_astream, which LangChain calls
-# without a run manager from stream()/astream() and from invoke()'s streaming branch.
-_RUN = "_failover_run"
 _TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict")
-_DROPPED_KWARGS = ("model", _RUN)  # never forwarded to a child
+_DROPPED_KWARGS = ("model",)  # a failover model has no single model name to override
+_STRUCTURED = ("ls_structured_output_format", "structured_output_format")
+_CHAIN_FIELDS = frozenset(
+    {"models", "max_retries", "cooldown", "backoff", "observer", "rules", "registry"}
+)
+"""Fields the chain is built from: assigning one rebuilds it."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,36 @@ class _Child:
 
     key: str
     model: BaseChatModel
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One call, ready for any child: the messages, the call kwargs and the tools to bind."""
+
+    messages: list[BaseMessage]
+    call: dict[str, Any]
+    tools: dict[str, Any]
+
+    def target(self, model: BaseChatModel) -> tuple[Runnable[Any, Any], dict[str, Any]]:
+        """What to call on ``model`` and with which kwargs: the model itself with the tools
+        bound in its own format.
+
+        A child's ``bind_tools`` returns a ``RunnableBinding``; the model behind it is
+        called directly with the binding's kwargs, because ``RunnableBinding.invoke``
+        merges in the enclosing config and its child run would not nest under ours.
+        """
+        if not self.tools.get("tools"):
+            return model, self.call
+        options = {k: v for k, v in self.tools.items() if k != "tools"}
+        binding = model.bind_tools(self.tools["tools"], **options)
+        if (
+            isinstance(binding, RunnableBinding)
+            and binding.bound is model
+            and not binding.config
+            and not binding.config_factories
+        ):
+            return model, {**binding.kwargs, **self.call}
+        return binding, self.call
 
 
 def key_of(model: BaseChatModel) -> str:
@@ -60,6 +99,24 @@ def _entries(models: Sequence[BaseChatModel] | Mapping[str, BaseChatModel]) -> l
         make=_Child,
         nested=lambda m: m.failover_chain.entries if isinstance(m, FailoverChatModel) else None,
     )
+
+
+def _profile(models: Sequence[BaseChatModel]) -> ModelProfile | None:
+    """The chain's common ground: the smallest limits any child reports, and a capability
+    only where every child has it."""
+    profiles = [m.profile for m in models]
+    known = [p for p in profiles if p]
+    if not known:
+        return None
+    merged: dict[str, Any] = {"name": "failover"}
+    for limit in ("max_input_tokens", "max_output_tokens"):
+        values = [v for p in known if isinstance(v := p.get(limit), int)]
+        if values:
+            merged[limit] = min(values)
+    flags = {k for p in known for k, v in p.items() if isinstance(v, bool)}
+    for flag in sorted(flags):
+        merged[flag] = all(p is not None and p.get(flag) is True for p in profiles)
+    return cast(ModelProfile, merged)
 
 
 _providers: fc.ProviderRegistry[BaseChatModel] = fc.ProviderRegistry()
@@ -88,16 +145,26 @@ def _ignore(_: object) -> None:
     return None
 
 
-def _text(chunk: ChatGenerationChunk) -> str:
-    return chunk.message.text
+def _text(chunk: AIMessageChunk) -> str:
+    return chunk.text
 
 
-def _commits(chunk: ChatGenerationChunk) -> bool:
+def _commits(chunk: AIMessageChunk) -> bool:
     """Output a caller can see: text or a tool call. A bare role header is not output."""
-    message = chunk.message
-    if message.content:
-        return True
-    return bool(isinstance(message, AIMessageChunk) and message.tool_call_chunks)
+    return bool(chunk.content or chunk.tool_call_chunks)
+
+
+def _served(message: BaseMessage, served: fc.Served) -> Any:
+    """A copy of the child's message saying who served it: the child's own message (and
+    its cache entry) is left as it was."""
+    metadata = {**message.response_metadata, "failover": served.as_dict()}
+    return message.model_copy(update={"response_metadata": metadata})
+
+
+def _direct_kwargs(kwargs: dict[str, Any]) -> tuple[list[str] | None, dict[str, Any]]:
+    """Split ``stop`` off and drop what only a model run's callbacks read."""
+    rest = {k: v for k, v in kwargs.items() if k not in _STRUCTURED and k != "stop"}
+    return kwargs.get("stop"), rest
 
 
 class FailoverChatModel(BaseChatModel):
@@ -109,6 +176,10 @@ class FailoverChatModel(BaseChatModel):
     to ``observer``, to the log, and to callback handlers as the custom event
     ``"failover"``. The answer's ``response_metadata["failover"]`` names the model that
     served it and the failed attempts before it.
+
+    In traces it is a router, like ``with_fallbacks``: its own run is a chain run and each
+    attempt is the child's own chat-model run under it, so usage, cost and streamed
+    tokens are counted once, on the run of the model that made the call.
 
     ``temperature``, ``max_tokens`` and ``stop``, when set, are passed to every child on
     each call. Children should be built with ``max_retries=0``; the model warns once per
@@ -138,11 +209,18 @@ class FailoverChatModel(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     _chain: fc.FailoverChain[_Child] = PrivateAttr()
-    _name: str = PrivateAttr(default="failover")
     _identity: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _own_profile: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
     def _build_chain(self) -> Self:
+        # LangChain's own validator has run: a profile here is one the user gave.
+        self._own_profile = self.profile is not None
+        self._rebuild()
+        return self
+
+    def _rebuild(self) -> None:
+        """Build the chain (policy, entries, registry) from the fields as they are now."""
         policy = fc.FailoverPolicy.build(
             max_retries=self.max_retries,
             cooldown=self.cooldown,
@@ -151,16 +229,40 @@ class FailoverChatModel(BaseChatModel):
             rules=list(self.rules),
         )
         entries = _entries(self.models)
-        self._chain = fc.FailoverChain(entries, policy, self.registry)
-        self._name = "failover:" + ",".join(self._chain.keys)
+        chain = fc.FailoverChain(entries, policy, self.registry)
+        for entry in entries:
+            fc.warn_if_child_retries(entry.key, entry.model, stacklevel=5)
+        self._chain = chain
         self._identity = {
-            "models": list(self._chain.keys),
+            "models": list(chain.keys),
             "max_retries": policy.max_retries,
             "cooldown": policy.cooldown.total_seconds(),
         }
-        for entry in entries:
-            fc.warn_if_child_retries(entry.key, entry.model, stacklevel=4)
-        return self
+        if not self._own_profile:
+            object.__setattr__(self, "profile", _profile([e.model for e in entries]))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _CHAIN_FIELDS:
+            if name == "profile":
+                self._own_profile = value is not None
+            super().__setattr__(name, value)
+            return
+        old = getattr(self, name)
+        super().__setattr__(name, value)
+        try:
+            self._rebuild()
+        except BaseException:
+            super().__setattr__(name, old)
+            raise
+
+    @override
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy whose chain is rebuilt from its own fields (``update`` included)."""
+        copied = super().model_copy(update=update, deep=deep)
+        if update and "profile" in update:
+            copied._own_profile = update["profile"] is not None
+        copied._rebuild()
+        return copied
 
     @classmethod
     def from_specs(
@@ -220,9 +322,10 @@ class FailoverChatModel(BaseChatModel):
         return dict(self._identity)
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        # Read only on the legacy generate() path, where the failover run is a model run.
         params = LangSmithParams(
             ls_provider="failover",
-            ls_model_name=str(kwargs.get("model") or self._name),
+            ls_model_name=str(kwargs.get("model") or "failover:" + ",".join(self._chain.keys)),
             ls_model_type="chat",
         )
         temperature = kwargs.get("temperature", self.temperature)
@@ -239,8 +342,7 @@ class FailoverChatModel(BaseChatModel):
         self, stop: list[str] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         # What BaseChatModel builds (identifying params, type, stop, call kwargs), from a
-        # dict made once: this runs on every call. The private run kwarg is not a param.
-        kwargs.pop(_RUN, None)
+        # dict made once: it is part of every cache key.
         return {**self._identity, "_type": self._llm_type, "stop": stop, **kwargs}
 
     def get_token_ids(self, text: str) -> list[int]:
@@ -254,11 +356,6 @@ class FailoverChatModel(BaseChatModel):
     ) -> int:
         """Counted by the first model in the chain, with its own tokenizer and rules."""
         return self._chain.entries[0].model.get_num_tokens_from_messages(messages, tools)
-
-    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
-        # The cache key: the private run kwarg differs on every call and is not a param.
-        kwargs.pop(_RUN, None)
-        return super()._get_llm_string(stop=stop, **kwargs)
 
     # -- tools --------------------------------------------------------------------------
 
@@ -280,12 +377,11 @@ class FailoverChatModel(BaseChatModel):
             kwargs["tool_choice"] = tool_choice
         return self.bind(tools=formatted, **kwargs)
 
-    # -- calling children ---------------------------------------------------------------
+    # -- one request --------------------------------------------------------------------
 
-    def _call_plan(
-        self, stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Split call kwargs into (child call kwargs, child bind_tools kwargs)."""
+    def _request(
+        self, input: LanguageModelInput, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> _Request:
         call = {k: v for k, v in kwargs.items() if k not in _TOOL_KWARGS + _DROPPED_KWARGS}
         tools = {k: kwargs[k] for k in _TOOL_KWARGS if k in kwargs}
         for name in ("temperature", "max_tokens"):
@@ -294,183 +390,164 @@ class FailoverChatModel(BaseChatModel):
                 call.setdefault(name, value)
         if stop or self.stop:
             call["stop"] = stop or self.stop
-        return call, tools
+        return _Request(self._convert_input(input).to_messages(), call, tools)
+
+    def _cache(self) -> BaseCache | None:
+        """The cache set on the failover model itself (children keep their own)."""
+        if isinstance(self.cache, BaseCache):
+            return self.cache
+        if self.cache is True:
+            cache = get_llm_cache()
+            if cache is None:
+                raise ValueError("cache=True on FailoverChatModel, but no global cache is set")
+            return cache
+        return None
+
+    def _cache_key(
+        self, request: _Request, stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[str, str]:
+        return dumps(request.messages), self._get_llm_string(stop=stop, **kwargs)
+
+    def _streaming_disabled(self, **kwargs: Any) -> bool:
+        if self.disable_streaming is True:
+            return True
+        return self.disable_streaming == "tool_calling" and bool(kwargs.get("tools"))
 
     @staticmethod
-    def _runnable(model: BaseChatModel, tools: dict[str, Any]) -> Runnable[Any, Any]:
-        if not tools.get("tools"):
-            return model
-        options = {k: v for k, v in tools.items() if k != "tools"}
-        return model.bind_tools(tools["tools"], **options)
+    def _unobserved(config: RunnableConfig, model: BaseChatModel) -> bool:
+        """True when no handler could see a child run: its generation is called directly
+        (its cache and rate limiter included), without the bookkeeping of a run."""
+        return not config.get("callbacks") and not model.callbacks and not model.verbose
 
-    @staticmethod
-    def _unobserved(run_manager: Any, model: BaseChatModel) -> bool:
-        """No callback handler could see a child run (no tracing, no handlers at all)."""
-        if run_manager is not None and (run_manager.handlers or run_manager.inheritable_handlers):
-            return False
-        return not model.callbacks and not model.verbose
-
-    def _plan_child(
-        self, model: BaseChatModel, tools: dict[str, Any], call: dict[str, Any], direct: bool
-    ) -> tuple[Runnable[Any, Any], dict[str, Any], bool]:
-        """What to call on a child: its runnable (tools bound) and kwargs, and whether its
-        generation can be called directly.
-
-        With nothing listening, a child run would be bookkeeping nobody sees, so the
-        child's generation (its cache, rate limiter and own retries included) is called
-        without it.
-        """
-        runnable = self._runnable(model, tools)
-        if direct and runnable is model:
-            return runnable, dict(call), True
-        if direct and isinstance(runnable, RunnableBinding) and runnable.bound is model:
-            return runnable, {**runnable.kwargs, **call}, True
-        return runnable, call, False
-
-    def _invoke_child(
-        self,
-        child: _Child,
-        messages: list[BaseMessage],
-        config: RunnableConfig,
-        call: dict[str, Any],
-        tools: dict[str, Any],
-        direct: bool,
-    ) -> BaseMessage:
-        runnable, kwargs, direct = self._plan_child(child.model, tools, call, direct)
-        if direct:
-            stop = kwargs.pop("stop", None)
-            result = child.model._generate_with_cache(messages, stop=stop, **kwargs)
+    def _call_child(self, child: _Child, request: _Request, config: RunnableConfig) -> BaseMessage:
+        target, kwargs = request.target(child.model)
+        if target is child.model and self._unobserved(config, child.model):
+            stop, rest = _direct_kwargs(kwargs)
+            result = child.model._generate_with_cache(request.messages, stop=stop, **rest)
             return result.generations[0].message
-        return cast(BaseMessage, runnable.invoke(messages, config, **kwargs))
+        return cast(BaseMessage, target.invoke(request.messages, config, **kwargs))
 
-    async def _ainvoke_child(
-        self,
-        child: _Child,
-        messages: list[BaseMessage],
-        config: RunnableConfig,
-        call: dict[str, Any],
-        tools: dict[str, Any],
-        direct: bool,
+    async def _acall_child(
+        self, child: _Child, request: _Request, config: RunnableConfig
     ) -> BaseMessage:
-        runnable, kwargs, direct = self._plan_child(child.model, tools, call, direct)
-        if direct:
-            stop = kwargs.pop("stop", None)
-            result = await child.model._agenerate_with_cache(messages, stop=stop, **kwargs)
+        target, kwargs = request.target(child.model)
+        if target is child.model and self._unobserved(config, child.model):
+            stop, rest = _direct_kwargs(kwargs)
+            result = await child.model._agenerate_with_cache(request.messages, stop=stop, **rest)
             return result.generations[0].message
-        return cast(BaseMessage, await runnable.ainvoke(messages, config, **kwargs))
+        return cast(BaseMessage, await target.ainvoke(request.messages, config, **kwargs))
 
-    def _sync_hooks(
-        self, run_manager: CallbackManagerForLLMRun | None
-    ) -> tuple[RunnableConfig, Callable[[fc.Sleep], None], Callable[[fc.FailoverEvent], None]]:
-        if run_manager is None or not (run_manager.handlers or run_manager.inheritable_handlers):
-            return RunnableConfig(), _ignore, _ignore
-        children = cb.child_manager(run_manager)
+    def _answer(
+        self,
+        request: _Request,
+        config: RunnableConfig,
+        on_retry: Callable[[fc.Sleep], Any],
+        on_event: Callable[[fc.FailoverEvent], Any],
+    ) -> AIMessage:
+        if self.rate_limiter:
+            self.rate_limiter.acquire(blocking=True)
+        message, served = self._chain.invoke(
+            lambda child: self._call_child(child, request, config),
+            request=request.messages,
+            on_retry=on_retry,
+            on_event=on_event,
+        )
+        return cast(AIMessage, _served(message, served))
 
-        def on_retry(command: fc.Sleep) -> None:
-            run_manager.on_retry(cb.retry_state(command))
+    async def _aanswer(
+        self,
+        request: _Request,
+        config: RunnableConfig,
+        on_retry: Callable[[fc.Sleep], Any],
+        on_event: Callable[[fc.FailoverEvent], Any],
+    ) -> AIMessage:
+        if self.rate_limiter:
+            await self.rate_limiter.aacquire(blocking=True)
+        message, served = await self._chain.ainvoke(
+            lambda child: self._acall_child(child, request, config),
+            request=request.messages,
+            on_retry=on_retry,
+            on_event=on_event,
+        )
+        return cast(AIMessage, _served(message, served))
 
-        def on_event(event: fc.FailoverEvent) -> None:
-            children.on_custom_event(cb.EVENT_NAME, cb.event_data(event), run_id=run_manager.run_id)
+    # -- the Runnable surface: the failover run is a chain run --------------------------
 
-        return RunnableConfig(callbacks=children), on_retry, on_event
-
-    def _async_hooks(
-        self, run_manager: AsyncCallbackManagerForLLMRun | None
-    ) -> tuple[RunnableConfig, Callable[[fc.Sleep], Any], Callable[[fc.FailoverEvent], Any]]:
-        if run_manager is None or not (run_manager.handlers or run_manager.inheritable_handlers):
-            return RunnableConfig(), _ignore, _ignore
-        children = cb.achild_manager(run_manager)
-
-        async def on_retry(command: fc.Sleep) -> None:
-            await run_manager.on_retry(cb.retry_state(command))
-
-        async def on_event(event: fc.FailoverEvent) -> None:
-            await children.on_custom_event(
-                cb.EVENT_NAME, cb.event_data(event), run_id=run_manager.run_id
-            )
-
-        return RunnableConfig(callbacks=children), on_retry, on_event
-
-    @staticmethod
-    def _served(message: BaseMessage, served: fc.Served) -> BaseMessage:
-        message.response_metadata = {**message.response_metadata, "failover": served.as_dict()}
+    @override
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        if self.streaming and not self._streaming_disabled(**kwargs):
+            return _joined(self.stream(input, config, stop=stop, **kwargs))
+        config = cb.with_model_config(ensure_config(config), self)
+        request = self._request(input, stop, kwargs)
+        cache = self._cache()
+        manager = get_callback_manager_for_config(config)
+        run_manager = manager.on_chain_start(
+            None,
+            input,
+            name=config.get("run_name") or self.get_name(),
+            run_id=config.pop("run_id", None),
+        )
+        try:
+            key = self._cache_key(request, stop, kwargs) if cache is not None else None
+            hit = cache.lookup(*key) if cache is not None and key is not None else None
+            if hit:
+                message = cast(AIMessage, cast(ChatGeneration, hit[0]).message)
+            else:
+                child_config, on_retry, on_event = cb.child_run(config, manager, run_manager)
+                with set_config_context(child_config) as context:
+                    message = context.run(self._answer, request, child_config, on_retry, on_event)
+                if cache is not None and key is not None:
+                    cache.update(*key, [ChatGeneration(message=message)])
+        except BaseException as exc:
+            run_manager.on_chain_error(exc)
+            raise
+        run_manager.on_chain_end(message)
         return message
 
-    def _generate(
+    @override
+    async def ainvoke(
         self,
-        messages: list[BaseMessage],
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
         stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
-    ) -> ChatResult:
-        if self.streaming:
-            return _generate_from(self._stream(messages, stop, run_manager, **kwargs))
-        kwargs.pop(_RUN, None)
-        call, tools = self._call_plan(stop, kwargs)
-        config, on_retry, on_event = self._sync_hooks(run_manager)
-        message, served = self._chain.invoke(
-            lambda child: self._invoke_child(
-                child, messages, config, call, tools, self._unobserved(run_manager, child.model)
-            ),
-            request=messages,
-            on_retry=on_retry,
-            on_event=on_event,
+    ) -> AIMessage:
+        if self.streaming and not self._streaming_disabled(**kwargs):
+            return await _ajoined(self.astream(input, config, stop=stop, **kwargs))
+        config = cb.with_model_config(ensure_config(config), self)
+        request = self._request(input, stop, kwargs)
+        cache = self._cache()
+        manager = get_async_callback_manager_for_config(config)
+        run_manager = await manager.on_chain_start(
+            None,
+            input,
+            name=config.get("run_name") or self.get_name(),
+            run_id=config.pop("run_id", None),
         )
-        return ChatResult(generations=[ChatGeneration(message=self._served(message, served))])
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        if self.streaming:
-            chunks = [c async for c in self._astream(messages, stop, run_manager, **kwargs)]
-            return _generate_from(iter(chunks))
-        kwargs.pop(_RUN, None)
-        call, tools = self._call_plan(stop, kwargs)
-        config, on_retry, on_event = self._async_hooks(run_manager)
-        message, served = await self._chain.ainvoke(
-            lambda child: self._ainvoke_child(
-                child, messages, config, call, tools, self._unobserved(run_manager, child.model)
-            ),
-            request=messages,
-            on_retry=on_retry,
-            on_event=on_event,
-        )
-        return ChatResult(generations=[ChatGeneration(message=self._served(message, served))])
-
-    # -- streaming ----------------------------------------------------------------------
-    #
-    # BaseChatModel calls _stream/_astream without the run manager from stream()/astream()
-    # and from invoke() when a streaming handler is attached (an agent in "messages" mode,
-    # astream_events). So the run travels in a private kwarg: invoke() hands the manager
-    # over from _generate_with_cache; stream() pre-assigns the run id, from which _stream
-    # rebuilds the same manager. Either way children nest under the failover run and
-    # decisions reach the handlers.
-
-    def _generate_with_cache(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        if run_manager is not None:
-            kwargs.setdefault(_RUN, run_manager)
-        return super()._generate_with_cache(messages, stop, run_manager, **kwargs)
-
-    async def _agenerate_with_cache(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        if run_manager is not None:
-            kwargs.setdefault(_RUN, run_manager)
-        return await super()._agenerate_with_cache(messages, stop, run_manager, **kwargs)
+        try:
+            key = self._cache_key(request, stop, kwargs) if cache is not None else None
+            hit = await cache.alookup(*key) if cache is not None and key is not None else None
+            if hit:
+                message = cast(AIMessage, cast(ChatGeneration, hit[0]).message)
+            else:
+                child_config, on_retry, on_event = cb.achild_run(config, manager, run_manager)
+                with set_config_context(child_config):
+                    message = await self._aanswer(request, child_config, on_retry, on_event)
+                if cache is not None and key is not None:
+                    await cache.aupdate(*key, [ChatGeneration(message=message)])
+        except BaseException as exc:
+            await run_manager.on_chain_error(exc)
+            raise
+        await run_manager.on_chain_end(message)
+        return message
 
     @override
     def stream(
@@ -481,10 +558,42 @@ class FailoverChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        config = ensure_config(config)
-        run = cb.StreamRun(config.get("run_id") or uuid.uuid4(), config)
-        config = {**config, "run_id": run.run_id}
-        yield from super().stream(input, config, stop=stop, **{_RUN: run, **kwargs})
+        if self._streaming_disabled(**kwargs):
+            yield cast(AIMessageChunk, self.invoke(input, config, stop=stop, **kwargs))
+            return
+        config = cb.with_model_config(ensure_config(config), self)
+        request = self._request(input, stop, kwargs)
+        manager = get_callback_manager_for_config(config)
+        run_manager = manager.on_chain_start(
+            None,
+            input,
+            name=config.get("run_name") or self.get_name(),
+            run_id=config.pop("run_id", None),
+        )
+        child_config, on_retry, on_event = cb.child_run(config, manager, run_manager)
+
+        def open_stream(child: _Child) -> Iterator[AIMessageChunk]:
+            target, call = request.target(child.model)
+            return cast(
+                Iterator[AIMessageChunk], target.stream(request.messages, child_config, **call)
+            )
+
+        output: AIMessageChunk | None = None
+        try:
+            if self.rate_limiter:
+                self.rate_limiter.acquire(blocking=True)
+            chunks = self._chain.stream(
+                open_stream, _text, request.messages, on_retry, on_event, _commits
+            )
+            for chunk, served in chunks:
+                if output is None:
+                    chunk = _served(chunk, served)
+                output = chunk if output is None else output + chunk
+                yield chunk
+        except BaseException as exc:
+            run_manager.on_chain_error(exc)
+            raise
+        run_manager.on_chain_end(output)
 
     @override
     async def astream(
@@ -495,11 +604,72 @@ class FailoverChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
-        config = ensure_config(config)
-        run = cb.StreamRun(config.get("run_id") or uuid.uuid4(), config)
-        config = {**config, "run_id": run.run_id}
-        async for chunk in super().astream(input, config, stop=stop, **{_RUN: run, **kwargs}):
-            yield chunk
+        if self._streaming_disabled(**kwargs):
+            yield cast(AIMessageChunk, await self.ainvoke(input, config, stop=stop, **kwargs))
+            return
+        config = cb.with_model_config(ensure_config(config), self)
+        request = self._request(input, stop, kwargs)
+        manager = get_async_callback_manager_for_config(config)
+        run_manager = await manager.on_chain_start(
+            None,
+            input,
+            name=config.get("run_name") or self.get_name(),
+            run_id=config.pop("run_id", None),
+        )
+        child_config, on_retry, on_event = cb.achild_run(config, manager, run_manager)
+
+        def open_stream(child: _Child) -> AsyncIterator[AIMessageChunk]:
+            target, call = request.target(child.model)
+            return cast(
+                AsyncIterator[AIMessageChunk],
+                target.astream(request.messages, child_config, **call),
+            )
+
+        output: AIMessageChunk | None = None
+        try:
+            if self.rate_limiter:
+                await self.rate_limiter.aacquire(blocking=True)
+            chunks = self._chain.astream(
+                open_stream, _text, request.messages, on_retry, on_event, _commits
+            )
+            async for chunk, served in chunks:
+                if output is None:
+                    chunk = _served(chunk, served)
+                output = chunk if output is None else output + chunk
+                yield chunk
+        except BaseException as exc:
+            await run_manager.on_chain_error(exc)
+            raise
+        await run_manager.on_chain_end(output)
+
+    # -- generate() and the v3 event stream ---------------------------------------------
+    #
+    # invoke, stream and their async twins above are the failover model's surface; only
+    # generate()/agenerate() and LangChain's beta stream_events(version="v3") still open a
+    # chat-model run for the failover model itself. There the children are called without
+    # runs of their own, so each call is still counted once, on the failover run.
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request = self._request(messages, stop, kwargs)
+        message = self._answer(request, RunnableConfig(), _ignore, _ignore)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request = self._request(messages, stop, kwargs)
+        message = await self._aanswer(request, RunnableConfig(), _ignore, _ignore)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(
         self,
@@ -508,26 +678,19 @@ class FailoverChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        run = kwargs.pop(_RUN, None)
-        if run_manager is None and isinstance(run, CallbackManagerForLLMRun):
-            run_manager = run
-        elif run_manager is None and isinstance(run, cb.StreamRun):
-            run_manager = run.run_manager(self)
-        call, tools = self._call_plan(stop, kwargs)
-        config, on_retry, on_event = self._sync_hooks(run_manager)
+        request = self._request(messages, stop, kwargs)
 
         def open_stream(child: _Child) -> Iterator[ChatGenerationChunk]:
-            for chunk in self._runnable(child.model, tools).stream(messages, config, **call):
-                yield ChatGenerationChunk(message=chunk)
+            target, call = request.target(child.model)
+            stop, rest = _direct_kwargs(call)
+            if target is not child.model or not _streams(child.model):
+                message = self._call_child(child, request, RunnableConfig())
+                return iter([_as_chunk(message)])
+            return child.model._stream(request.messages, stop=stop, **rest)
 
-        first = True
-        for chunk, served in self._chain.stream(
-            open_stream, _text, messages, on_retry, on_event, _commits
-        ):
-            if first:
-                self._served(chunk.message, served)
-                first = False
-            yield chunk
+        chunks = self._chain.stream(open_stream, _chunk_text, messages, commits=_chunk_commits)
+        for n, (chunk, served) in enumerate(chunks):
+            yield chunk if n else ChatGenerationChunk(message=_served(chunk.message, served))
 
     async def _astream(
         self,
@@ -536,32 +699,61 @@ class FailoverChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        run = kwargs.pop(_RUN, None)
-        if run_manager is None and isinstance(run, AsyncCallbackManagerForLLMRun):
-            run_manager = run
-        elif run_manager is None and isinstance(run, cb.StreamRun):
-            run_manager = run.arun_manager(self)
-        call, tools = self._call_plan(stop, kwargs)
-        config, on_retry, on_event = self._async_hooks(run_manager)
+        request = self._request(messages, stop, kwargs)
 
         async def open_stream(child: _Child) -> AsyncIterator[ChatGenerationChunk]:
-            async for chunk in self._runnable(child.model, tools).astream(messages, config, **call):
-                yield ChatGenerationChunk(message=chunk)
+            target, call = request.target(child.model)
+            stop, rest = _direct_kwargs(call)
+            if target is not child.model or not _streams(child.model):
+                yield _as_chunk(await self._acall_child(child, request, RunnableConfig()))
+                return
+            async for chunk in child.model._astream(request.messages, stop=stop, **rest):
+                yield chunk
 
-        first = True
-        async for chunk, served in self._chain.astream(
-            open_stream, _text, messages, on_retry, on_event, _commits
-        ):
-            if first:
-                self._served(chunk.message, served)
-                first = False
-            yield chunk
+        chunks = self._chain.astream(open_stream, _chunk_text, messages, commits=_chunk_commits)
+        n = 0
+        async for chunk, served in chunks:
+            yield chunk if n else ChatGenerationChunk(message=_served(chunk.message, served))
+            n += 1
 
 
-def _generate_from(chunks: Iterator[ChatGenerationChunk]) -> ChatResult:
-    from langchain_core.language_models.chat_models import generate_from_stream
+def _streams(model: BaseChatModel) -> bool:
+    return type(model)._stream is not BaseChatModel._stream
 
-    return generate_from_stream(chunks)
+
+def _as_chunk(message: BaseMessage) -> ChatGenerationChunk:
+    return ChatGenerationChunk(message=AIMessageChunk(**message.model_dump(exclude={"type"})))
+
+
+def _chunk_text(chunk: ChatGenerationChunk) -> str:
+    return chunk.message.text
+
+
+def _chunk_commits(chunk: ChatGenerationChunk) -> bool:
+    message = chunk.message
+    return _commits(message) if isinstance(message, AIMessageChunk) else bool(message.content)
+
+
+def _joined(chunks: Iterator[AIMessageChunk]) -> AIMessage:
+    from langchain_core.messages import message_chunk_to_message
+
+    output: AIMessageChunk | None = None
+    for chunk in chunks:
+        output = chunk if output is None else output + chunk
+    if output is None:
+        raise ValueError("the stream produced no chunks")
+    return cast(AIMessage, message_chunk_to_message(output))
+
+
+async def _ajoined(chunks: AsyncIterator[AIMessageChunk]) -> AIMessage:
+    from langchain_core.messages import message_chunk_to_message
+
+    output: AIMessageChunk | None = None
+    async for chunk in chunks:
+        output = chunk if output is None else output + chunk
+    if output is None:
+        raise ValueError("the stream produced no chunks")
+    return cast(AIMessage, message_chunk_to_message(output))
 
 
 def _with_init_chat_model(provider: str, model: str, **kwargs: Any) -> BaseChatModel:

@@ -22,13 +22,25 @@ Make = Callable[..., Any]
 
 
 class Recorder(BaseCallbackHandler):
-    """Records chat-model runs, retries and custom events with their run ids."""
+    """Records chain and chat-model runs, retries and custom events with their run ids."""
 
     def __init__(self) -> None:
+        self.chains: list[tuple[str, UUID, UUID | None]] = []
         self.starts: list[tuple[str, UUID, UUID | None, list[str]]] = []
         self.retries: list[tuple[int, UUID]] = []
         self.custom: list[tuple[str, dict[str, Any], UUID]] = []
         self.tokens: list[tuple[str, UUID]] = []
+
+    def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.chains.append((str(kwargs.get("name")), run_id, parent_run_id))
 
     def on_chat_model_start(
         self,
@@ -172,14 +184,14 @@ def test_streaming_flag_makes_invoke_stream_from_children(
 
 
 def _check_tree(rec: Recorder) -> UUID:
-    """The first start is the failover run; every later one is its child, tagged nostream."""
-    (name, root, parent, _), *children = rec.starts
-    assert name.startswith("failover:") and parent is None
-    assert children, "the child model's run was reported"
-    for child_name, _, child_parent, tags in children:
+    """The failover run is a chain run at the root; every model run is its child."""
+    [(name, root, parent)] = rec.chains
+    assert (name, parent) == ("FailoverChatModel", None)
+    assert rec.starts, "the child model's run was reported"
+    for child_name, _, child_parent, tags in rec.starts:
         assert child_parent == root
-        assert not child_name.startswith("failover"), "ls_* params are not inherited"
-        assert "nostream" in tags
+        assert not child_name.startswith("failover")
+        assert "nostream" not in tags
     return root
 
 
@@ -190,7 +202,7 @@ def test_invoke_nests_children_and_reports_retries_and_decisions(
     rec = Recorder()
     failover(openai_model(), anthropic_model()).invoke("hi", config={"callbacks": [rec]})
     root = _check_tree(rec)
-    assert [name for name, *_ in rec.starts[1:]] == [OPENAI, OPENAI, OPENAI, CLAUDE]
+    assert [name for name, *_ in rec.starts] == [OPENAI, OPENAI, OPENAI, CLAUDE]
     assert rec.retries == [(1, root), (2, root)]
     [(name, data, run_id)] = rec.custom
     assert (name, run_id) == ("failover", root)
@@ -213,7 +225,8 @@ def test_stream_nests_children_and_reports_decisions_too(
     list(model.stream("hi", config={"callbacks": [rec]}))
     root = _check_tree(rec)
     assert [(n, r) for n, _, r in rec.custom] == [("failover", root)]
-    assert {run for _, run in rec.tokens} >= {root}, "tokens are reported on the failover run"
+    serving = rec.starts[-1][1]
+    assert {run for _, run in rec.tokens} == {serving}, "tokens are reported once, by the child"
 
 
 async def test_astream_events_show_the_custom_event_and_the_child_run(
@@ -226,10 +239,10 @@ async def test_astream_events_show_the_custom_event_and_the_child_run(
     async for event in model.astream_events("hi", version="v2"):
         if event["event"] == "on_custom_event":
             custom.append(event["data"])
-        if event["event"] in ("on_chat_model_start", "on_custom_event"):
+        if event["event"] in ("on_chain_start", "on_chat_model_start", "on_custom_event"):
             seen.append((event["event"], event["name"]))
     assert seen == [
-        ("on_chat_model_start", "FailoverChatModel"),
+        ("on_chain_start", "FailoverChatModel"),
         ("on_chat_model_start", "ChatOpenAI"),
         ("on_custom_event", "failover"),
         ("on_chat_model_start", "ChatAnthropic"),

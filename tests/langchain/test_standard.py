@@ -15,8 +15,9 @@ What is not run, and why:
 - ``test_serdes``: the failover model is not LangChain-serializable (it holds live child
   models and callables: backoff, observer).
 - VCR tests: nothing to record; the simulator is the cassette.
-- the structured-output tests run and are expected to fail for one reason, explained at
-  the xfail marks below.
+
+No standard test is marked xfail or overridden: the failover model's own run is a chain
+run, so the suite sees exactly one chat-model run (the serving child's) per call.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import Any
 
 import pytest
 from langchain_anthropic import ChatAnthropic
-from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
@@ -78,19 +78,3 @@ class TestFailoverChatModelIntegration(ChatModelIntegrationTests):
     def chat_model_params(self) -> dict[str, Any]:
         sim = _sim["sim"]
         return {"models": _children(sim.openai_base_url, sim.anthropic_base_url)}
-
-    # The standard structured-output tests count `on_chat_model_start` calls and expect
-    # exactly one. FailoverChatModel reports its child as a child run (so a trace shows
-    # which model served), which makes two; the tests still run and must fail only there.
-    # Structured output itself is covered across providers in test_chat_model.py.
-    _NESTED = "counts one chat-model run; the failover model nests its child's run under it"
-
-    @pytest.mark.xfail(reason=_NESTED, strict=True, raises=AssertionError)
-    @pytest.mark.parametrize("schema_type", ["pydantic", "typeddict", "json_schema"])
-    def test_structured_output(self, model: BaseChatModel, schema_type: Any) -> None:
-        super().test_structured_output(model, schema_type)
-
-    @pytest.mark.xfail(reason=_NESTED, strict=True, raises=AssertionError)
-    @pytest.mark.parametrize("schema_type", ["pydantic", "typeddict", "json_schema"])
-    async def test_structured_output_async(self, model: BaseChatModel, schema_type: Any) -> None:
-        await super().test_structured_output_async(model, schema_type)
