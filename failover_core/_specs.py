@@ -101,10 +101,28 @@ class ProviderRegistry(Generic[M]):
             raise SpecError(f"cannot build model for spec {spec.text!r}: {exc}") from exc
 
     def build_chain(
-        self, specs: str | Iterable[str], kwargs: Mapping[str, Any] | None = None
+        self,
+        specs: str | Iterable[str],
+        kwargs: Mapping[str, Any] | None = None,
+        per_provider: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> list[tuple[ModelSpec, M]]:
-        """Build each spec's model, in order. Names a bad spec; refuses an empty list."""
+        """Build each spec's model, in order. Names a bad spec; refuses an empty list.
+
+        ``kwargs`` go to every model; ``per_provider`` maps a provider to kwargs for its
+        models only (an API key, a base URL), taking precedence over ``kwargs``.
+        """
         parsed = [parse_spec(text) for text in split_specs(specs)]
         if not parsed:
             raise SpecError("failover chain: no valid specs")
-        return [(spec, self.build(spec, kwargs or {})) for spec in parsed]
+        own = {p.strip().lower(): dict(kw) for p, kw in (per_provider or {}).items()}
+        unused = sorted(set(own) - {spec.provider for spec in parsed})
+        if unused:
+            named = ", ".join(sorted({spec.provider for spec in parsed}))
+            raise SpecError(
+                f"per_provider names {', '.join(map(repr, unused))}, which no spec uses "
+                f"(the specs' providers: {named})"
+            )
+        shared = dict(kwargs or {})
+        return [
+            (spec, self.build(spec, {**shared, **own.get(spec.provider, {})})) for spec in parsed
+        ]

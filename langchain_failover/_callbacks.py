@@ -39,15 +39,16 @@ def with_model_config(config: RunnableConfig, model: Any) -> RunnableConfig:
 
     They are inheritable: a usage handler given to the failover model must see the child
     model runs (which carry the usage), and a tag such as LangGraph's ``nostream`` must
-    reach the runs that stream tokens.
+    reach the runs that stream tokens. LangChain's own ``lc_versions`` stamp stays out:
+    every child carries its own.
     """
     own: RunnableConfig = {}
     if model.callbacks:
         own["callbacks"] = model.callbacks
     if model.tags:
         own["tags"] = list(model.tags)
-    if model.metadata:
-        own["metadata"] = dict(model.metadata)
+    if model.metadata and model.metadata.keys() - {"lc_versions"}:
+        own["metadata"] = {k: v for k, v in model.metadata.items() if k != "lc_versions"}
     return merge_configs(config, own) if own else config
 
 

@@ -125,8 +125,12 @@ _providers: fc.ProviderRegistry[BaseChatModel] = fc.ProviderRegistry()
 def _init_chat_model(model: str, **kwargs: Any) -> BaseChatModel:
     try:
         from langchain.chat_models import init_chat_model
-    except ImportError as exc:  # pragma: no cover - the langchain extra installs it
-        raise fc.SpecError("from_specs needs the 'langchain' package") from exc
+    except ImportError as exc:
+        raise fc.SpecError(
+            "from_specs builds models with LangChain's init_chat_model, from the 'langchain' "
+            "package: pip install langchain, plus each provider's package "
+            "(e.g. langchain-openai), or build the models yourself and pass them as models=[...]"
+        ) from exc
     built = init_chat_model(model, **kwargs)
     if not isinstance(built, BaseChatModel):
         raise fc.SpecError(f"init_chat_model built {type(built).__name__}, not a chat model")
@@ -273,16 +277,20 @@ class FailoverChatModel(BaseChatModel):
         cooldown: timedelta | float | None = None,
         backoff: Any = None,
         observer: Any = None,
+        per_provider: Mapping[str, Mapping[str, Any]] | None = None,
         **model_kwargs: Any,
     ) -> FailoverChatModel:
         """Build a chain from ``"provider:model"`` specs (a list, or one comma-separated string).
 
         Each model is built by LangChain's ``init_chat_model`` (or a factory given to
         :func:`register_provider`) with ``model_kwargs`` and ``max_retries=0``, so the
-        failover model is the only retry layer. ``max_retries`` here is the failover
-        model's attempts per model.
+        failover model is the only retry layer. ``per_provider`` gives kwargs to one
+        provider's models only, e.g. ``per_provider={"openai": {"api_key": ...},
+        "anthropic": {"api_key": ...}}``. ``max_retries`` here is the failover model's
+        attempts per model.
         """
-        built = {spec.key: model for spec, model in _providers.build_chain(specs, model_kwargs)}
+        chain = _providers.build_chain(specs, model_kwargs, per_provider)
+        built = {spec.key: model for spec, model in chain}
         return cls(
             models=built,
             max_retries=max_retries,

@@ -62,3 +62,25 @@ def test_unknown_provider_and_failing_factory_name_the_spec() -> None:
 def test_non_string_spec_is_refused() -> None:
     with pytest.raises(fc.SpecError, match="must be a string"):
         fc.split_specs(["a:1", 3])  # type: ignore[list-item]
+
+
+def test_per_provider_kwargs_reach_only_that_providers_models() -> None:
+    registry: fc.ProviderRegistry[tuple[str, dict[str, Any]]] = fc.ProviderRegistry()
+    registry.register("*", lambda provider, model, **kw: (provider, kw))
+    built = registry.build_chain(
+        "openai:gpt-4o, anthropic:claude, openai:gpt-4o-mini",
+        {"temperature": 0, "api_key": "shared"},
+        per_provider={"OpenAI": {"api_key": "sk-openai"}, "anthropic": {"api_key": "sk-ant"}},
+    )
+    assert [m for _, m in built] == [
+        ("openai", {"temperature": 0, "api_key": "sk-openai"}),
+        ("anthropic", {"temperature": 0, "api_key": "sk-ant"}),
+        ("openai", {"temperature": 0, "api_key": "sk-openai"}),
+    ]
+
+
+def test_per_provider_kwargs_for_a_provider_no_spec_uses_are_refused() -> None:
+    registry: fc.ProviderRegistry[str] = fc.ProviderRegistry()
+    registry.register("*", lambda provider, model, **kw: model)
+    with pytest.raises(fc.SpecError, match=r"'antropic', which no spec uses.*anthropic, openai"):
+        registry.build_chain("openai:a, anthropic:b", per_provider={"antropic": {"api_key": "k"}})

@@ -134,6 +134,30 @@ def test_from_specs_builds_with_init_chat_model_and_no_sdk_retries(
     assert provider_sim.calls(OPENAI) == 1, "one failover attempt, no hidden SDK retries"
 
 
+def test_from_specs_gives_each_provider_its_own_key(provider_sim: ProviderSimulator) -> None:
+    model = FailoverChatModel.from_specs(
+        f"openai:{OPENAI}, anthropic:{CLAUDE}",
+        per_provider={
+            "openai": {"api_key": "sk-openai", "base_url": provider_sim.openai_base_url},
+            "anthropic": {"api_key": "sk-ant", "base_url": provider_sim.anthropic_base_url},
+        },
+    )
+    gpt, claude = (e.model for e in model.failover_chain.entries)
+    assert gpt.openai_api_key.get_secret_value() == "sk-openai"  # type: ignore[attr-defined]
+    assert claude.anthropic_api_key.get_secret_value() == "sk-ant"  # type: ignore[attr-defined]
+    assert model.invoke("hi").content == f"[{OPENAI}] you said: hi"
+
+
+def test_from_specs_without_langchain_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "langchain.chat_models", None)
+    with pytest.raises(fc.SpecError, match="pip install langchain"):
+        FailoverChatModel.from_specs("openai:gpt-4o-mini", api_key="x")
+
+
 def test_from_specs_names_a_bad_spec() -> None:
     with pytest.raises(fc.SpecError, match="'gpt-4o'"):
         FailoverChatModel.from_specs(["openai:gpt-4o-mini", "gpt-4o"], api_key="x")
