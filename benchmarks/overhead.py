@@ -2,7 +2,8 @@
 
 The children answer at once, so what is measured is the wrapper: FailoverChatModel vs the
 child called directly vs ``child.with_fallbacks([other])``, sync and async, with no
-callback handler and with one attached (then the child runs nest under the failover run);
+callback handler and with one attached (then the failover run is a chain run and the
+child's model run nests under it, as with ``with_fallbacks``);
 FailoverLLM vs a LlamaIndex MockLLM.
 """
 
@@ -127,8 +128,8 @@ def run(calls: int = 2000) -> Table:
     table.notes += [
         "Targets: no more than with_fallbacks, aiming at 1.25× the direct call.",
         "With no handler attached, nobody can see a child run, so the failover model calls "
-        "the child's generation directly; with a handler, the child runs nest under the "
-        "failover run (two chat-model runs per call, which is where the cost goes).",
+        "the child's generation directly; with a handler, the failover run is a chain run "
+        "and the child's model run nests under it (one model run per call, as with_fallbacks).",
         "LlamaIndex has no with_fallbacks; FailoverLLM wraps the child's own chat call, "
         "decorators and spans included, so it costs about two LLM calls' bookkeeping.",
         f"handler saw {handler.starts} chat-model starts",
