@@ -449,3 +449,17 @@ def _langsmith_env_cache() -> Iterator[None]:
 
     yield
     ls_utils.get_env_var.cache_clear()
+
+
+@pytest.mark.parametrize("path", ["invoke", "stream"])
+async def test_get_openai_callback_counts_one_request_and_its_cost(
+    provider_sim: ProviderSimulator, openai_model: Make, failover: Make, path: str
+) -> None:
+    community = pytest.importorskip("langchain_community.callbacks")
+    with community.get_openai_callback() as direct:
+        await _call(openai_model(), path, "what does it cost", {})
+    with community.get_openai_callback() as through:
+        await _call(failover(openai_model()), path, "what does it cost", {})
+    assert direct.successful_requests == through.successful_requests == 1
+    assert (through.total_tokens, through.total_cost) == (direct.total_tokens, direct.total_cost)
+    assert through.total_cost > 0
