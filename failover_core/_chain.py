@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ._config import FailoverPolicy
 from ._errors import ChainConfigError
-from ._events import FailoverEvent
+from ._events import FailoverEvent, aawait_observer, run_observer
 from ._flow import Attempt, FailoverFlow, GiveUp, Served, Sleep
 from ._health import HealthRegistry, get_health_registry
 
@@ -120,12 +120,16 @@ OnEvent = Callable[[FailoverEvent], object]
 
 
 def _deliver(flow: FailoverFlow, on_event: OnEvent | None) -> None:
+    for observer, pending in flow.drain_observer_calls():
+        run_observer(observer, pending)
     for event in flow.drain():
         if on_event is not None:
             on_event(event)
 
 
 async def _adeliver(flow: FailoverFlow, on_event: OnEvent | None) -> None:
+    for observer, pending in flow.drain_observer_calls():
+        await aawait_observer(observer, pending)
     for event in flow.drain():
         if on_event is not None:
             result = on_event(event)
@@ -196,6 +200,9 @@ class FailoverChain(Generic[E]):
                     command = flow.failed(exc)
                     _deliver(flow, on_event)
                     continue
+                except BaseException:
+                    flow.abandon()
+                    raise
                 return result, flow.succeeded()
             if isinstance(command, Sleep):
                 if on_retry is not None:
@@ -227,6 +234,9 @@ class FailoverChain(Generic[E]):
                     command = flow.failed(exc)
                     await _adeliver(flow, on_event)
                     continue
+                except BaseException:
+                    flow.abandon()
+                    raise
                 return result, flow.succeeded()
             if isinstance(command, Sleep):
                 await _anotify_retry(on_retry, command)
@@ -281,6 +291,7 @@ class FailoverChain(Generic[E]):
                 _deliver(flow, on_event)
                 continue
             except BaseException:
+                flow.abandon()
                 _close(it)
                 raise
             break
@@ -339,6 +350,7 @@ class FailoverChain(Generic[E]):
                 await _adeliver(flow, on_event)
                 continue
             except BaseException:
+                flow.abandon()
                 await _aclose(it)
                 raise
             break

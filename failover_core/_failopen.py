@@ -23,6 +23,11 @@ class FailOpenStore:
     alone for ``retry_after`` seconds (no request waits on a dead Redis meanwhile). When it
     answers again, the benches recorded locally during the outage are merged into it (the
     later end wins) and the fleet shares state again. Nothing raises into a request.
+
+    What a stalled primary costs: the requests already talking to it when it stalls each
+    wait one timeout, once; after that, one request per ``retry_after`` window checks it
+    again (one timeout while it is still stalled) while every other request goes on with
+    the local store without waiting.
     """
 
     def __init__(
@@ -39,6 +44,7 @@ class FailOpenStore:
         self.clock = clock
         self._lock = threading.Lock()
         self._retry_at: float | None = None  # set while the primary is considered down
+        self._checking = threading.Lock()  # one request at a time asks a down primary
 
     @property
     def degraded(self) -> bool:
@@ -48,7 +54,7 @@ class FailOpenStore:
     def _call(self, op: Callable[[HealthStore], T]) -> T:
         with self._lock:
             retry_at = self._retry_at
-        if retry_at is not None and (self.clock() < retry_at or not self._came_back()):
+        if retry_at is not None and (self.clock() < retry_at or not self._check_back()):
             return op(self.fallback)
         try:
             return op(self.primary)
@@ -67,6 +73,18 @@ class FailOpenStore:
                 type(exc).__name__,
             )
 
+    def _check_back(self) -> bool:
+        """Whether the primary is back; only one caller at a time asks, the rest go on."""
+        if not self._checking.acquire(blocking=False):
+            return False
+        try:
+            with self._lock:
+                if self._retry_at is None:
+                    return True  # another request found it back meanwhile
+            return self._came_back()
+        finally:
+            self._checking.release()
+
     def _came_back(self) -> bool:
         """Try the primary again: merge what was recorded locally into it. Says if it is up."""
         try:
@@ -83,6 +101,13 @@ class FailOpenStore:
         if was_down:
             logger.info("failover: health store is back; health is shared again")
         return True
+
+    def time(self) -> float | None:
+        """The primary's clock while it answers (``None`` otherwise: keep the last offset)."""
+        primary_time = getattr(self.primary, "time", None)
+        if primary_time is None:
+            return None
+        return self._call(lambda store: primary_time() if store is self.primary else None)
 
     def get(self, key: str) -> HealthRecord | None:
         return self._call(lambda store: store.get(key))
