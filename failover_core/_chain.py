@@ -295,7 +295,7 @@ class FailoverChain(Generic[E]):
                 _close(it)
                 raise
             break
-        served = flow.succeeded()
+        served = flow.committed()
         texts = [text_of(chunk) for chunk in held]
         try:
             for chunk in held:
@@ -304,14 +304,16 @@ class FailoverChain(Generic[E]):
                 try:
                     chunk = next(it)
                 except StopIteration:
-                    return
+                    break
                 except Exception as exc:
                     error = flow.interrupted(exc, "".join(texts), len(texts))
                     _deliver(flow, on_event)
                     raise error from exc
                 texts.append(text_of(chunk))
                 yield chunk, served
+            flow.succeeded()  # a stream is evidence of health once it has ended
         finally:
+            flow.abandon()  # a consumer that stopped early gives back any probe lease
             _close(it)
 
     async def astream(
@@ -354,7 +356,7 @@ class FailoverChain(Generic[E]):
                 await _aclose(it)
                 raise
             break
-        served = flow.succeeded()
+        served = flow.committed()
         texts = [text_of(chunk) for chunk in held]
         try:
             for chunk in held:
@@ -363,12 +365,14 @@ class FailoverChain(Generic[E]):
                 try:
                     chunk = await anext(it)
                 except StopAsyncIteration:
-                    return
+                    break
                 except Exception as exc:
                     error = flow.interrupted(exc, "".join(texts), len(texts))
                     await _adeliver(flow, on_event)
                     raise error from exc
                 texts.append(text_of(chunk))
                 yield chunk, served
+            flow.succeeded()  # a stream is evidence of health once it has ended
         finally:
+            flow.abandon()  # a consumer that stopped early gives back any probe lease
             await _aclose(it)

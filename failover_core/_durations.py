@@ -25,8 +25,14 @@ _PART = re.compile(rf"({_NUMBER})\s*([smhd])")
 def describe_seconds(seconds: float) -> str:
     """``-5 s``, ``90 s``, ``3000000 days``: how messages show a duration."""
     if math.isfinite(seconds) and abs(seconds) >= 86400:
-        return f"{seconds / 86400:g} days"
-    return f"{seconds:g} s"
+        return f"{_number(seconds / 86400)} days"
+    return f"{_number(seconds)} s"
+
+
+def _number(value: float) -> str:
+    if math.isfinite(value) and value == round(value) and abs(value) < 1e15:
+        return str(round(value))
+    return f"{value:.6g}"
 
 
 def _parse_text(text: str, name: str) -> float:
@@ -39,7 +45,9 @@ def _parse_text(text: str, name: str) -> float:
     if not parts or re.sub(r"\s+", "", "".join(n + u for n, u in parts)) != re.sub(
         r"\s+", "", cleaned
     ):
-        raise ValueError(f"{name}: not a duration: {text!r} (try 90s, 5m, 1h, 2d or seconds)")
+        raise ValueError(
+            f"{name} must be seconds or a duration such as 90s, 5m, 1h or 2d, got {text!r}"
+        )
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 

@@ -126,6 +126,16 @@ class FailoverFlow:
         self._probing.discard(key)
         return Served(model=key, index=self._live[self._pos], failed_attempts=self._failed_attempts)
 
+    def committed(self) -> Served:
+        """A stream committed to the current entry (its first output is out): who serves.
+
+        Nothing is recorded yet: the stream's end is the evidence (:meth:`succeeded`), so
+        a model that fails every stream midway still collects its strikes.
+        """
+        return Served(
+            model=self._key, index=self._live[self._pos], failed_attempts=self._failed_attempts
+        )
+
     def failed(self, error: Exception) -> Command:
         """The current attempt raised ``error``; decide what happens next."""
         self._failed_attempts += 1
@@ -174,12 +184,16 @@ class FailoverFlow:
         key, policy = self._key, self._policy
         kind = classify(error, policy.rules)
         until: datetime | None = None
+        probing = key in self._probing  # a probe is one call: its failure benches again
+        self._probing.discard(key)
         if kind is ErrorKind.AUTH_DEAD:
             until = self._registry.bench_now(key, policy.cooldown)
         elif kind is not ErrorKind.REQUEST_SPECIFIC:
             until = self._registry.record_failure(
-                key, policy.cooldown, exhausted=False, strike_limit=policy.max_retries
+                key, policy.cooldown, exhausted=probing, strike_limit=policy.max_retries
             )
+        elif probing:
+            self._registry.release_probe(key)
         self._emit(error, kind, until=until, next_model=None, reason="stream_interrupted")
         return StreamInterruptedError(key, kind, text, chunks)
 
