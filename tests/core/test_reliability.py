@@ -294,7 +294,7 @@ def test_one_mid_stream_failure_is_one_strike_not_a_bench(
     def stream_once() -> None:
         s = FakeStreamEntry("s/1", chunks=["x", "y"], fail_after=1, fail_with=HTTPError(503))
         chain = chain_of([s], clock, registry, max_retries=3)
-        with pytest.raises(fc.StreamInterruptedError):
+        with pytest.raises(fc.StreamInterruptedError):  # noqa: PT012 - consuming is the act
             for _ in chain.stream(lambda e: e.stream(), str):
                 clock.advance(1)  # output arrives after the attempt started
 
