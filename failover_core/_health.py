@@ -293,7 +293,10 @@ class HealthRegistry:
         is applied to the local clock. So a worker whose clock is minutes off still reads
         and writes benches in the same instants as every other worker.
         """
-        local = self.clock()
+        return self._store_time(self.clock())
+
+    def _store_time(self, local: float) -> float:
+        """``local`` (a reading of our clock) in the store's clock."""
         store_time = getattr(self.store, "time", None)
         if store_time is None:
             return local
@@ -483,8 +486,9 @@ class HealthRegistry:
         """Bench ``key`` by hand until ``until``: an aware datetime, or a duration from now
         (seconds, a timedelta, or a string such as ``"30m"``), at most ten years."""
         key = _check_key(key)
-        now = self.now()
-        end = _to_epoch(until, now, self.clock())
+        local = self.clock()
+        now = self._store_time(local)
+        end = _to_epoch(until, now, local)
 
         def bench(record: HealthRecord | None) -> HealthRecord:
             record = sane(key, record) or HealthRecord()
