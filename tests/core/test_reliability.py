@@ -393,3 +393,36 @@ def test_malformed_records_from_any_store_read_as_absent_and_are_logged_once(
         assert registry.list() == []
     bad = [r for r in caplog.records if "malformed health record" in r.getMessage()]
     assert len(bad) == 3, "one line per key and problem: until 'abc', inf, 1e300"
+
+
+def test_both_adapters_take_duration_strings_and_say_the_same_thing_about_bad_ones() -> None:
+    pytest.importorskip("langchain_failover")
+    pytest.importorskip("llamaindex_failover")
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from llama_index.core.llms import MockLLM
+
+    from langchain_failover import FailoverChatModel
+    from llamaindex_failover import FailoverLLM
+
+    chat = FailoverChatModel(models={"a/b": FakeListChatModel(responses=["x"])}, cooldown="5m")
+    assert chat.invoke("hi").content == "x"
+    llm = FailoverLLM(llms={"a/b": MockLLM()}, cooldown="90s")
+    assert llm.complete("hi").text
+    with pytest.raises(ValueError, match="cooldown must not be negative, got -5 s"):
+        FailoverChatModel(models={"a/b": FakeListChatModel(responses=["x"])}, cooldown=-5)
+    with pytest.raises(ValueError, match="cooldown must be at most 3650 days"):
+        FailoverLLM(llms={"a/b": MockLLM()}, cooldown="3000000d")
+
+
+async def test_an_async_observer_on_a_sync_call_inside_a_running_loop_is_skipped_and_logged(
+    clock: FakeClock, registry: fc.HealthRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def observer(event: fc.FailoverEvent) -> None:
+        raise AssertionError("cannot be awaited here")
+
+    chain = chain_of(
+        [FakeEntry("a/1", [HTTPError(401)]), FakeEntry("b/2")], clock, registry, observer=observer
+    )
+    with caplog.at_level(logging.ERROR, logger="llm_failover"):
+        assert chain.invoke(lambda e: e.call())[0] == "b/2:ok"  # a sync call from async code
+    assert "use the async API" in caplog.text
