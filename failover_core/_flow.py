@@ -13,8 +13,10 @@ way tenacity's ``DoAttempt``/``DoSleep`` or httpx's ``auth_flow`` work. A driver
 * :class:`Sleep` — sleep, then :meth:`~FailoverFlow.slept`;
 * :class:`GiveUp` — raise its error.
 
-A stream that fails after its first chunk is reported with :meth:`~FailoverFlow.interrupted`;
-a caller's cancellation during an attempt with :meth:`~FailoverFlow.abandon`. After each
+A stream reports its first output with :meth:`~FailoverFlow.committed`, its end with
+:meth:`~FailoverFlow.succeeded`, and a failure after its first chunk with
+:meth:`~FailoverFlow.interrupted`; a caller's cancellation during an attempt (or a consumer
+that stops a stream early) is reported with :meth:`~FailoverFlow.abandon`. After each
 command, a driver awaits (async) or runs (sync) the coroutines of ``async def`` observers
 (:meth:`~FailoverFlow.drain_observer_calls`).
 """
