@@ -38,7 +38,7 @@ from ._health import HealthRecord, Update, record_problem, report_bad_record
 __all__ = ["RedisHealthStore"]
 
 _FIELDS = {f.name for f in dataclasses.fields(HealthRecord)}
-_CONFLICTS = 50  # optimistic retries before giving up on a key under heavy contention
+_CONFLICTS = 1000  # optimistic retries on a key before giving up (a livelock guard only)
 
 
 def _encode(record: HealthRecord) -> str:
