@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ._config import FailoverPolicy
 from ._errors import ChainConfigError
-from ._events import FailoverEvent
+from ._events import FailoverEvent, aawait_observer, run_observer
 from ._flow import Attempt, FailoverFlow, GiveUp, Served, Sleep
 from ._health import HealthRegistry, get_health_registry
 
@@ -120,12 +120,16 @@ OnEvent = Callable[[FailoverEvent], object]
 
 
 def _deliver(flow: FailoverFlow, on_event: OnEvent | None) -> None:
+    for observer, pending in flow.drain_observer_calls():
+        run_observer(observer, pending)
     for event in flow.drain():
         if on_event is not None:
             on_event(event)
 
 
 async def _adeliver(flow: FailoverFlow, on_event: OnEvent | None) -> None:
+    for observer, pending in flow.drain_observer_calls():
+        await aawait_observer(observer, pending)
     for event in flow.drain():
         if on_event is not None:
             result = on_event(event)
@@ -196,6 +200,9 @@ class FailoverChain(Generic[E]):
                     command = flow.failed(exc)
                     _deliver(flow, on_event)
                     continue
+                except BaseException:
+                    flow.abandon()
+                    raise
                 return result, flow.succeeded()
             if isinstance(command, Sleep):
                 if on_retry is not None:
@@ -227,6 +234,9 @@ class FailoverChain(Generic[E]):
                     command = flow.failed(exc)
                     await _adeliver(flow, on_event)
                     continue
+                except BaseException:
+                    flow.abandon()
+                    raise
                 return result, flow.succeeded()
             if isinstance(command, Sleep):
                 await _anotify_retry(on_retry, command)
@@ -281,10 +291,11 @@ class FailoverChain(Generic[E]):
                 _deliver(flow, on_event)
                 continue
             except BaseException:
+                flow.abandon()
                 _close(it)
                 raise
             break
-        served = flow.succeeded()
+        served = flow.committed()
         texts = [text_of(chunk) for chunk in held]
         try:
             for chunk in held:
@@ -293,14 +304,16 @@ class FailoverChain(Generic[E]):
                 try:
                     chunk = next(it)
                 except StopIteration:
-                    return
+                    break
                 except Exception as exc:
                     error = flow.interrupted(exc, "".join(texts), len(texts))
                     _deliver(flow, on_event)
                     raise error from exc
                 texts.append(text_of(chunk))
                 yield chunk, served
+            flow.succeeded()  # a stream is evidence of health once it has ended
         finally:
+            flow.abandon()  # a consumer that stopped early gives back any probe lease
             _close(it)
 
     async def astream(
@@ -339,10 +352,11 @@ class FailoverChain(Generic[E]):
                 await _adeliver(flow, on_event)
                 continue
             except BaseException:
+                flow.abandon()
                 await _aclose(it)
                 raise
             break
-        served = flow.succeeded()
+        served = flow.committed()
         texts = [text_of(chunk) for chunk in held]
         try:
             for chunk in held:
@@ -351,12 +365,14 @@ class FailoverChain(Generic[E]):
                 try:
                     chunk = await anext(it)
                 except StopAsyncIteration:
-                    return
+                    break
                 except Exception as exc:
                     error = flow.interrupted(exc, "".join(texts), len(texts))
                     await _adeliver(flow, on_event)
                     raise error from exc
                 texts.append(text_of(chunk))
                 yield chunk, served
+            flow.succeeded()  # a stream is evidence of health once it has ended
         finally:
+            flow.abandon()  # a consumer that stopped early gives back any probe lease
             await _aclose(it)

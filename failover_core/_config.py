@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from collections.abc import Callable, Sequence
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING
 import tenacity
 
 from ._classify import ClassifierRule, status_of
+from ._durations import as_duration
+from ._events import contained_failure
 
 if TYPE_CHECKING:
     from ._events import Observer
@@ -79,13 +82,8 @@ _defaults_lock = threading.Lock()
 _defaults = FailoverDefaults()
 
 
-def _as_cooldown(value: timedelta | float | int) -> timedelta:
-    if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
-        raise TypeError(f"cooldown must be a timedelta or seconds, got {type(value).__name__}")
-    cooldown = value if isinstance(value, timedelta) else timedelta(seconds=value)
-    if cooldown < timedelta(0):
-        raise ValueError(f"cooldown must not be negative, got {cooldown}")
-    return cooldown
+def _as_cooldown(value: timedelta | float | str) -> timedelta:
+    return as_duration(value, "cooldown")
 
 
 def _as_max_retries(value: int) -> int:
@@ -95,11 +93,12 @@ def _as_max_retries(value: int) -> int:
 
 
 def set_failover_defaults(
-    max_retries: int | None = None, cooldown: timedelta | float | None = None
+    max_retries: int | None = None, cooldown: timedelta | float | str | None = None
 ) -> FailoverDefaults:
     """Change the defaults used by failover models built from now on; returns the old ones.
 
-    ``max_retries`` below 1 means 1. ``None`` leaves a value as it is.
+    ``max_retries`` below 1 means 1. ``cooldown`` is seconds, a timedelta or a string such
+    as ``"5m"``. ``None`` leaves a value as it is.
     """
     global _defaults
     new_retries = None if max_retries is None else _as_max_retries(max_retries)
@@ -153,7 +152,7 @@ class FailoverPolicy:
         cls,
         *,
         max_retries: int | None = None,
-        cooldown: timedelta | float | None = None,
+        cooldown: timedelta | float | str | None = None,
         backoff: Backoff | None = None,
         observer: Observer | None = None,
         rules: Sequence[ClassifierRule] = (),
@@ -178,12 +177,36 @@ class FailoverPolicy:
         )
 
     def delay(self, attempt: int, error: BaseException) -> float:
-        """Seconds to wait after failed attempt ``attempt`` before the next one."""
+        """Seconds to wait after failed attempt ``attempt`` before the next one.
+
+        A user backoff that raises or answers something that is not a finite, non-negative
+        number of seconds is logged once and the default backoff is used instead.
+        """
         if self.backoff is None:
             return default_backoff(attempt, error, self.rng)
-        if isinstance(self.backoff, tenacity.wait.wait_base):
-            value: float | timedelta = _tenacity_delay(self.backoff, attempt, error)
-        else:
-            value = self.backoff(attempt)
-        seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-        return max(seconds, 0.0)
+        try:
+            if isinstance(self.backoff, tenacity.wait.wait_base):
+                value: object = _tenacity_delay(self.backoff, attempt, error)
+            else:
+                value = self.backoff(attempt)
+            seconds = _backoff_seconds(value)
+        except Exception as exc:
+            contained_failure("backoff", self.backoff, exc, "the default backoff is used")
+            return default_backoff(attempt, error, self.rng)
+        return seconds
+
+
+_MAX_SLEEP = threading.TIMEOUT_MAX
+
+
+def _backoff_seconds(value: object) -> float:
+    """A backoff's answer as seconds, or ``ValueError`` saying what was wrong with it."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ValueError(f"backoff returned {type(value).__name__}, not seconds or a timedelta")
+    if not math.isfinite(seconds) or seconds < 0 or seconds > _MAX_SLEEP:
+        raise ValueError(f"backoff returned {seconds!r} s")
+    return seconds

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
+import threading
+import traceback
+import weakref
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ._classify import ErrorKind, status_of
 
@@ -57,7 +63,11 @@ class FailoverEvent:
 
 
 class Observer(Protocol):
-    """Receives every failover decision. An observer that raises is logged, not fatal."""
+    """Receives every failover decision. An observer that raises is logged, not fatal.
+
+    It may be an ``async def``: the async paths await it. A plain function runs inline,
+    on the event loop when the call is async, so it should be quick.
+    """
 
     def __call__(self, event: FailoverEvent, /) -> object: ...
 
@@ -83,12 +93,118 @@ def log_event(event: FailoverEvent) -> None:
     )
 
 
-def notify(observer: Observer | None, event: FailoverEvent) -> None:
-    """Log the decision and hand it to the observer; an observer's failure stays contained."""
+_reported_lock = threading.Lock()
+_reported: dict[str, weakref.WeakSet[Any]] = {}
+_reported_ids: set[tuple[str, int]] = set()  # callables that take no weak reference
+_REPORTED_MAX = 1024
+
+
+def _first_failure(role: str, fn: object) -> bool:
+    """Whether this is ``fn``'s first failure in ``role`` (then it is remembered)."""
+    with _reported_lock:
+        seen = _reported.setdefault(role, weakref.WeakSet())
+        try:
+            if fn in seen:
+                return False
+            seen.add(fn)
+            return True
+        except TypeError:  # not weak-referenceable or not hashable: remember its id
+            ident = (role, id(fn))
+            if ident in _reported_ids:
+                return False
+            if len(_reported_ids) < _REPORTED_MAX:
+                _reported_ids.add(ident)
+            return True
+
+
+def contained_failure(role: str, fn: object, exc: BaseException, fallback: str) -> None:
+    """Log a user callable's failure once per callable, without any chained exception.
+
+    The callable ran while a provider error was being handled, so Python chains that
+    error (whose text can echo the prompt or part of a key) to ``exc``; the traceback is
+    formatted with ``chain=False`` and never includes it. Later failures of the same
+    callable are logged at debug level only, so a broken hook cannot flood the logs.
+    """
+    first = _first_failure(role, fn)
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, chain=False))
+    logger.log(
+        logging.ERROR if first else logging.DEBUG,
+        "failover: %s %s raised %s; %s; the request goes on\n%s",
+        role,
+        _name_of(fn),
+        type(exc).__name__,
+        fallback,
+        trace.rstrip(),
+    )
+
+
+def _name_of(fn: object) -> str:
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{name}" if module else str(name)
+
+
+def notify(observer: Observer | None, event: FailoverEvent) -> Awaitable[object] | None:
+    """Log the decision and hand it to the observer; an observer's failure stays contained.
+
+    An ``async def`` observer's coroutine is returned, not run: the driver awaits it on
+    an async path (:func:`aawait_observer`) or runs it to completion on a sync one
+    (:func:`run_observer`).
+    """
     log_event(event)
     if observer is None:
+        return None
+    try:
+        result = observer(event)
+    except Exception as exc:
+        contained_failure("observer", observer, _without_provider_error(exc, event), "skipped")
+        return None
+    if inspect.isawaitable(result):
+        return cast("Awaitable[object]", result)
+    return None
+
+
+def _without_provider_error(exc: BaseException, event: FailoverEvent) -> BaseException:
+    """An observer that re-raises the event's own error would log the provider's text."""
+    if exc is event.error:
+        return RuntimeError(f"the observer re-raised the event's {type(exc).__name__}")
+    return exc
+
+
+async def aawait_observer(observer: object, pending: Awaitable[object]) -> None:
+    """Await an async observer's coroutine on an async path; its failure stays contained."""
+    try:
+        await pending
+    except Exception as exc:
+        contained_failure("observer", observer, exc, "skipped")
+
+
+def run_observer(observer: object, pending: Awaitable[object]) -> None:
+    """Run an async observer's coroutine to completion on a sync path.
+
+    With no event loop running in this thread it gets its own (``asyncio.run``); inside a
+    running loop (a sync call made from async code) it cannot be awaited without blocking
+    that loop, so it is skipped and logged once.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        if inspect.iscoroutine(pending):
+            pending.close()
+        contained_failure(
+            "observer",
+            observer,
+            RuntimeError("an async observer cannot run in a sync call inside a running loop"),
+            "use the async API (ainvoke/astream) to have it awaited",
+        )
         return
     try:
-        observer(event)
-    except Exception:
-        logger.exception("failover: observer %r raised; the request goes on", observer)
+        asyncio.run(_await(pending))
+    except Exception as exc:
+        contained_failure("observer", observer, exc, "skipped")
+
+
+async def _await(pending: Awaitable[object]) -> object:
+    return await pending

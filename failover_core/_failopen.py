@@ -23,6 +23,17 @@ class FailOpenStore:
     alone for ``retry_after`` seconds (no request waits on a dead Redis meanwhile). When it
     answers again, the benches recorded locally during the outage are merged into it (the
     later end wins) and the fleet shares state again. Nothing raises into a request.
+
+    The benches it last read or wrote in the primary are remembered (one record per key
+    in force), and the local store starts the outage with them: a bench made before Redis
+    went away, by this worker or any other, is still honoured during the outage. Only what
+    changed locally is merged back: Redis stays the authority on what it held, so a bench
+    lifted there meanwhile (an operator's unbench seen by other workers) is not revived.
+
+    What a stalled primary costs: the requests already talking to it when it stalls each
+    wait one timeout, once; after that, one request per ``retry_after`` window checks it
+    again (one timeout while it is still stalled) while every other request goes on with
+    the local store without waiting.
     """
 
     def __init__(
@@ -39,6 +50,9 @@ class FailOpenStore:
         self.clock = clock
         self._lock = threading.Lock()
         self._retry_at: float | None = None  # set while the primary is considered down
+        self._checking = threading.Lock()  # one request at a time asks a down primary
+        self._seen: dict[str, HealthRecord] = {}  # benches last seen in the primary
+        self._seeded: dict[str, HealthRecord] = {}  # what the local store started with
 
     @property
     def degraded(self) -> bool:
@@ -48,7 +62,7 @@ class FailOpenStore:
     def _call(self, op: Callable[[HealthStore], T]) -> T:
         with self._lock:
             retry_at = self._retry_at
-        if retry_at is not None and (self.clock() < retry_at or not self._came_back()):
+        if retry_at is not None and (self.clock() < retry_at or not self._check_back()):
             return op(self.fallback)
         try:
             return op(self.primary)
@@ -59,6 +73,10 @@ class FailOpenStore:
     def _went_down(self, exc: Exception) -> None:
         with self._lock:
             first = self._retry_at is None
+            if first:  # before any request reads the local store: start it from what we knew
+                self._seeded = dict(self._seen)
+                for key, record in self._seeded.items():
+                    self.fallback.update(key, _later(record))
             self._retry_at = self.clock() + self.retry_after
         if first:
             logger.warning(
@@ -67,12 +85,25 @@ class FailOpenStore:
                 type(exc).__name__,
             )
 
+    def _check_back(self) -> bool:
+        """Whether the primary is back; only one caller at a time asks, the rest go on."""
+        if not self._checking.acquire(blocking=False):
+            return False
+        try:
+            with self._lock:
+                if self._retry_at is None:
+                    return True  # another request found it back meanwhile
+            return self._came_back()
+        finally:
+            self._checking.release()
+
     def _came_back(self) -> bool:
         """Try the primary again: merge what was recorded locally into it. Says if it is up."""
         try:
             self.primary.get(_PING)  # answers even when nothing was recorded locally
             for key, local in self.fallback.items():
-                self.primary.update(key, _later(local))
+                if self._seeded.get(key) != local:  # changed during the outage
+                    self.primary.update(key, _later(local))
         except Exception:  # still down: keep serving locally, try again later
             with self._lock:
                 self._retry_at = self.clock() + self.retry_after
@@ -80,15 +111,42 @@ class FailOpenStore:
         with self._lock:
             was_down, self._retry_at = self._retry_at is not None, None
         self.fallback.clear()
+        self._seeded = {}
         if was_down:
             logger.info("failover: health store is back; health is shared again")
         return True
 
+    def time(self) -> float | None:
+        """The primary's clock while it answers (``None`` otherwise: keep the last offset)."""
+        primary_time = getattr(self.primary, "time", None)
+        if primary_time is None:
+            return None
+        return self._call(lambda store: primary_time() if store is self.primary else None)
+
+    def _noted(self, store: HealthStore, key: str, record: HealthRecord | None) -> None:
+        if store is not self.primary:
+            return
+        with self._lock:
+            if record is not None and record.until is not None:
+                self._seen[key] = record
+            else:
+                self._seen.pop(key, None)
+
     def get(self, key: str) -> HealthRecord | None:
-        return self._call(lambda store: store.get(key))
+        def get(store: HealthStore) -> HealthRecord | None:
+            record = store.get(key)
+            self._noted(store, key, record)
+            return record
+
+        return self._call(get)
 
     def update(self, key: str, fn: Update) -> HealthRecord | None:
-        return self._call(lambda store: store.update(key, fn))
+        def update(store: HealthStore) -> HealthRecord | None:
+            record = store.update(key, fn)
+            self._noted(store, key, record)
+            return record
+
+        return self._call(update)
 
     def items(self) -> list[tuple[str, HealthRecord]]:
         return self._call(lambda store: store.items())

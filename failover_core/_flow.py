@@ -13,19 +13,24 @@ way tenacity's ``DoAttempt``/``DoSleep`` or httpx's ``auth_flow`` work. A driver
 * :class:`Sleep` — sleep, then :meth:`~FailoverFlow.slept`;
 * :class:`GiveUp` — raise its error.
 
-A stream that fails after its first chunk is reported with :meth:`~FailoverFlow.interrupted`.
+A stream reports its first output with :meth:`~FailoverFlow.committed`, its end with
+:meth:`~FailoverFlow.succeeded`, and a failure after its first chunk with
+:meth:`~FailoverFlow.interrupted`; a caller's cancellation during an attempt (or a consumer
+that stops a stream early) is reported with :meth:`~FailoverFlow.abandon`. After each
+command, a driver awaits (async) or runs (sync) the coroutines of ``async def`` observers
+(:meth:`~FailoverFlow.drain_observer_calls`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from ._classify import ErrorKind, classify
 from ._config import FailoverPolicy
 from ._errors import AllModelsFailedError, StreamInterruptedError
-from ._events import FailoverEvent, notify
+from ._events import FailoverEvent, logger, notify
 from ._health import HealthRegistry
 
 __all__ = ["Attempt", "Command", "FailoverFlow", "GiveUp", "Served", "Sleep"]
@@ -97,6 +102,8 @@ class FailoverFlow:
         self._last: tuple[Exception, ErrorKind] | None = None
         self._pending: list[FailoverEvent] = []
         self._probing: set[str] = set()
+        self._started = 0.0  # fleet time the current attempt started (health evidence)
+        self._observer_calls: list[tuple[object, Awaitable[object]]] = []
 
     # -- commands -----------------------------------------------------------------------
 
@@ -111,10 +118,25 @@ class FailoverFlow:
         return self._current_attempt()
 
     def succeeded(self) -> Served:
-        """The current attempt worked: clear the entry's failures and say who served."""
+        """The current attempt worked: clear the entry's failures and say who served.
+
+        Only failures recorded before the attempt started are cleared: a bench made while
+        it was in flight (by another request, or by hand) stands.
+        """
         key = self._key
-        self._registry.record_success(key)
+        self._registry.record_success(key, started=self._started)
+        self._probing.discard(key)
         return Served(model=key, index=self._live[self._pos], failed_attempts=self._failed_attempts)
+
+    def committed(self) -> Served:
+        """A stream committed to the current entry (its first output is out): who serves.
+
+        Nothing is recorded yet: the stream's end is the evidence (:meth:`succeeded`), so
+        a model that fails every stream midway still collects its strikes.
+        """
+        return Served(
+            model=self._key, index=self._live[self._pos], failed_attempts=self._failed_attempts
+        )
 
     def failed(self, error: Exception) -> Command:
         """The current attempt raised ``error``; decide what happens next."""
@@ -156,18 +178,42 @@ class FailoverFlow:
         return self._current_attempt()
 
     def interrupted(self, error: Exception, text: str, chunks: int) -> StreamInterruptedError:
-        """A committed stream failed after ``chunks`` chunks: record it, never fail over."""
+        """A committed stream failed after ``chunks`` chunks: record it, never fail over.
+
+        A transient failure counts as one strike, like any failed attempt: it benches the
+        model only once ``max_retries`` strikes come in with no success between them.
+        """
         key, policy = self._key, self._policy
         kind = classify(error, policy.rules)
         until: datetime | None = None
+        probing = key in self._probing  # a probe is one call: its failure benches again
+        self._probing.discard(key)
         if kind is ErrorKind.AUTH_DEAD:
             until = self._registry.bench_now(key, policy.cooldown)
         elif kind is not ErrorKind.REQUEST_SPECIFIC:
             until = self._registry.record_failure(
-                key, policy.cooldown, exhausted=True, strike_limit=policy.max_retries
+                key, policy.cooldown, exhausted=probing, strike_limit=policy.max_retries
             )
+        elif probing:
+            self._registry.release_probe(key)
         self._emit(error, kind, until=until, next_model=None, reason="stream_interrupted")
         return StreamInterruptedError(key, kind, text, chunks)
+
+    def abandon(self) -> None:
+        """The caller cancelled during an attempt: give back any probe lease it holds, so
+        another request can probe the model at once instead of after the lease."""
+        probing, self._probing = sorted(self._probing), set()
+        for key in probing:
+            try:
+                self._registry.release_probe(key)
+            except Exception:  # a bare shared store failing must not mask the cancellation
+                logger.debug("failover: could not release the probe lease of %s", key)
+
+    def drain_observer_calls(self) -> list[tuple[object, Awaitable[object]]]:
+        """Coroutines of an ``async def`` observer, decided since the last drain: the async
+        drivers await them, the sync ones run them. Each comes with its observer."""
+        calls, self._observer_calls = self._observer_calls, []
+        return calls
 
     def drain(self) -> list[FailoverEvent]:
         """Events decided since the last drain, for drivers that forward them elsewhere
@@ -182,6 +228,7 @@ class FailoverFlow:
         return self._keys[self._live[self._pos]]
 
     def _current_attempt(self) -> Attempt:
+        self._started = self._registry.now()
         return Attempt(index=self._live[self._pos], key=self._key, number=self._attempt)
 
     def _enter(self, after: int) -> int | None:
@@ -237,5 +284,7 @@ class FailoverFlow:
             until=until,
             reason=reason,
         )
-        notify(self._policy.observer, event)
+        pending = notify(self._policy.observer, event)
+        if pending is not None:
+            self._observer_calls.append((self._policy.observer, pending))
         self._pending.append(event)

@@ -4,14 +4,19 @@ State lives in a :class:`HealthStore`. The registry holds the rules (expiry, thr
 manual benches) and the store only keeps records and applies updates atomically, so a
 store shared by a fleet (Redis) can replace the in-memory one without touching the flow.
 
-Times are wall-clock epoch seconds from an injectable clock: a bench must mean the same
-instant to every process that shares a store. Expiry is derived when read; nothing runs on
-a timer.
+Times are epoch seconds of the *store's* clock: a bench must mean the same instant to
+every process that shares a store, whatever the hosts' clocks say. A store that offers a
+``time()`` method (Redis: ``TIME``) sets the registry's clock offset; otherwise the
+injectable local clock is used as is. Expiry is derived when read; nothing runs on a timer.
+
+Records are untrusted input (any process, or a person with a Redis client, can write
+them): a record that is not well formed is logged once and treated as absent.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import threading
 import time
@@ -20,6 +25,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal, Protocol
+
+from ._durations import MAX_DURATION, as_duration, describe_seconds
+from ._events import logger
 
 __all__ = [
     "BenchedModel",
@@ -50,6 +58,8 @@ class HealthRecord:
     or bench, from any request: enough of them bench the model even while every request is
     still within its retries. ``cooldown`` is the last cooldown applied, in seconds (it
     grows when a probe fails); ``probe_until`` is the lease of the request probing it.
+    ``benched_since`` is when the bench was made and ``strike_times`` when the latest
+    strikes came in: a success clears only the failures older than its attempt.
     """
 
     until: float | None = None
@@ -58,6 +68,8 @@ class HealthRecord:
     strikes: int = 0
     cooldown: float = 0.0
     probe_until: float | None = None
+    benched_since: float | None = None
+    strike_times: tuple[float, ...] = ()
 
     def benched_at(self, now: float) -> bool:
         # The seed's rule: benched while not now.After(until), so the exact instant counts.
@@ -65,6 +77,74 @@ class HealthRecord:
 
     def recovering_at(self, now: float) -> bool:
         return self.until is not None and now > self.until
+
+
+_EPOCH_LIMIT = 32503680000.0  # the year 3000: any sane time, well inside datetime's range
+_STRIKE_TIMES = 32  # strike times kept per record (the count goes on beyond them)
+
+
+def _is_time(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) <= _EPOCH_LIMIT
+    )
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def record_problem(record: object) -> str | None:
+    """What is wrong with ``record`` (read from a store), or ``None`` when it is sound."""
+    if not isinstance(record, HealthRecord):
+        return f"not a health record but {type(record).__name__}"
+    for name in ("until", "probe_until", "benched_since"):
+        value = getattr(record, name)
+        if value is not None and not _is_time(value):
+            return f"{name} is not a time: {value!r:.40}"
+    for name in ("consecutive_fails", "strikes"):
+        if not _is_count(getattr(record, name)):
+            return f"{name} is not a count: {getattr(record, name)!r:.40}"
+    if not isinstance(record.manual, bool):
+        return f"manual is not a boolean: {record.manual!r:.40}"
+    if not _is_time(record.cooldown) or record.cooldown < 0:
+        return f"cooldown is not a duration: {record.cooldown!r:.40}"
+    if not isinstance(record.strike_times, tuple) or not all(
+        _is_time(t) for t in record.strike_times
+    ):
+        return "strike_times is not a list of times"
+    return None
+
+
+_reported_lock = threading.Lock()
+_reported: set[tuple[str, str]] = set()
+
+
+def report_bad_record(key: str, problem: str) -> None:
+    """Log a malformed record once per key and problem (it is then treated as absent)."""
+    with _reported_lock:
+        if (key, problem) in _reported:
+            return
+        if len(_reported) < 1024:
+            _reported.add((key, problem))
+    logger.warning(
+        "failover: ignoring a malformed health record for %s (%s); treated as absent",
+        key,
+        problem,
+    )
+
+
+def sane(key: str, record: HealthRecord | None) -> HealthRecord | None:
+    """``record`` if it is well formed; otherwise ``None``, logged once."""
+    if record is None:
+        return None
+    problem = record_problem(record)
+    if problem is None:
+        return record
+    report_bad_record(key, problem)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +161,11 @@ Update = Callable[["HealthRecord | None"], "HealthRecord | None"]
 
 
 class HealthStore(Protocol):
-    """Where health records live. Every method is atomic with respect to the others."""
+    """Where health records live. Every method is atomic with respect to the others.
+
+    A shared store may also offer ``time() -> float | None``, its own clock in epoch
+    seconds: the registry then keeps every record in that clock, so all hosts agree.
+    """
 
     def get(self, key: str) -> HealthRecord | None: ...
 
@@ -131,17 +215,28 @@ def _to_datetime(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=timezone.utc)
 
 
-def _to_epoch(until: datetime | timedelta, now: float) -> float:
-    if isinstance(until, timedelta):
-        return now + until.total_seconds()
+Until = datetime | timedelta | float | str
+"""When a manual bench ends: an aware datetime, or a duration from now (seconds, a
+timedelta, or a string such as ``"30m"``)."""
+
+
+def _to_epoch(until: Until, now: float, local_now: float) -> float:
     if not isinstance(until, datetime):
-        raise TypeError(f"until must be a datetime or timedelta, got {type(until).__name__}")
+        return now + as_duration(until, "until").total_seconds()
     if until.tzinfo is None or until.utcoffset() is None:
         raise ValueError(
             f"until must be timezone-aware (got naive {until.isoformat()}); "
             "use datetime.now(timezone.utc) + timedelta(...)"
         )
-    return until.timestamp()
+    # An instant is given in the host's clock; the store keeps the store's.
+    ahead = until.timestamp() - local_now
+    limit = MAX_DURATION.total_seconds()
+    if ahead > limit:
+        raise ValueError(
+            f"until must be at most {describe_seconds(limit)} from now, "
+            f"got {describe_seconds(ahead)} from now"
+        )
+    return now + ahead
 
 
 def _check_key(key: str) -> str:
@@ -163,6 +258,9 @@ class HealthRegistry:
     everyone; failure benches it again for ``cooldown_growth`` times the last cooldown, up
     to ``max_cooldown``. ``probe=False`` restores the seed's behaviour (an expired bench is
     simply forgotten); ``cooldown_growth=1`` keeps every bench at the chain's cooldown.
+
+    Over a store with its own clock (Redis), ``clock`` is only read between syncs: the
+    store's clock is asked every ``time_sync`` seconds and every record is kept in it.
     """
 
     def __init__(
@@ -171,26 +269,59 @@ class HealthRegistry:
         clock: Clock = time.time,
         *,
         probe: bool = True,
-        probe_lease: float = 30.0,
+        probe_lease: float | timedelta | str = 30.0,
         cooldown_growth: float = 2.0,
-        max_cooldown: timedelta = timedelta(hours=1),
+        max_cooldown: timedelta | float | str = timedelta(hours=1),
+        time_sync: float = 60.0,
     ) -> None:
-        if probe_lease <= 0:
-            raise ValueError(f"probe_lease must be positive, got {probe_lease}")
-        if cooldown_growth < 1:
+        if not (isinstance(cooldown_growth, (int, float)) and 1 <= cooldown_growth < math.inf):
             raise ValueError(f"cooldown_growth must be at least 1, got {cooldown_growth}")
         self.store: HealthStore = store if store is not None else MemoryHealthStore()
         self.clock = clock
         self.probe = probe
-        self.probe_lease = probe_lease
+        self.probe_lease = as_duration(probe_lease, "probe_lease", positive=True).total_seconds()
         self.cooldown_growth = cooldown_growth
-        self.max_cooldown = max_cooldown.total_seconds()
+        self.max_cooldown = as_duration(max_cooldown, "max_cooldown").total_seconds()
+        self.time_sync = time_sync
+        self._offset = 0.0  # the store's clock minus ours
+        self._synced_at: float | None = None
+
+    # -- time ---------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The current time in the store's clock (epoch seconds).
+
+        A store with a ``time()`` method is asked for its clock at most once every
+        ``time_sync`` seconds; between asks, and while it does not answer, the last offset
+        is applied to the local clock. So a worker whose clock is minutes off still reads
+        and writes benches in the same instants as every other worker.
+        """
+        return self._store_time(self.clock())
+
+    def _store_time(self, local: float) -> float:
+        """``local`` (a reading of our clock) in the store's clock."""
+        store_time = getattr(self.store, "time", None)
+        if store_time is None:
+            return local
+        synced = self._synced_at
+        if synced is None or not (0 <= local - synced < self.time_sync):
+            self._synced_at = local  # first, so a silent store is not asked on every call
+            try:
+                theirs = store_time()
+            except Exception:  # a bare store failing: keep the last offset
+                theirs = None
+            if theirs is not None and _is_time(theirs):
+                self._offset = float(theirs) - (local + self.clock()) / 2
+        return local + self._offset
+
+    def _get(self, key: str) -> HealthRecord | None:
+        return sane(key, self.store.get(key))
 
     # -- reading ------------------------------------------------------------------------
 
     def _live(self, key: str, now: float) -> HealthRecord | None:
         """The record if it is a bench in force. Without probing, prunes an expired bench."""
-        record = self.store.get(key)
+        record = self._get(key)
         if record is None or record.until is None:
             return None
         if record.benched_at(now):
@@ -200,6 +331,7 @@ class HealthRegistry:
         if not self.probe or now > record.until + self.max_cooldown:
 
             def prune(current: HealthRecord | None) -> HealthRecord | None:
+                current = sane(key, current)
                 if current is not None and current.recovering_at(now):
                     return None
                 return current
@@ -209,19 +341,20 @@ class HealthRegistry:
 
     def is_benched(self, key: str) -> bool:
         """Whether ``key`` is benched now. An expired bench reads false."""
-        return self._live(key, self.clock()) is not None
+        return self._live(key, self.now()) is not None
 
     def benched_until(self, key: str) -> datetime | None:
         """When the bench on ``key`` ends, or ``None`` when it is not benched."""
-        record = self._live(key, self.clock())
+        record = self._live(key, self.now())
         return None if record is None or record.until is None else _to_datetime(record.until)
 
     def list(self) -> list[BenchedModel]:
         """A snapshot of every benched model, sorted by key (expired benches left out)."""
-        now = self.clock()
+        now = self.now()
         out: list[BenchedModel] = []
-        for key, record in self.store.items():
-            if record.until is None or self._live(key, now) is None:
+        for key, stored in self.store.items():
+            record = sane(key, stored)
+            if record is None or record.until is None or self._live(key, now) is None:
                 continue
             out.append(
                 BenchedModel(
@@ -239,8 +372,8 @@ class HealthRegistry:
         Atomic in the store, so across threads, processes and (with a shared store) hosts,
         one request at a time holds the probe lease of a recovering model.
         """
-        now = self.clock()
-        record = self.store.get(key)
+        now = self.now()
+        record = self._get(key)
         if record is None or record.until is None:
             return "open"
         if record.benched_at(now):
@@ -251,6 +384,7 @@ class HealthRegistry:
         answer: list[Entry] = []
 
         def claim(current: HealthRecord | None) -> HealthRecord | None:
+            current = sane(key, current)
             if current is None or current.until is None:
                 answer.append("open")
                 return current
@@ -268,15 +402,28 @@ class HealthRegistry:
 
     # -- writing ------------------------------------------------------------------------
 
-    def record_success(self, key: str) -> None:
-        """A call succeeded: forget every failure of ``key`` (a probe clears it for all)."""
-        self.store.update(key, lambda _: None)
+    def record_success(self, key: str, *, started: float | None = None) -> None:
+        """A call that started at ``started`` (store time, default now) succeeded.
+
+        It is evidence about the failures recorded before it started, so it clears those
+        (a probe's success clears the model for all). It clears neither a bench made while
+        it was in flight nor a manual bench in force, and with nothing to clear it writes
+        nothing: the common case is one read.
+        """
+        now = self.now()
+        since = now if started is None else started
+        record = self._get(key)
+        if record is None or _cleared(record, since, now) is record:
+            return
+        self.store.update(key, lambda current: _cleared(sane(key, current), since, now))
 
     def release_probe(self, key: str) -> None:
-        """Give up a probe lease without a verdict (the error said nothing of the model)."""
-        now = self.clock()
+        """Give up a probe lease without a verdict (the error said nothing of the model,
+        or the caller cancelled)."""
+        now = self.now()
 
         def release(current: HealthRecord | None) -> HealthRecord | None:
+            current = sane(key, current)
             if current is not None and current.recovering_at(now):
                 return dataclasses.replace(current, probe_until=None)
             return current
@@ -300,6 +447,7 @@ class HealthRegistry:
             manual=record.manual and in_force,
             strikes=0,
             cooldown=seconds,
+            benched_since=now,
         )
 
     def record_failure(
@@ -311,16 +459,17 @@ class HealthRegistry:
         or when ``strike_limit`` failed attempts from any requests came in with no success
         between them, so a burst of concurrent requests does not each spend its retries.
         """
-        now = self.clock()
+        now = self.now()
 
         def fail(record: HealthRecord | None) -> HealthRecord:
-            record = record or HealthRecord()
+            record = sane(key, record) or HealthRecord()
             if record.benched_at(now) and not exhausted:
                 return record  # benched meanwhile by someone else: keep their bench
             strikes = record.strikes + 1
             if exhausted or strikes >= strike_limit:
                 return self._benched(record, now, cooldown)
-            return dataclasses.replace(record, strikes=strikes)
+            times = (*record.strike_times, now)[-_STRIKE_TIMES:]
+            return dataclasses.replace(record, strikes=strikes, strike_times=times)
 
         new = self.store.update(key, fail)
         if new is not None and new.until is not None and new.benched_at(now):
@@ -329,24 +478,29 @@ class HealthRegistry:
 
     def bench_now(self, key: str, cooldown: timedelta) -> datetime:
         """Bench at once (auth/model-dead); returns when the bench ends."""
-        now = self.clock()
-        new = self.store.update(key, lambda r: self._benched(r or HealthRecord(), now, cooldown))
+        now = self.now()
+        new = self.store.update(
+            key, lambda r: self._benched(sane(key, r) or HealthRecord(), now, cooldown)
+        )
         assert new is not None and new.until is not None
         return _to_datetime(new.until)
 
-    def bench(self, key: str, until: datetime | timedelta) -> datetime:
-        """Bench ``key`` by hand until ``until`` (an aware datetime, or a duration from now)."""
+    def bench(self, key: str, until: Until) -> datetime:
+        """Bench ``key`` by hand until ``until``: an aware datetime, or a duration from now
+        (seconds, a timedelta, or a string such as ``"30m"``), at most ten years."""
         key = _check_key(key)
-        now = self.clock()
-        end = _to_epoch(until, now)
+        local = self.clock()
+        now = self._store_time(local)
+        end = _to_epoch(until, now, local)
 
         def bench(record: HealthRecord | None) -> HealthRecord:
-            record = record or HealthRecord()
+            record = sane(key, record) or HealthRecord()
             return HealthRecord(
                 until=end,
                 consecutive_fails=record.consecutive_fails,
                 manual=True,
                 cooldown=record.cooldown,
+                benched_since=now,
             )
 
         self.store.update(key, bench)
@@ -354,10 +508,11 @@ class HealthRegistry:
 
     def unbench(self, key: str) -> bool:
         """Clear ``key``'s state; says whether it was benched (an expired bench was not)."""
-        now = self.clock()
+        now = self.now()
         was: list[bool] = []
 
         def clear(record: HealthRecord | None) -> None:
+            record = sane(key, record)
             was.append(record is not None and record.benched_at(now))
             return None
 
@@ -370,6 +525,29 @@ class HealthRegistry:
 
     def __iter__(self) -> Iterator[BenchedModel]:
         return iter(self.list())
+
+
+def _cleared(record: HealthRecord | None, started: float, now: float) -> HealthRecord | None:
+    """``record`` after a success whose attempt started at ``started``: the failures
+    recorded before that are gone; a later bench, a manual bench in force, and strikes
+    that came in after it stay. Returns ``record`` itself when nothing changes."""
+    if record is None:
+        return None
+    keep_bench = record.until is not None and (
+        (record.benched_since is not None and record.benched_since > started)
+        or (record.manual and record.benched_at(now))
+    )
+    newer = tuple(t for t in record.strike_times if t > started)
+    strikes = len(newer) if len(newer) < len(record.strike_times) else record.strikes
+    if keep_bench:
+        if strikes == record.strikes:
+            return record
+        return dataclasses.replace(record, strikes=strikes, strike_times=newer)
+    if strikes == 0:
+        return None
+    if record.until is None and strikes == record.strikes:
+        return record
+    return HealthRecord(strikes=strikes, strike_times=newer)
 
 
 REDIS_URL_ENV = "LLM_FAILOVER_REDIS_URL"
@@ -451,8 +629,10 @@ def list_benched() -> list[BenchedModel]:
     return get_health_registry().list()
 
 
-def bench_model(spec: str, until: datetime | timedelta) -> datetime:
-    """Bench a model by hand (an operator's incident switch); returns the end."""
+def bench_model(spec: str, until: Until) -> datetime:
+    """Bench a model by hand (an operator's incident switch); returns the end.
+
+    ``until`` is an aware datetime or a duration: seconds, a timedelta, or ``"30m"``."""
     return get_health_registry().bench(spec, until)
 
 

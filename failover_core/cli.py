@@ -1,4 +1,4 @@
-"""``llm-failover``: list, bench and unbench models in the fleet's shared health store.
+"""llm-failover: list, bench and unbench models in the fleet's shared health store.
 
     llm-failover list                       # the benched models, as a table
     llm-failover list --json
@@ -14,30 +14,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
 
+from ._durations import as_duration
 from ._health import REDIS_URL_ENV, BenchedModel, HealthRegistry
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DESCRIPTION = "List, bench and unbench models in the fleet's shared health store."
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m`` or plain seconds."""
-    text = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        seconds = float(text)
-    else:
-        parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30m, 2h, 90s)")
-        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"a duration must be positive, got {text!r}")
-    return timedelta(seconds=seconds)
+    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m`` or plain seconds: the library's parser."""
+    try:
+        return as_duration(text, "duration", positive=True)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _as_dict(b: BenchedModel, now: datetime) -> dict[str, Any]:
@@ -77,25 +70,32 @@ def _registry(url: str | None) -> HealthRegistry:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
-    parser = argparse.ArgumentParser(prog="llm-failover", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="llm-failover", description=_DESCRIPTION)
     parser.add_argument(
         "--redis-url",
         default=os.environ.get(REDIS_URL_ENV),
         help=f"the fleet's Redis (default: ${REDIS_URL_ENV})",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    json_help = "print JSON instead of text"
+    parser.add_argument("--json", action="store_true", help=json_help)
+    # --json is taken after the subcommand too (llm-failover list --json), as the README
+    # shows; SUPPRESS keeps the subcommand from resetting a --json given before it.
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=json_help)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="list benched models")
-    bench = commands.add_parser("bench", help="bench a model by hand for a while")
+    commands.add_parser("list", help="list benched models", parents=[as_json])
+    bench = commands.add_parser(
+        "bench", help="bench a model by hand for a while", parents=[as_json]
+    )
     bench.add_argument("model", help="the model's key, e.g. openai/gpt-4o")
     bench.add_argument(
         "--for",
         dest="duration",
         type=parse_duration,
         required=True,
-        help="how long: 30m, 2h, 90s ...",
+        help="how long: 90s, 30m, 2h, 1d or seconds (at most 3650d)",
     )
-    unbench = commands.add_parser("unbench", help="bring a model back now")
+    unbench = commands.add_parser("unbench", help="bring a model back now", parents=[as_json])
     unbench.add_argument("model")
     args = parser.parse_args(argv)
 

@@ -9,40 +9,78 @@ a :class:`~failover_core.FailOpenStore`, so a Redis outage never fails a request
 
 Each record is one JSON value under ``prefix + key``. Updates are optimistic transactions
 (``WATCH``/``MULTI``), retried on conflict, so concurrent workers never lose a bench and
-exactly one of them takes a probe lease. Records expire by Redis TTL: a bench is kept
-``retention`` seconds past its end (to remember its cooldown for the next probe), strikes
-without a bench for ``strike_window`` seconds. Needs the ``redis`` extra.
+exactly one of them takes a probe lease. Time is the Redis server's (``TIME``): the
+registry keeps records in it and expiry is a relative TTL counted by the server, so hosts
+whose clocks disagree still agree on every bench. A bench is kept ``retention`` seconds
+past its end (to remember its cooldown for the next probe), strikes without a bench for
+``strike_window`` seconds.
+
+Records are untrusted: a value that is not a well-formed record is logged once and read
+as absent (an update replaces it). A call that times out costs one timeout: the store
+never retries, never sends a clean-up command to a server that did not answer, and drops
+the connection instead. Needs the ``redis`` extra.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import time
+import math
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from ._health import HealthRecord, Update
+from ._health import HealthRecord, Update, record_problem, report_bad_record
 
 __all__ = ["RedisHealthStore"]
 
+_FIELDS = {f.name for f in dataclasses.fields(HealthRecord)}
+_CONFLICTS = 1000  # optimistic retries on a key before giving up (a livelock guard only)
+
 
 def _encode(record: HealthRecord) -> str:
-    return json.dumps(dataclasses.asdict(record), separators=(",", ":"))
+    return json.dumps(dataclasses.asdict(record), separators=(",", ":"), allow_nan=False)
 
 
-def _decode(raw: bytes | str | None) -> HealthRecord | None:
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number")
+
+
+def _decode(key: str, raw: bytes | str | None) -> HealthRecord | None:
+    """The record in ``raw``, or ``None`` (logged once) when it is not a sound record."""
     if raw is None:
         return None
-    data = json.loads(raw)
-    fields = {f.name for f in dataclasses.fields(HealthRecord)}
-    return HealthRecord(**{k: v for k, v in data.items() if k in fields})
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
+        fields = {k: v for k, v in data.items() if k in _FIELDS}
+        if isinstance(fields.get("strike_times"), list):
+            fields["strike_times"] = tuple(fields["strike_times"])
+        record = HealthRecord(**fields)
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
+        report_bad_record(key, f"unreadable: {type(exc).__name__}")
+        return None
+    problem = record_problem(record)
+    if problem is not None:
+        report_bad_record(key, problem)
+        return None
+    return record
+
+
+def _millis(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
 
 
 class RedisHealthStore:
-    """A :class:`~failover_core.HealthStore` on Redis (redis-py)."""
+    """A :class:`~failover_core.HealthStore` on Redis (redis-py).
+
+    Give it a client built without retries (as :meth:`from_url` does): a client that
+    retries turns one slow call into several timeouts.
+    """
 
     def __init__(
         self,
@@ -61,34 +99,66 @@ class RedisHealthStore:
     def from_url(cls, url: str, *, timeout: float = 0.25, **options: Any) -> RedisHealthStore:
         """A store on ``url`` whose calls give up after ``timeout`` seconds (fail fast)."""
         client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
         )
         return cls(client, **options)
 
     def _key(self, key: str) -> str:
         return self.prefix + key
 
+    def time(self) -> float:
+        """The server's clock, in epoch seconds (``TIME``)."""
+        seconds, micros = self.client.time()
+        return float(seconds) + float(micros) / 1e6
+
     def get(self, key: str) -> HealthRecord | None:
-        return _decode(self.client.get(self._key(key)))
+        return _decode(key, self.client.get(self._key(key)))
 
     def update(self, key: str, fn: Update) -> HealthRecord | None:
+        """``WATCH``, read and ``TIME`` in one round trip; ``fn``; then ``MULTI``/``EXEC``.
+
+        Written on a connection of its own rather than redis-py's pipeline, whose clean-up
+        after a timeout (``UNWATCH``, a reconnect) costs a further timeout per step.
+        """
         name = self._key(key)
-
-        def transaction(pipe: Any) -> HealthRecord | None:
-            new = fn(_decode(pipe.get(name)))  # the pipe is watching: an immediate read
-            pipe.multi()
-            if new is None:
-                pipe.delete(name)
-            elif new.until is not None:
-                expires = max(new.until, time.time()) + self.retention
-                pipe.set(name, _encode(new), pxat=int(expires * 1000))
-            else:
-                pipe.set(name, _encode(new), px=int(self.strike_window * 1000))
-            return new
-
-        # redis-py retries the callable on WatchError; it returns the callable's value.
-        result = self.client.transaction(cast(Any, transaction), name, value_from_callable=True)
-        return cast("HealthRecord | None", result)
+        pool = self.client.connection_pool
+        for _ in range(_CONFLICTS):
+            conn: Any = pool.get_connection()
+            try:
+                conn.send_packed_command(
+                    conn.pack_commands([("WATCH", name), ("GET", name), ("TIME",)])
+                )
+                conn.read_response()
+                raw = conn.read_response()
+                seconds, micros = conn.read_response()
+                server_now = int(seconds) + int(micros) / 1e6
+                current = _decode(key, raw)
+                new = fn(current)
+                if new is current and (raw is None or current is not None):
+                    conn.send_command("UNWATCH")  # nothing to write
+                    conn.read_response()
+                    return new
+                if new is None:
+                    write: tuple[Any, ...] = ("DEL", name)
+                elif new.until is not None:
+                    ttl = max(new.until - server_now, 0.0) + self.retention
+                    write = ("SET", name, _encode(new), "PX", _millis(ttl))
+                else:
+                    write = ("SET", name, _encode(new), "PX", _millis(self.strike_window))
+                conn.send_packed_command(conn.pack_commands([("MULTI",), write, ("EXEC",)]))
+                conn.read_response()
+                conn.read_response()
+                if conn.read_response() is not None:
+                    return new
+            except BaseException:
+                conn.disconnect()  # never talk again to a server that did not answer
+                raise
+            finally:
+                pool.release(conn)
+        raise redis.WatchError(f"{name} kept changing under {_CONFLICTS} attempts")
 
     def _names(self) -> Iterator[bytes]:
         yield from self.client.scan_iter(match=self.prefix + "*", count=500)
@@ -99,9 +169,10 @@ class RedisHealthStore:
         for start in range(0, len(names), 500):
             batch = names[start : start + 500]
             for name, raw in zip(batch, self.client.mget(batch), strict=True):
-                record = _decode(raw)
+                key = name.decode(errors="replace")[len(self.prefix) :]
+                record = _decode(key, raw)
                 if record is not None:
-                    out.append((name.decode()[len(self.prefix) :], record))
+                    out.append((key, record))
         return out
 
     def clear(self) -> None:

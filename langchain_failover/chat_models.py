@@ -194,8 +194,8 @@ class FailoverChatModel(BaseChatModel):
     """The chain, in order; a dict gives the health keys explicitly."""
     max_retries: int | None = None
     """Attempts per model on transient errors (default 3; below 1 means 1)."""
-    cooldown: timedelta | float | None = None
-    """How long a failed model stays benched: a timedelta or seconds (default 5 minutes)."""
+    cooldown: timedelta | float | str | None = None
+    """How long a failed model stays benched: seconds, a timedelta or "5m" (default 5 min)."""
     backoff: Any = None
     """Seconds to wait after failed attempt n: a callable, or a tenacity wait strategy."""
     observer: Any = None
@@ -274,7 +274,7 @@ class FailoverChatModel(BaseChatModel):
         specs: str | Sequence[str],
         *,
         max_retries: int | None = None,
-        cooldown: timedelta | float | None = None,
+        cooldown: timedelta | float | str | None = None,
         backoff: Any = None,
         observer: Any = None,
         per_provider: Mapping[str, Mapping[str, Any]] | None = None,

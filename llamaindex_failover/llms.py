@@ -177,7 +177,9 @@ class FailoverLLM(FunctionCallingLLM):
 
     llms: Any = Field(description="The chain, in order; a dict gives the health keys.")
     max_retries: int | None = Field(default=None, description="Attempts per model (3).")
-    cooldown: timedelta | float | None = Field(default=None, description="Bench time (5 min).")
+    cooldown: timedelta | float | str | None = Field(
+        default=None, description='Bench time: seconds, a timedelta or "5m" (5 min).'
+    )
     backoff: Any = Field(default=None, description="Wait after attempt n, or a tenacity wait.")
     observer: Any = Field(default=None, description="Called with every FailoverEvent.")
     rules: Any = Field(default=(), description="Classifier rules for this chain.")

@@ -245,7 +245,7 @@ def test_stream_failure_after_output_raises_typed_error_without_replay(
     assert (info.value.text, info.value.model, info.value.chunks) == ("Hello", "a/1", 2)
     assert fc.status_of(info.value.__cause__) == 503  # type: ignore[arg-type]
     assert b.opens == 0, "no replay on another model"
-    assert events_of(events) == [("a/1", "transient", 1, True, None)]
+    assert events_of(events) == [("a/1", "transient", 1, False, None)], "one strike"
 
 
 def test_held_back_chunks_still_allow_failover(
@@ -281,7 +281,7 @@ async def test_astream_mirrors_stream(clock: FakeClock, registry: fc.HealthRegis
     assert info.value.text == "p"
     assert events_of(events) == [
         ("a/1", "transient", 2, True, "b/2"),
-        ("b/2", "transient", 1, True, None),
+        ("b/2", "transient", 1, False, None),
     ]
     assert (a.closed, b.closed) == (2, 1)
 

@@ -82,3 +82,30 @@ def test_a_healthy_primary_is_used_directly() -> None:
     registry = fc.HealthRegistry(fc.FailOpenStore(primary))
     registry.bench_now("m/a", timedelta(minutes=1))
     assert primary.get("m/a") is not None
+
+
+def test_benches_seen_before_an_outage_are_still_honoured_during_it() -> None:
+    primary, clock = FlakyStore(), Clock()
+    registry = fc.HealthRegistry(fc.FailOpenStore(primary, retry_after=5.0, clock=clock))
+    other_worker = fc.HealthRegistry(primary)
+    other_worker.bench("m/op", timedelta(minutes=30))  # an operator, from another host
+    other_worker.bench_now("m/dead", timedelta(minutes=5))
+    assert registry.is_benched("m/op") and registry.is_benched("m/dead")  # seen here
+    primary.down = True
+    assert registry.is_benched("m/op"), "the operator's bench holds through the outage"
+    assert registry.is_benched("m/dead")
+    assert [b.model for b in registry.list()] == ["m/dead", "m/op"]
+
+
+def test_a_remembered_bench_lifted_in_the_shared_store_meanwhile_is_not_revived() -> None:
+    primary, clock = FlakyStore(), Clock()
+    store = fc.FailOpenStore(primary, retry_after=5.0, clock=clock)
+    registry = fc.HealthRegistry(store)
+    registry.bench("m/op", timedelta(minutes=30))
+    primary.down = True
+    assert registry.is_benched("m/op")
+    primary.down = False
+    fc.HealthRegistry(primary).unbench("m/op")  # lifted by someone who could reach it
+    clock.now += 6
+    assert not registry.is_benched("m/op") and not store.degraded
+    assert primary.get("m/op") is None

@@ -177,8 +177,8 @@ def test_stream_interrupted_after_output_is_typed_and_not_failed_over(
         2,
         fc.ErrorKind.TRANSIENT,
     )
-    assert registry.is_benched("a/1")
-    assert events_of(events) == [("a/1", "transient", 1, True, None)]
+    assert not registry.is_benched("a/1"), "one strike, like any failed attempt"
+    assert events_of(events) == [("a/1", "transient", 1, False, None)]
 
 
 def test_chain_rules_override_the_table(registry: fc.HealthRegistry) -> None:

@@ -117,8 +117,8 @@ def test_naive_datetime_is_refused_with_a_clear_message(registry: fc.HealthRegis
         fc.bench_model("m/a", datetime.now() + timedelta(hours=1))
     with pytest.raises(ValueError, match="non-empty"):
         fc.bench_model("  ", timedelta(hours=1))
-    with pytest.raises(TypeError, match="datetime or timedelta"):
-        fc.bench_model("m/a", 60)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="seconds, a timedelta or a string"):
+        fc.bench_model("m/a", [60])  # type: ignore[arg-type]
 
 
 def test_auto_bench_never_shortens_a_manual_bench(
