@@ -366,16 +366,20 @@ def run(pace: float, live: Callable[[Board], None], log: Callable[[str], None]) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument(
         "--pace", type=float, default=STEP, help=f"real seconds per request (default {STEP})"
     )
     args = parser.parse_args(argv)
     tty = sys.stdout.isatty()
+    total = sum(p.requests for p in PHASES)
+    how_long = (
+        f"about {(total + len(PHASES)) * args.pace:.0f} s after loading"
+        if args.pace
+        else "as fast as it goes"
+    )
     print(
-        f"llm-failover outage demo: {sum(p.requests for p in PHASES)} requests in "
-        f"{len(PHASES)} phases, about "
-        f"{(sum(p.requests for p in PHASES) + len(PHASES)) * args.pace:.0f} s after loading.\n"
+        f"llm-failover outage demo: {total} requests in {len(PHASES)} phases, {how_long}.\n"
         f"LangChain chain:  {PRIMARY} > {BACKUP} > {LAST}\n"
         f"LlamaIndex chain: {PRIMARY} > {LAST} (no Claude: its LlamaIndex client,\n"
         "  llama-index-llms-anthropic, is not installed; the two chains share one health\n"
