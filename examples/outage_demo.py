@@ -1,241 +1,415 @@
-"""The offline demo: a scripted outage through a LangChain chain and a LlamaIndex query engine.
+"""The offline demo: a scripted incident through a LangChain chain and a LlamaIndex engine.
 
-Both frameworks share one health registry, so a model benched by a LangChain request is
-skipped by the next LlamaIndex query too. Everything runs against the bundled provider
-simulator with real SDK clients over loopback: no API key, no network, well under a minute.
+Requests alternate between a LangChain LCEL chain and a LlamaIndex query engine, each over
+a failover model, while the bundled provider simulator plays an incident phase by phase
+(see PHASES). Both frameworks share one health registry, so a model benched by a LangChain
+request is skipped by the next LlamaIndex query too. Real SDK clients talk HTTP to
+127.0.0.1: no API key, no network.
 
-    python examples/outage_demo.py            # live display in a terminal, a log otherwise
+The health registry runs on a demo clock that advances a fixed step per request, so the
+story (who serves, what is benched and for how long) is the same on any machine; the
+pace only decides how fast a person sees it.
+
+    python examples/outage_demo.py              # live display in a terminal, a log otherwise
+    python examples/outage_demo.py --pace 0     # as fast as it goes (the same story)
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
-import statistics
+import shutil
+import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
-from langchain_anthropic import ChatAnthropic
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
-from langchain_openai import ChatOpenAI
-from llama_index.core import Document, VectorStoreIndex
-from llama_index.core.embeddings import MockEmbedding
-from llama_index.llms.openai import OpenAI
-from rich.console import Console, Group
-from rich.live import Live
-from rich.markup import escape
-from rich.panel import Panel
-from rich.table import Table
-
-import failover_core as fc
-from failover_core.simulator import ProviderSimulator
-from langchain_failover import FailoverChatModel
-from llamaindex_failover import FailoverLLM
+if TYPE_CHECKING:
+    from failover_core import FailoverEvent
+    from failover_core.simulator import ProviderSimulator
 
 PRIMARY, BACKUP, LAST = "gpt-4o-mini", "claude-haiku-4-5", "gpt-4.1-nano"
-REQUESTS = 40
-COOLDOWN = 3.0
+MODELS = (PRIMARY, BACKUP, LAST)
+KEYS = {"openai/" + PRIMARY: PRIMARY, "anthropic/" + BACKUP: BACKUP, "openai/" + LAST: LAST}
+CHAINS = {"LangChain": (PRIMARY, BACKUP, LAST), "LlamaIndex": (PRIMARY, LAST)}
+COOLDOWN = 8.0  # demo seconds a failed model stays benched
+STEP = 0.6  # demo seconds per request; --pace sets the real seconds
+LONG_PROMPT = "summarise this contract: " + "clause " * 400
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One step of the incident: what breaks (``start``), and what to watch for."""
+
+    title: str
+    watch: str
+    requests: int
+    start: Callable[[ProviderSimulator], object] = lambda sim: None
+    prompt: str | None = None  # the phase's first request asks this instead
+
+
+PHASES: Sequence[Phase] = (
+    Phase("all providers healthy", f"{PRIMARY}, first in both chains, serves everything", 6),
+    Phase(
+        f"{PRIMARY}: a burst of 429 rate limits",
+        "retried after a backoff: the same model serves, nothing is benched",
+        6,
+        lambda sim: sim.fail(PRIMARY, 429, times=2),
+    ),
+    Phase(
+        "an over-long prompt (400 context_length_exceeded)",
+        "the next model answers it; a bad request benches nobody",
+        4,
+        lambda sim: sim.fail(PRIMARY, 400, code="context_length_exceeded", times=1),
+        prompt=LONG_PROMPT,
+    ),
+    Phase(
+        f"{PRIMARY} is down: 503 on every call",
+        f"3 tries, then benched {COOLDOWN:.0f} s: every request skips it, both frameworks",
+        8,
+        lambda sim: sim.fail(PRIMARY, 503, times=None),
+    ),
+    Phase(
+        f"{BACKUP}'s key is revoked (401); {PRIMARY} is fixed",
+        f"a 401 benches at once; when its bench ends, {PRIMARY} gets one probe",
+        10,
+        lambda sim: (sim.clear(PRIMARY), sim.fail(BACKUP, 401, times=None)),
+    ),
+    Phase(
+        "all providers healthy again",
+        f"{PRIMARY} serves again; the outage stays in the timeline",
+        6,
+        lambda sim: sim.clear(),
+    ),
+)
 
 
 @dataclass
-class Served:
+class Request:
+    """One request as the display shows it."""
+
     n: int
+    phase: int
     framework: str
-    model: str
-    decisions: int
+    served: str
+    failed: Counter[str]  # failed calls per model, counted by the simulator
+    skipped: frozenset[str]  # models of its chain benched when it started
     ms: float
-    text: str
+    answer: str
+
+
+@dataclass
+class Bench:
+    model: str
+    why: str
+    at: int  # request number
+    seconds: float
 
 
 @dataclass
 class Board:
-    """What the display shows: recent requests, recent decisions, the script's phase."""
+    """Everything the display shows, fed by the loop and the failover observer."""
 
-    served: list[Served] = field(default_factory=list)
+    clock: float = 0.0
+    phase: int = 0
+    requests: list[Request] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
-    phase: str = "all providers healthy"
+    benches: list[Bench] = field(default_factory=list)
+    current: int = 0
 
-    def observe(self, event: fc.FailoverEvent) -> None:
-        bench = (
-            f"benched {event.benched_for.total_seconds():.0f}s"
-            if event.benched_for
-            else "not benched"
+    def observe(self, event: FailoverEvent) -> None:
+        short = KEYS.get(event.model, event.model)
+        status = event.status
+        what = f"{status} {event.kind.value}" if status else event.kind.value
+        if event.benched:
+            why = {
+                "exhausted": f"{what}, {event.attempt} tries failed",
+                "auth_dead": f"{what}: bad key",
+            }.get(event.reason, what)
+            if short in [b.model for b in self.benches] and event.reason == "exhausted":
+                why = f"{what}, probe failed"
+            self.benches.append(Bench(short, why, self.current, COOLDOWN))
+            outcome = f"benched {COOLDOWN:.0f} s"
+        else:
+            outcome = "not benched"
+        nxt = KEYS.get(event.next_model or "", event.next_model or "nothing left")
+        self.decisions.append(f"#{self.current:<3}{short} {what} -> {outcome} -> {nxt}")
+
+
+# -- drawing -----------------------------------------------------------------------------
+
+SERVED, RETRIED, FAILED, BENCHED = "█", "▓", "x", "·"
+LEGEND = (
+    f"{SERVED} served  {RETRIED} served after retries  {FAILED} failed, moved on  "
+    f"{BENCHED} benched, skipped"
+)
+LABEL = max(len(m) for m in MODELS) + 1
+
+
+def cell(req: Request, model: str) -> str:
+    if req.served == model:
+        return RETRIED if req.failed[model] else SERVED
+    if req.failed[model]:
+        return FAILED
+    return BENCHED if model in req.skipped else " "
+
+
+def timeline(board: Board) -> list[tuple[str, str]]:
+    """(text, style) lines: a phase ruler and one row per model, a column per request."""
+    ruler = "".join(str(i + 1) * p.requests for i, p in enumerate(PHASES))
+    lines = [("phase".ljust(LABEL) + ruler, "dim")]
+    for model in MODELS:
+        row = "".join(cell(r, model) for r in board.requests)
+        lines.append((model.ljust(LABEL) + row, "bold" if model == PRIMARY else ""))
+    return lines
+
+
+def benched_rows(board: Board, now: float) -> list[str]:
+    """The models benched now: why, time left, failed calls so far."""
+    import failover_core as fc
+
+    rows = []
+    failed = sum((r.failed for r in board.requests), Counter[str]())
+    for b in fc.list_benched():
+        model = KEYS.get(b.model, b.model)
+        why = next((x.why for x in reversed(board.benches) if x.model == model), "")
+        left = b.until.timestamp() - now
+        rows.append(
+            f"{model:<{LABEL}}{why:<31}{left:4.1f} s left, {plural(failed[model], 'failed call')}"
         )
-        self.decisions.append(
-            f"{event.model}: {event.kind.value} (HTTP {event.status}), attempt {event.attempt}, "
-            f"{bench} -> {event.next_model or 'nothing left'}"
-        )
-
-    def render(self) -> Group:
-        requests = Table(title="requests", expand=True)
-        for column in ("#", "via", "served by", "decisions", "ms", "answer"):
-            requests.add_column(column, no_wrap=column != "answer")
-        for s in self.served[-12:]:
-            style = "green" if s.model.endswith(PRIMARY) else "yellow"
-            requests.add_row(
-                str(s.n),
-                s.framework,
-                f"[{style}]{s.model}[/]",
-                str(s.decisions),
-                f"{s.ms:.0f}",
-                escape(s.text[:48]),
-            )
-        benches = Table(title="bench (shared by both frameworks)", expand=True)
-        for column in ("model", "for", "fails", "manual"):
-            benches.add_column(column)
-        now = datetime.now(timezone.utc)
-        for b in fc.list_benched():
-            benches.add_row(
-                b.model,
-                f"{(b.until - now).total_seconds():.1f}s",
-                str(b.consecutive_fails),
-                str(b.manual),
-            )
-        decisions = escape("\n".join(self.decisions[-6:])) or "none yet"
-        return Group(
-            Panel(self.phase, title="phase"),
-            requests,
-            benches,
-            Panel(decisions, title="failover decisions"),
-        )
+    return rows or ["nothing benched"]
 
 
-def build(
-    sim: ProviderSimulator, board: Board
-) -> tuple[Callable[[str], str], Callable[[str], str]]:
-    """A LangChain LCEL chain and a LlamaIndex query engine, each over a failover model."""
-    options = {
-        "max_retries": 2,
+def plural(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def request_line(r: Request, answer: bool = True) -> str:
+    """Who served a request, after how many failed calls, how fast (and what it said)."""
+    fails = sum(r.failed.values())
+    after = f"after {plural(fails, 'failed call')}" if fails else "first try"
+    line = f"#{r.n:<3}{r.framework:<11}{r.served:<{LABEL}}{after:<22}{r.ms:5.0f} ms"
+    return f"{line}  {' '.join(r.answer.split())}" if answer else line
+
+
+def frame(board: Board, width: int) -> Any:
+    """The live display: fits 80x24 (22 lines), every line cut to the terminal's width."""
+    from rich.text import Text
+
+    phase = PHASES[board.phase]
+    lines: list[tuple[str, str]] = [
+        (f"phase {board.phase + 1}/{len(PHASES)}: {phase.title}", "bold reverse"),
+        (f"  watch: {phase.watch}", "italic"),
+        *timeline(board),
+        (LEGEND, "dim"),
+        (f"benched at t={board.clock:.1f} s (one registry for both frameworks)", "bold underline"),
+        *[(row, "yellow") for row in benched_rows(board, board.clock)],
+        ("failover decisions", "bold underline"),
+        *[(d, "") for d in board.decisions[-4:]],
+        ("last requests", "bold underline"),
+        *[(request_line(r, answer=False), "") for r in board.requests[-3:]],
+    ]
+    text = Text(no_wrap=True, overflow="crop")
+    for i, (line, style) in enumerate(lines):
+        text.append(line[: width - 1], style=style)
+        if i < len(lines) - 1:
+            text.append("\n")
+    return text
+
+
+def summary(board: Board, seconds: float) -> list[str]:
+    """The final screen: the whole run's timeline, the phases, and three lines of totals."""
+    served = Counter(r.served for r in board.requests)
+    failed = sum((r.failed for r in board.requests), Counter[str]())
+    lines = [
+        f"llm-failover demo: {len(board.requests)} requests, every one answered, in "
+        f"{seconds:.0f} s",
+        *[text for text, _ in timeline(board)],
+        LEGEND,
+        *[f"{i + 1} {p.title}" for i, p in enumerate(PHASES)],
+        "served by    " + ", ".join(f"{m} {served[m]}" for m in MODELS if served[m]),
+        f"failed calls {sum(failed.values())}, none seen by a caller: "
+        + ", ".join(f"{m} {failed[m]}" for m in MODELS if failed[m]),
+        *[bench_line(board, b) for b in board.benches],
+    ]
+    return lines
+
+
+def bench_line(board: Board, bench: Bench) -> str:
+    """When a model was benched, why, until which request, and when it served again."""
+    later = [r for r in board.requests if r.n > bench.at]
+    last = max((r.n for r in later if bench.model in r.skipped), default=bench.at)
+    back = next((r.n for r in later if r.served == bench.model), None)
+    again = f"back at #{back}" if back else "unused since"
+    return f"benched      {bench.model} #{bench.at}-#{last} ({bench.why}); {again}"
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+def build(sim: ProviderSimulator, board: Board) -> dict[str, Callable[[str], str]]:
+    """A LangChain LCEL chain and a LlamaIndex query engine, each over a failover model.
+
+    The LlamaIndex chain is two OpenAI models: its Claude client is a separate package
+    (llama-index-llms-anthropic) the demo does not install. It still skips a model a
+    LangChain request benched: one health registry for both.
+    """
+    from langchain_anthropic import ChatAnthropic
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_openai import ChatOpenAI
+    from llama_index.core import Document, PromptTemplate, VectorStoreIndex
+    from llama_index.core.embeddings import MockEmbedding
+    from llama_index.llms.openai import OpenAI
+
+    from langchain_failover import FailoverChatModel
+    from llamaindex_failover import FailoverLLM
+
+    options: dict[str, Any] = {
+        "max_retries": 3,
         "cooldown": COOLDOWN,
         "backoff": lambda n: 0.05,
         "observer": board.observe,
     }
+    openai_kw = {"base_url": sim.openai_base_url, "api_key": "sim", "max_retries": 0}
     lc_model = FailoverChatModel(
         models=[
-            ChatOpenAI(model=PRIMARY, base_url=sim.openai_base_url, api_key="sim", max_retries=0),
+            ChatOpenAI(model=PRIMARY, **openai_kw),
             ChatAnthropic(
-                model=BACKUP,
-                base_url=sim.anthropic_base_url,  # type: ignore[call-arg]
+                model=BACKUP,  # type: ignore[call-arg]
+                base_url=sim.anthropic_base_url,
                 api_key="sim",
                 max_retries=0,
             ),
-            ChatOpenAI(model=LAST, base_url=sim.openai_base_url, api_key="sim", max_retries=0),
+            ChatOpenAI(model=LAST, **openai_kw),
         ],
         **options,
     )
     prompt = ChatPromptTemplate.from_messages([("system", "Answer briefly."), ("human", "{q}")])
     lc_chain = prompt | lc_model | StrOutputParser()
 
+    li_kw = {"api_base": sim.openai_base_url, "api_key": "sim", "max_retries": 0}
     li_llm = FailoverLLM(
-        llms=[
-            OpenAI(model=PRIMARY, api_base=sim.openai_base_url, api_key="sim", max_retries=0),
-            OpenAI(model=LAST, api_base=sim.openai_base_url, api_key="sim", max_retries=0),
-        ],
-        **options,
+        llms=[OpenAI(model=PRIMARY, **li_kw), OpenAI(model=LAST, **li_kw)], **options
     )
     docs = [
         Document(text="Failover sends a request to the next healthy model."),
-        Document(text="A benched model rests for its cooldown, then is tried again."),
+        Document(text="A benched model rests for its cooldown, then one request probes it."),
     ]
-    engine = VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=8))
-    query_engine = engine.as_query_engine(llm=li_llm)
+    index = VectorStoreIndex.from_documents(docs, embed_model=MockEmbedding(embed_dim=8))
+    # The question first, so the simulator's echo shows it (its default template starts
+    # with "Context information is below").
+    qa = PromptTemplate("{query_str}\n\nAnswer from this context:\n{context_str}")
+    engine = index.as_query_engine(llm=li_llm, text_qa_template=qa)
 
-    def ask_langchain(q: str) -> str:
-        return str(lc_chain.invoke({"q": q}))
-
-    def ask_llamaindex(q: str) -> str:
-        return str(query_engine.query(q))
-
-    return ask_langchain, ask_llamaindex
-
-
-SCRIPT: dict[int, tuple[str, Callable[[ProviderSimulator], object]]] = {
-    9: (f"{PRIMARY} starts returning 503s", lambda sim: sim.fail(PRIMARY, 503, times=None)),
-    17: (f"{BACKUP}'s key is revoked (401)", lambda sim: sim.fail(BACKUP, 401, times=None)),
-    25: ("providers recover; benches run out their cooldown", lambda sim: sim.clear()),
-}
+    return {
+        "LangChain": lambda q: str(lc_chain.invoke({"q": q})),
+        "LlamaIndex": lambda q: str(engine.query(q)),
+    }
 
 
-def main() -> None:
+def served_by(answer: str) -> str:
+    """The simulator names the model that answered: "[gpt-4o-mini] you said: ..."."""
+    return answer.split("]", 1)[0].lstrip("[")
+
+
+def run(pace: float, live: Callable[[Board], None], log: Callable[[str], None]) -> Board:
+    import failover_core as fc
+    from failover_core.simulator import ProviderSimulator
+
+    board = Board()
+    # The registry reads the demo clock: benches last COOLDOWN demo seconds on any machine.
+    old = fc.set_health_registry(fc.HealthRegistry(clock=lambda: board.clock))
+    try:
+        with ProviderSimulator() as sim:
+            sim.set_latency("*", 0.01)
+            ask = build(sim, board)
+            for framework in ask.values():  # warm the clients: the first call pays imports
+                framework("warm up")
+            sim.reset()
+            sim.set_latency("*", 0.01)
+            n = 0
+            for index, phase in enumerate(PHASES):
+                board.phase = index
+                phase.start(sim)
+                log(f"--- phase {index + 1}/{len(PHASES)}: {phase.title} ({phase.watch})")
+                live(board)
+                time.sleep(pace)  # a moment to read what the new phase is about
+                for i in range(phase.requests):
+                    n += 1
+                    board.current = n
+                    started = time.perf_counter()
+                    framework = "LangChain" if n % 2 else "LlamaIndex"
+                    question = phase.prompt if i == 0 and phase.prompt else "what is failover?"
+                    benched = {KEYS[b.model] for b in fc.list_benched()}
+                    skipped = frozenset(benched.intersection(CHAINS[framework]))
+                    calls = Counter(sim.state.call_counts())
+                    seen = len(board.decisions)
+                    answer = ask[framework](f"question {n}: {question}")
+                    model = served_by(answer)
+                    failed = Counter(sim.state.call_counts()) - calls
+                    failed[model] -= 1
+                    ms = (time.perf_counter() - started) * 1000
+                    req = Request(n, index, framework, model, +failed, skipped, ms, answer)
+                    board.requests.append(req)
+                    for decision in board.decisions[seen:]:
+                        log(f"    ! {decision}")
+                    log(request_line(req))
+                    live(board)
+                    board.clock += STEP
+                    time.sleep(max(0.0, pace - (time.perf_counter() - started)))
+    finally:
+        fc.set_health_registry(old)
+    return board
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument(
+        "--pace", type=float, default=STEP, help=f"real seconds per request (default {STEP})"
+    )
+    args = parser.parse_args(argv)
+    tty = sys.stdout.isatty()
+    total = sum(p.requests for p in PHASES)
+    how_long = (
+        f"about {(total + len(PHASES)) * args.pace:.0f} s after loading"
+        if args.pace
+        else "as fast as it goes"
+    )
+    print(
+        f"llm-failover outage demo: {total} requests in {len(PHASES)} phases, {how_long}.\n"
+        f"LangChain chain:  {PRIMARY} > {BACKUP} > {LAST}\n"
+        f"LlamaIndex chain: {PRIMARY} > {LAST} (no Claude: its LlamaIndex client,\n"
+        "  llama-index-llms-anthropic, is not installed; the two chains share one health\n"
+        "  registry, so either skips a model the other benched)\n"
+        "Loading LangChain and LlamaIndex...",
+        flush=True,
+    )
     # The decisions are on screen already; the library's own warnings would tear the display.
     logging.getLogger("llm_failover").setLevel(logging.ERROR)
-    console = Console()
-    board = Board()
     started = time.perf_counter()
-    with ProviderSimulator() as sim:
-        sim.set_latency("*", 0.02)
-        ask_langchain, ask_llamaindex = build(sim, board)
-        live = (
-            Live(board.render(), console=console, refresh_per_second=8, transient=False)
-            if console.is_terminal
-            else None
-        )
-        if live is not None:
-            live.start()
-        recovered_at = time.perf_counter()
-        try:
-            for n in range(1, REQUESTS + 1):
-                if n in SCRIPT:
-                    board.phase, action = SCRIPT[n]
-                    action(sim)
-                    if live is None:
-                        console.print(f"--- {board.phase}")
-                if n == 25:
-                    recovered_at = time.perf_counter()
-                if n == 33:  # wait out the rest of the cooldown
-                    time.sleep(max(0.0, COOLDOWN + 0.1 - (time.perf_counter() - recovered_at)))
-                    board.phase = "cooldowns over: the primary is tried again"
-                    if live is None:
-                        console.print(f"--- {board.phase}")
-                framework, ask = (
-                    ("LangChain", ask_langchain) if n % 2 else ("LlamaIndex", ask_llamaindex)
-                )
-                seen = len(board.decisions)
-                t0 = time.perf_counter()
-                answer = ask(f"question {n}: what does failover do?")
-                ms = (time.perf_counter() - t0) * 1000
-                model = answer.split("]")[0].lstrip("[")
-                key = next(
-                    k
-                    for k in (f"openai/{PRIMARY}", f"anthropic/{BACKUP}", f"openai/{LAST}")
-                    if k.endswith(model)
-                )
-                failed = len(board.decisions) - seen
-                board.served.append(Served(n, framework, key, failed, ms, answer))
-                if live is not None:
-                    live.update(board.render())
-                else:
-                    for decision in board.decisions[seen:]:
-                        console.print(f"    ! {decision}")
-                    console.print(f"#{n:02d} {framework:<10} served by {key:<26} {ms:6.0f} ms")
-        finally:
-            if live is not None:
-                live.stop()
-        calls = sim.state.call_counts()
+    if tty:
+        from rich.console import Console
+        from rich.live import Live
 
-    by_model = Counter(s.model for s in board.served)
-    latencies = sorted(s.ms for s in board.served)
-    console.print(
-        Panel.fit(
-            "\n".join(
-                [
-                    f"{len(board.served)} requests served, none failed, in "
-                    f"{time.perf_counter() - started:.1f}s",
-                    "served by: " + ", ".join(f"{m} x{c}" for m, c in by_model.most_common()),
-                    f"failover decisions: {len(board.decisions)}",
-                    "calls that reached each model: "
-                    + ", ".join(f"{m} x{c}" for m, c in calls.items()),
-                    f"latency p50 {statistics.median(latencies):.0f} ms, "
-                    f"max {latencies[-1]:.0f} ms",
-                ]
-            ),
-            title="summary",
-        )
-    )
+        console = Console()
+        with Live(console=console, auto_refresh=False, transient=True) as display:
+            width = shutil.get_terminal_size().columns
+
+            def show(board: Board) -> None:
+                display.update(frame(board, width), refresh=True)
+
+            board = run(args.pace, show, lambda line: None)
+        for line in summary(board, time.perf_counter() - started):
+            console.print(line[: width - 1], highlight=False, markup=False, soft_wrap=True)
+    else:
+        board = run(args.pace, lambda board: None, print)
+        print()
+        print("\n".join(summary(board, time.perf_counter() - started)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

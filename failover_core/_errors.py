@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 
 from ._classify import ErrorKind, status_of
 
@@ -38,35 +39,57 @@ def _summary(model: str, kind: ErrorKind, exc: BaseException) -> str:
     return f"{model} ({kind.value}, {where})"
 
 
-class AllModelsFailedError(FailoverError, ExceptionGroup):
-    """Every model in the chain failed. ``exceptions`` holds each cause, in order.
+def _skip_summary(model: str, until: datetime | None) -> str:
+    if until is None:
+        return f"{model} (being probed by another request)"
+    return f"{model} (until {until:%H:%M:%S} UTC)"
 
-    ``models`` and ``kinds`` run parallel to ``exceptions``. The message names the models,
-    kinds and statuses, never the providers' error text (it can echo the prompt).
+
+class AllModelsFailedError(FailoverError, ExceptionGroup):
+    """Every model in the chain failed, or was skipped because it was benched.
+
+    ``exceptions`` holds each cause, in order; ``models`` and ``kinds`` run parallel to it.
+    ``skipped`` lists ``(model, until)`` for the models not tried because they were benched
+    (``until`` is when the bench ends; ``None``: another request was probing it). The
+    message names models, kinds, statuses and benches, never the providers' error text
+    (it can echo the prompt).
     """
 
     models: tuple[str, ...]
     kinds: tuple[ErrorKind, ...]
+    skipped: tuple[tuple[str, datetime | None], ...]
 
     def __new__(
         cls,
         failures: Sequence[tuple[str, ErrorKind, Exception]],
         _message: str | None = None,
+        skipped: Sequence[tuple[str, datetime | None]] = (),
     ) -> AllModelsFailedError:
         causes = [exc for _, _, exc in failures]
-        message = _message or (
-            f"all {len(failures)} models in chain failed: "
-            + "; ".join(_summary(m, k, e) for m, k, e in failures)
-        )
+        tried = "; ".join(_summary(m, k, e) for m, k, e in failures)
+        if _message:
+            message = _message
+        elif skipped:
+            n = len(failures)
+            message = (
+                ("1 model tried and failed" if n == 1 else f"{n} models tried, all failed")
+                + f": {tried}; "
+                f"{len(skipped)} skipped because benched: "
+                + "; ".join(_skip_summary(m, until) for m, until in skipped)
+            )
+        else:
+            message = f"all {len(failures)} models in chain failed: {tried}"
         self = super().__new__(cls, message, causes)
         self.models = tuple(m for m, _, _ in failures)
         self.kinds = tuple(k for _, k, _ in failures)
+        self.skipped = tuple(skipped)
         return self
 
     def __init__(
         self,
         failures: Sequence[tuple[str, ErrorKind, Exception]],
         _message: str | None = None,
+        skipped: Sequence[tuple[str, datetime | None]] = (),
     ) -> None:
         super().__init__(self.message, list(self.exceptions))
 
@@ -77,11 +100,11 @@ class AllModelsFailedError(FailoverError, ExceptionGroup):
             for m, k, e in zip(self.models, self.kinds, self.exceptions, strict=True)
             if e in excs
         ]
-        return AllModelsFailedError(kept, self.message)
+        return AllModelsFailedError(kept, self.message, self.skipped)
 
     def __reduce__(self) -> tuple[object, ...]:
         failures = list(zip(self.models, self.kinds, self.exceptions, strict=True))
-        return (type(self), (failures, self.message))
+        return (type(self), (failures, self.message, self.skipped))
 
 
 class StreamInterruptedError(FailoverError):

@@ -104,15 +104,19 @@ class FailoverFlow:
         self._probing: set[str] = set()
         self._started = 0.0  # fleet time the current attempt started (health evidence)
         self._observer_calls: list[tuple[object, Awaitable[object]]] = []
+        self._skipped: list[tuple[str, datetime | None]] = []  # benched, so not tried
 
     # -- commands -----------------------------------------------------------------------
 
     def start(self) -> Attempt:
         """Build the live set and return the first attempt."""
-        self._live = [i for i, key in enumerate(self._keys) if not self._registry.is_benched(key)]
+        benched = {key: self._registry.benched_until(key) for key in self._keys}
+        self._live = [i for i, key in enumerate(self._keys) if benched[key] is None]
         if not self._live:  # everything benched: try them all, never fail on cooldowns alone
             self._live = list(range(len(self._keys)))
             self._best_effort = True
+        else:
+            self._skipped = [(k, until) for k, until in benched.items() if until is not None]
         self._pos = self._enter(-1) or 0
         self._attempt = 1
         return self._current_attempt()
@@ -248,6 +252,7 @@ class FailoverFlow:
                     self._probing.add(key)
                 if entry != "closed":
                     return pos
+                self._skipped.append((key, self._registry.benched_until(key)))
         return rest[0]
 
     def _move_on(
@@ -258,7 +263,7 @@ class FailoverFlow:
         self._emit(error, kind, until=until, next_model=next_model, reason=reason)
         self._failures.append((self._key, kind, error))
         if nxt is None:
-            return GiveUp(AllModelsFailedError(self._failures))
+            return GiveUp(AllModelsFailedError(self._failures, skipped=self._skipped))
         self._pos, self._attempt = nxt, 1
         return self._current_attempt()
 

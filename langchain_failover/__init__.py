@@ -16,9 +16,18 @@ from failover_core import (
     set_failover_defaults,
     unbench_model,
 )
+from failover_core._extras import missing_extra as _missing_extra
 
-from ._callbacks import EVENT_NAME
-from .chat_models import FailoverChatModel, key_of, register_provider
+try:
+    from ._callbacks import EVENT_NAME
+    from .chat_models import FailoverChatModel, key_of, register_provider
+except ModuleNotFoundError as exc:  # the framework itself is not installed
+    clearer = _missing_extra(
+        exc, "langchain", ("langchain_core", "langchain"), "langchain_failover"
+    )
+    if clearer is None:
+        raise
+    raise clearer from exc
 
 __all__ = [
     "AllModelsFailedError",

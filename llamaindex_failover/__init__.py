@@ -16,8 +16,15 @@ from failover_core import (
     set_failover_defaults,
     unbench_model,
 )
+from failover_core._extras import missing_extra as _missing_extra
 
-from .llms import FailoverDecisionEvent, FailoverLLM, ToolsUnsupportedError, key_of
+try:
+    from .llms import FailoverDecisionEvent, FailoverLLM, ToolsUnsupportedError, key_of
+except ModuleNotFoundError as exc:  # the framework itself is not installed
+    clearer = _missing_extra(exc, "llamaindex", ("llama_index",), what="llamaindex_failover")
+    if clearer is None:
+        raise
+    raise clearer from exc
 
 __all__ = [
     "AllModelsFailedError",

@@ -1,6 +1,7 @@
 """Write the notebooks in notebooks/ from the cells below, then run them to store outputs.
 
     .venv/bin/python scripts/build_notebooks.py          # rebuild and re-execute all four
+    .venv/bin/python scripts/build_notebooks.py 3 4      # only these (by name or number)
 
 The notebooks are the artifact people open; this script keeps their source reviewable in
 one place. The test suite executes the committed notebooks in a fresh kernel, offline.
@@ -130,6 +131,68 @@ async for event in model.astream_events("hello again", version="v2"):
     elif event["event"] == "on_chat_model_start":
         print("start", event["name"])
 """),
+    md(
+        "## Who served each request across an outage\n\n"
+        "Forty requests; offline, the primary returns 503 from request 10 to 17. The health "
+        "registry here runs on a virtual clock, one second per request, so the picture is the "
+        "same on any machine: the primary fails its retries once, is benched for 8 seconds "
+        "(every request in between goes straight to the backup), and when the bench ends one "
+        "request probes it and brings it back. With real providers the primary's key is "
+        "revoked throughout, so the backup serves every request after the first."
+    ),
+    code("""
+import failover_core as fc
+
+virtual = {"now": 0.0}  # seconds; the registry reads this instead of the wall clock
+real_registry = fc.set_health_registry(fc.HealthRegistry(clock=lambda: virtual["now"]))
+benches = []
+outage_model = FailoverChatModel(
+    models=[primary, backup], cooldown=8, backoff=lambda n: 0.01,
+    observer=lambda e: e.benched and benches.append((virtual["now"], e.until.timestamp())),
+)
+served = []
+if sim is not None:
+    sim.clear()  # healthy again: the outage below is scripted
+for n in range(40):
+    virtual["now"] = float(n)
+    if sim is not None and n == 10:
+        sim.fail("gpt-4o-mini", status=503, times=None)
+    if sim is not None and n == 18:
+        sim.clear()
+    served.append(outage_model.invoke(f"request {n}").response_metadata["failover"])
+fc.set_health_registry(real_registry)
+print("served by:", {k: sum(s["model"] == k for s in served) for k in outage_model.keys})
+print("the last request was served by", served[-1]["model"])
+"""),
+    code("""
+%matplotlib inline
+import matplotlib.pyplot as plt
+
+keys = list(outage_model.keys)
+fig, ax = plt.subplots(figsize=(10, 3))
+for row, (key, color) in enumerate(zip(keys, ["tab:green", "tab:orange"], strict=True)):
+    xs = [n for n, s in enumerate(served) if s["model"] == key]
+    ax.scatter(xs, [row] * len(xs), marker="s", s=70, color=color, label=f"served by {key}")
+retried = [n for n, s in enumerate(served) if s["failed_attempts"]]
+ax.scatter(retried, [keys.index(served[n]["model"]) - 0.28 for n in retried], marker="v",
+           color="tab:red", label="after failed attempts on the primary")
+along = ax.get_xaxis_transform()  # x in requests, y in axes fractions
+for start, end in benches:
+    ax.axvspan(start + 0.5, end + 0.5, color="grey", alpha=0.15)
+    ax.text(start + 0.7, 0.04, "primary benched", transform=along, fontsize=9, color="dimgrey")
+if sim is not None:
+    ax.axvspan(9.5, 17.5, ymin=0.9, color="tab:red", alpha=0.5)
+    ax.text(9.7, 0.84, "primary returns 503", transform=along, fontsize=9, color="tab:red",
+            va="top")
+ax.set_yticks(range(len(keys)), keys)
+ax.set_ylim(-0.6, 1.6)
+ax.invert_yaxis()  # the primary on top
+ax.set_xlim(-1, len(served))
+ax.set_xlabel("request number")
+ax.set_title("Who served each request across an outage")
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, frameon=False)
+fig.tight_layout()
+"""),
     code("""
 if sim is not None:
     sim.stop()
@@ -196,7 +259,7 @@ get_dispatcher().add_event_handler(PrintDecisions())
         "answers through the failover LLM."
     ),
     code("""
-from llama_index.core import Document, VectorStoreIndex
+from llama_index.core import Document, PromptTemplate, VectorStoreIndex
 from llama_index.core.embeddings import MockEmbedding
 
 index = VectorStoreIndex.from_documents(
@@ -204,7 +267,10 @@ index = VectorStoreIndex.from_documents(
      Document(text="A benched model rests for its cooldown before it is tried again.")],
     embed_model=MockEmbedding(embed_dim=8),
 )
-response = index.as_query_engine(llm=llm).query("What happens to a benched model?")
+# The question first: offline, the simulator answers by echoing the start of the prompt.
+qa = PromptTemplate("{query_str}\\n\\nAnswer from this context:\\n{context_str}")
+response = index.as_query_engine(llm=llm, text_qa_template=qa).query(
+    "What happens to a benched model?")
 print(str(response)[:200])
 """),
     md(
@@ -224,6 +290,91 @@ def multiply(a: int, b: int) -> int:
 agent = FunctionAgent(tools=[FunctionTool.from_defaults(multiply)], llm=llm)
 print(await agent.run("What is 6 times 7?"))
 '''),
+    md(
+        "## The agent's steps, and which model served each\n\n"
+        "The same agent again, after unbenching the primary, with its steps recorded from "
+        "the workflow's event stream and the failover decisions from an observer-like "
+        "instrumentation handler. Each model call is one step; the tool runs between them."
+    ),
+    code("""
+from llama_index.core.agent.workflow import AgentOutput, ToolCallResult
+
+from failover_core import is_benched, unbench_model
+
+
+decisions = []  # the failover decisions since the last step
+
+
+class RecordDecisions(BaseEventHandler):
+    @classmethod
+    def class_name(cls) -> str:
+        return "RecordDecisions"
+
+    def handle(self, event, **kwargs) -> None:
+        if isinstance(event, FailoverDecisionEvent):
+            decisions.append(event)
+
+
+get_dispatcher().add_event_handler(RecordDecisions())
+unbench_model(llm.keys[0])  # the primary gets another chance
+
+steps = []  # (kind, served by, what happened, decisions in it, models skipped as benched)
+handler = agent.run("What is 6 times 7?")
+async for ev in handler.stream_events():
+    if isinstance(ev, AgentOutput):
+        raw = ev.raw if isinstance(ev.raw, dict) else {}
+        model = str(raw.get("model") or "?")
+        what = (", ".join(f"call {c.tool_name}(" + ", ".join(f"{k}={v}" for k, v in
+                                                         c.tool_kwargs.items()) + ")"
+                          for c in ev.tool_calls)
+                or "answer: " + str(ev.response.content)[:40])
+        failed = {d.model for d in decisions}
+        skipped = [k for k in llm.keys if is_benched(k) and k not in failed]
+        steps.append(("llm", model, what, list(decisions), skipped))
+        decisions.clear()
+    elif isinstance(ev, ToolCallResult):
+        steps.append(("tool", ev.tool_name, f"{ev.tool_name} -> {ev.tool_output.content}", [], []))
+print(await handler)
+for i, (kind, who, what, failures, skipped) in enumerate(steps, 1):
+    notes = [f"{d.model} failed ({d.status})" for d in failures]
+    notes += [f"{k} skipped: benched" for k in skipped]
+    print(f"step {i}: {kind:<4} {who:<14} {what}" + (f"   [{'; '.join(notes)}]" if notes else ""))
+"""),
+    code("""
+%matplotlib inline
+import matplotlib.pyplot as plt
+
+rows = [key.split("/", 1)[1] for key in llm.keys] + ["tool"]
+fig, ax = plt.subplots(figsize=(10, 3.2))
+for x, (kind, who, what, failures, skipped) in enumerate(steps, 1):
+    for key in skipped:
+        y = rows.index(key.split("/", 1)[1])
+        ax.scatter(x, y, marker="o", s=160, facecolors="none", edgecolors="grey")
+        ax.annotate("benched", (x, y), xytext=(0, -18), textcoords="offset points",
+                    ha="center", fontsize=8, color="grey")
+    for d in failures:
+        y = rows.index(d.model.split("/", 1)[1])
+        ax.scatter(x, y, marker="X", s=160, color="tab:red")
+        ax.annotate(f"{d.status} {d.kind}", (x, y), xytext=(0, -18), textcoords="offset points",
+                    ha="center", fontsize=8, color="tab:red")
+    y = rows.index("tool") if kind == "tool" else next(
+        (i for i, r in enumerate(rows) if who.startswith(r)), len(rows) - 1)
+    ax.scatter(x, y, marker="D" if kind == "tool" else "s", s=160,
+               color="tab:blue" if kind == "tool" else "tab:green")
+    ax.annotate(what, (x, y), xytext=(0, 12), textcoords="offset points", ha="center",
+                fontsize=8)
+ax.scatter([], [], marker="s", color="tab:green", label="model call, served")
+ax.scatter([], [], marker="X", color="tab:red", label="model call failed, failed over")
+ax.scatter([], [], marker="o", facecolors="none", edgecolors="grey", label="benched, skipped")
+ax.scatter([], [], marker="D", color="tab:blue", label="tool run")
+ax.set_yticks(range(len(rows)), rows)
+ax.set_ylim(-0.7, len(rows) - 0.3)
+ax.set_xticks(range(1, len(steps) + 1), [f"step {i}" for i in range(1, len(steps) + 1)])
+ax.set_xlim(0.4, len(steps) + 0.6)
+ax.set_title("A FunctionAgent's steps, and which model served each")
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=4, frameon=False)
+fig.tight_layout()
+"""),
     code("""
 from failover_core import list_benched
 
@@ -239,26 +390,34 @@ OUTAGE = [
     md("""
 # An outage, drawn
 
-A scripted incident through a LangChain failover model, a few hundred requests long:
+A scripted incident through a LangChain failover model, 300 requests long:
 
-1. all healthy;
-2. the primary (`gpt-4o-mini`) starts returning 503s;
-3. the backup's key is revoked (401), so the third model carries the load;
-4. the providers recover.
+1. requests 0-59: all healthy;
+2. from request 60 the primary (`gpt-4o-mini`) returns 503s;
+3. from request 140 the backup's key is revoked too (401), so the third model carries the load;
+4. from request 220 the providers recover.
 
 When a cooldown ends, one request probes the model: a failed probe benches it again for
 twice as long (the longer bars), a successful one brings it back for everyone.
 
-The incident needs fault injection, so this notebook always runs on the simulator.
+The health registry runs on a virtual clock, a tenth of a second per request, so the
+incident plays out the same way on any machine, however fast it runs the requests. The
+incident needs fault injection, so this notebook always runs on the simulator.
 """),
     code("""
-import time
+import logging
 
 from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI
 
+import failover_core as fc
 from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel
+
+logging.getLogger("llm_failover").setLevel(logging.ERROR)  # the plots tell the story below
+SECONDS_PER_REQUEST = 0.1
+virtual = {"now": 0.0}  # the registry's clock, advanced per request
+fc.set_health_registry(fc.HealthRegistry(clock=lambda: virtual["now"]))
 
 sim = ProviderSimulator().start()
 sim.set_latency("*", 0.004)
@@ -268,68 +427,88 @@ children = [
                   max_retries=0),
     ChatOpenAI(model="gpt-4.1-nano", base_url=sim.openai_base_url, api_key="sim", max_retries=0),
 ]
-benches = []  # (model, start, end) in seconds since the incident began
+for child in children:  # warm the clients: the first call of each pays for imports
+    child.invoke("warm up")
+benches = []  # (model, first request, last request) benched
 model = FailoverChatModel(
-    models=children, max_retries=2, cooldown=1.0, backoff=lambda n: 0.02,
-    observer=lambda e: e.benched and benches.append((e.model, time.time(), e.until.timestamp())),
+    models=children, max_retries=2, cooldown=3.0, backoff=lambda n: 0.02,
+    observer=lambda e: e.benched and benches.append((e.model, virtual["now"], e.until.timestamp())),
 )
 model.keys
 """),
     code("""
-script = {
-    60: ("primary returns 503", lambda: sim.fail("gpt-4o-mini", 503, times=None)),
-    140: ("backup gets 401", lambda: sim.fail("claude-haiku-4-5", 401, times=None)),
-    220: ("providers recover", sim.clear),
-}
-rows, phases = [], []
-t0 = time.time()
+import time
+
+phases = {0: "all healthy", 60: "primary returns 503", 140: "backup gets 401 too",
+          220: "providers recover"}
+actions = {60: lambda: sim.fail("gpt-4o-mini", 503, times=None),
+           140: lambda: sim.fail("claude-haiku-4-5", 401, times=None),
+           220: sim.clear}
+rows = []  # (request, served by, latency ms, failed attempts)
 for n in range(300):
-    if n in script:
-        title, action = script[n]
-        action()
-        phases.append((time.time() - t0, title))
+    virtual["now"] = n * SECONDS_PER_REQUEST
+    if n in actions:
+        actions[n]()
     started = time.perf_counter()
-    answer = model.invoke(f"request {n}")
-    meta = answer.response_metadata["failover"]
-    rows.append((time.time() - t0, meta["model"], (time.perf_counter() - started) * 1000,
+    meta = model.invoke(f"request {n}").response_metadata["failover"]
+    rows.append((n, meta["model"], (time.perf_counter() - started) * 1000,
                  meta["failed_attempts"]))
-    time.sleep(0.01)
-benches = [(m, start - t0, end - t0) for m, start, end in benches]
+benches = [(m, start / SECONDS_PER_REQUEST, end / SECONDS_PER_REQUEST)
+           for m, start, end in benches]
 sim.stop()
-print(f"{len(rows)} requests in {rows[-1][0]:.1f}s; calls per model: {sim.state.call_counts()}")
+print(f"{len(rows)} requests; served at the end by {rows[-1][1]}")
 """),
     code("""
 %matplotlib inline
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator, ScalarFormatter
 
 keys = list(model.keys)
 colors = dict(zip(keys, ["tab:green", "tab:orange", "tab:blue"], strict=True))
-fig, (served_ax, latency_ax, bench_ax) = plt.subplots(3, 1, figsize=(11, 8), sharex=True,
-                                                      gridspec_kw={"height_ratios": [2, 2, 1.4]})
+fig, (served_ax, latency_ax, bench_ax) = plt.subplots(
+    3, 1, figsize=(11, 8.5), sharex=True, gridspec_kw={"height_ratios": [2, 2, 1.5]})
+fig.suptitle("An outage through a three-model failover chain: 300 requests", fontsize=14)
+
 for key in keys:
-    points = [(t, keys.index(m)) for t, m, _, _ in rows if m == key]
-    served_ax.scatter([p[0] for p in points], [p[1] for p in points], s=8, color=colors[key],
-                      label=key)
+    ns = [n for n, m, _, _ in rows if m == key]
+    served_ax.scatter(ns, [keys.index(key)] * len(ns), s=10, color=colors[key], label=key)
 served_ax.set_yticks(range(len(keys)), keys)
+served_ax.set_ylim(-0.6, len(keys) + 0.1)
 served_ax.set_title("which model served each request")
-ts = [r[0] for r in rows]
-latency_ax.scatter(ts, [r[2] for r in rows], s=6, c=[colors[r[1]] for r in rows])
+
+for key in keys:
+    points = [(n, ms) for n, m, ms, _ in rows if m == key]
+    latency_ax.scatter([p[0] for p in points], [p[1] for p in points], s=8, color=colors[key],
+                       label=f"served by {key}")
 latency_ax.set_yscale("log")
+low, high = min(r[2] for r in rows), max(r[2] for r in rows)
+ticks = [t for t in (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000)
+         if low / 1.5 <= t <= high * 1.5]
+latency_ax.yaxis.set_major_locator(FixedLocator(ticks))
+latency_ax.yaxis.set_major_formatter(ScalarFormatter())
+latency_ax.yaxis.set_minor_locator(NullLocator())
+latency_ax.yaxis.set_minor_formatter(NullFormatter())
 latency_ax.set_ylabel("latency (ms)")
-latency_ax.set_title("latency per request (spikes: retries before a failover)")
+latency_ax.set_title("latency per request (the spikes: retries and backoff before a failover)")
+latency_ax.legend(loc="upper right", fontsize=8)
+
 for key, start, end in benches:
     bench_ax.broken_barh([(start, end - start)], (keys.index(key) - 0.35, 0.7),
-                         color=colors[key], alpha=0.6)
+                         color=colors[key], alpha=0.6, edgecolor="white", linewidth=2)
 bench_ax.set_yticks(range(len(keys)), keys)
 bench_ax.set_ylim(-0.6, len(keys) - 0.4)
-bench_ax.set_title("when each model was benched")
-bench_ax.set_xlabel("seconds since the incident began")
+bench_ax.set_title("when each model was benched (a failed probe doubles the next cooldown)")
+bench_ax.set_xlabel("request number (0.1 s apart on the registry's clock)")
+bench_ax.set_xlim(-5, len(rows) + 5)
+
 for ax in (served_ax, latency_ax, bench_ax):
-    for t, _title in phases:
-        ax.axvline(t, color="grey", linestyle=":", linewidth=1)
-for t, title in phases:
-    served_ax.annotate(title, (t, len(keys) - 0.6), fontsize=8, rotation=0, xytext=(3, 0),
-                       textcoords="offset points")
+    for start in phases:
+        if start:
+            ax.axvline(start, color="grey", linestyle=":", linewidth=1)
+for start, title in phases.items():
+    served_ax.text(start + 2, 0.98, title, transform=served_ax.get_xaxis_transform(),
+                   fontsize=8, va="top", ha="left",
+                   bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
 fig.tight_layout()
 """),
     code("""
@@ -338,7 +517,8 @@ from collections import Counter
 failovers = sum(1 for r in rows if r[3])
 print("served:", dict(Counter(r[1] for r in rows)))
 print(f"requests that needed a failover or a retry: {failovers} of {len(rows)}")
-print("benches:", [(m, round(s, 2), round(e, 2)) for m, s, e in benches])
+for m, start, end in benches:
+    print(f"benched {m}: requests {start:.0f} to {end:.0f}")
 """),
 ]
 
@@ -421,33 +601,143 @@ print(model.invoke("my secret prompt").response_metadata["failover"])
 logging.getLogger("llm_failover").removeHandler(handler)
 """),
     md(
-        "## Classification\n\nHow errors are read: the status on the exception or its causes, "
-        "then codes in the body, then the type. Here are the simulator's errors, raised by "
-        "the real `openai` SDK:"
+        "## Benches over time, from an observer\n\n"
+        "An observer sees every decision, so it can draw the health of a chain. Here a "
+        "three-model chain meets an outage on the simulator: the primary returns 503s from "
+        "second 5, the second model runs out of quota (429 `insufficient_quota`, billing, "
+        "so benched at once) from second 12, and both recover at second 30. Each failed probe "
+        "benches a model for twice as long, so they come back a while after their providers "
+        "do. The registry runs on a virtual clock, one second per request, so the picture is "
+        "the same on any machine."
     ),
     code("""
+from failover_core.simulator import ProviderSimulator
+
+logging.getLogger("llm_failover").setLevel(logging.ERROR)  # the observer prints them below
+virtual = {"now": 0.0}
+real_registry = fc.set_health_registry(fc.HealthRegistry(clock=lambda: virtual["now"]))
+seen = []  # (seconds, event) as the observer received them
+with ProviderSimulator() as lab:
+    def child(name):
+        return ChatOpenAI(model=name, base_url=lab.openai_base_url, api_key="sim", max_retries=0)
+
+    chain = FailoverChatModel(
+        models=[child("gpt-4o-mini"), child("gpt-4o"), child("gpt-4.1-nano")],
+        max_retries=2, cooldown=5, backoff=lambda n: 0.01,
+        observer=lambda e: seen.append((virtual["now"], e)),
+    )
+    script = {5: lambda: lab.fail("gpt-4o-mini", 503, times=None),
+              12: lambda: lab.fail("gpt-4o", 429, code="insufficient_quota", times=None),
+              30: lab.clear}
+    for n in range(60):
+        virtual["now"] = float(n)
+        if n in script:
+            script[n]()
+        chain.invoke(f"request {n}")
+fc.set_health_registry(real_registry)
+logging.getLogger("llm_failover").setLevel(logging.NOTSET)
+for t, e in seen:
+    until = f"until t={e.until.timestamp():.0f}s" if e.until else "not benched"
+    print(f"t={t:4.0f}s {e.model:<20} {e.kind.value:<16} HTTP {e.status}  {until}")
+"""),
+    code("""
+%matplotlib inline
+import matplotlib.pyplot as plt
+
+keys = list(chain.keys)
+kind_colors = {"transient": "tab:orange", "auth_dead": "tab:red",
+               "request_specific": "tab:purple", "unknown": "tab:grey"}
+fig, ax = plt.subplots(figsize=(10, 3.2))
+for t, e in seen:
+    y = keys.index(e.model)
+    color = kind_colors[e.kind.value]
+    if e.benched:
+        ax.broken_barh([(t, e.until.timestamp() - t)], (y - 0.3, 0.6), color=color, alpha=0.5)
+    ax.plot(t, y, marker="|", markersize=18, color=color)
+    ax.annotate(f"{e.status}", (t, y), xytext=(2, 9), textcoords="offset points", fontsize=8)
+for start, label in ((5, "503s start"), (12, "quota runs out"), (30, "both recover")):
+    ax.axvline(start, color="grey", linestyle=":", linewidth=1)
+    ax.text(start + 0.3, 0.03, label, transform=ax.get_xaxis_transform(), fontsize=8)
+for kind, color in kind_colors.items():
+    if any(e.kind.value == kind for _, e in seen):
+        ax.broken_barh([], (0, 0), color=color, alpha=0.5, label=f"benched: {kind}")
+ax.set_yticks(range(len(keys)), keys)
+ax.set_ylim(-0.6, len(keys) - 0.1)
+ax.invert_yaxis()  # the primary on top
+ax.set_xlim(0, 60)
+ax.set_xlabel("seconds (the registry's virtual clock, one request per second)")
+ax.set_title("Benches over time, as an observer saw them")
+ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+fig.tight_layout()
+"""),
+    md(
+        "## Classification\n\nHow errors are read: the status on the exception or its causes, "
+        "then codes in the body, then the type. Here is a batch of the simulator's errors, "
+        "raised by the real `openai` and `anthropic` SDKs, and the kind each is given:"
+    ),
+    code("""
+import anthropic
 import openai
 from IPython.display import Markdown
 
-from failover_core.simulator import ProviderSimulator
-
 cases = [
-    {"status": 503}, {"status": 429}, {"status": 529}, {"status": 401}, {"status": 404},
+    {"status": 503}, {"status": 529}, {"status": 500}, {"status": 429}, {"status": 408},
+    {"status": 401}, {"status": 403}, {"status": 404},
     {"status": 429, "code": "insufficient_quota"}, {"status": 400},
     {"status": 400, "code": "context_length_exceeded"},
-    {"status": 400, "code": "content_policy_violation"},
+    {"status": 400, "code": "content_policy_violation"}, {"status": 413}, {"status": 422},
 ]
-rows = ["| fault | exception | status | kind |", "|---|---|---|---|"]
+results = {}  # (fault, sdk) -> (exception type, kind)
 with ProviderSimulator() as probe:
-    client = openai.OpenAI(base_url=probe.openai_base_url, api_key="sim", max_retries=0)
+    clients = {
+        "openai": lambda: openai.OpenAI(
+            base_url=probe.openai_base_url, api_key="sim", max_retries=0
+        ).chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}]),
+        "anthropic": lambda: anthropic.Anthropic(
+            base_url=probe.anthropic_base_url, api_key="sim", max_retries=0
+        ).messages.create(model="m", max_tokens=8, messages=[{"role": "user", "content": "x"}]),
+    }
     for fault in cases:
-        probe.fail("m", **fault)
-        try:
-            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
-        except openai.APIError as exc:
-            rows.append(f"| {fault} | {type(exc).__name__} | {fc.status_of(exc)} | "
-                        f"{fc.classify(exc).value} |")
+        label = " ".join(str(v) for v in fault.values())
+        for sdk, call in clients.items():
+            probe.clear()
+            probe.fail("m", **fault)
+            try:
+                call()
+            except Exception as exc:
+                results[(label, sdk)] = (type(exc).__name__, fc.classify(exc).value)
+rows = ["| fault | openai | anthropic |", "|---|---|---|"]
+for fault in cases:
+    label = " ".join(str(v) for v in fault.values())
+    cells = [f"{results[(label, sdk)][0]}: **{results[(label, sdk)][1]}**" for sdk in clients]
+    rows.append(f"| {label} | " + " | ".join(cells) + " |")
 Markdown("\\n".join(rows))
+"""),
+    code("""
+from matplotlib.patches import Patch, Rectangle
+
+labels = [" ".join(str(v) for v in fault.values()) for fault in cases]
+sdks = ["openai", "anthropic"]
+fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.2))
+for i, label in enumerate(labels):
+    for j, sdk in enumerate(sdks):
+        exc, kind = results[(label, sdk)]
+        ax.add_patch(Rectangle((j, i), 0.97, 0.92, color=kind_colors[kind], alpha=0.55))
+        ax.text(j + 0.48, i + 0.46, exc, ha="center", va="center", fontsize=8)
+ax.set_xlim(0, len(sdks))
+ax.set_ylim(len(labels), 0)
+ax.set_xticks([j + 0.48 for j in range(len(sdks))], [f"{s} SDK" for s in sdks])
+ax.xaxis.tick_top()
+ax.set_yticks([i + 0.46 for i in range(len(labels))], labels)
+ax.set_ylabel("simulated fault (status, code)")
+ax.tick_params(length=0)
+for side in ax.spines.values():
+    side.set_visible(False)
+ax.legend(handles=[Patch(color=c, alpha=0.55, label=k) for k, c in kind_colors.items()
+                   if any(v[1] == k for v in results.values())],
+          loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, title="classified as")
+ax.set_title("How real SDK errors are classified", pad=28)
+fig.tight_layout()
 """),
     md(
         "## Extending it\n\nA rule returns a kind, or `None` to defer. Add it globally, or per "
@@ -482,16 +772,28 @@ NOTEBOOKS = {
 
 
 def build(name: str, cells: list[nbformat.NotebookNode], execute: bool = True) -> None:
+    """Write one notebook from its cells, then execute it in a fresh kernel, offline.
+
+    Deterministic where it can be: cell ids follow the cell's position, no execution
+    timestamps are stored, and the incidents run on virtual clocks. A notebook that raises
+    or draws no plot is an error, so a broken adapter cannot be committed silently.
+    """
     nb = nbformat.v4.new_notebook()
-    nb.cells = cells
+    nb.cells = [nbformat.from_dict(dict(c)) for c in cells]
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{name.split('-', 1)[0]}-{i:02d}"
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
         "language": "python",
     }
+    nb.metadata["language_info"] = {"name": "python"}
     path = OUT / name
     nbformat.write(nb, path)
-    # The notebooks are linted and format-checked with the code: format them first.
+    # The notebooks are linted and format-checked with the code: fix and format them first.
+    subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--fix", "--quiet", str(path)], check=True
+    )
     subprocess.run([sys.executable, "-m", "ruff", "format", "--quiet", str(path)], check=True)
     nb = nbformat.read(path, as_version=4)
     if execute:
@@ -499,16 +801,26 @@ def build(name: str, cells: list[nbformat.NotebookNode], execute: bool = True) -
         saved = {k: os.environ.pop(k) for k in env_keys if k in os.environ}
         try:
             NotebookClient(
-                nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(OUT)}}
+                nb,
+                timeout=300,
+                kernel_name="python3",
+                record_timing=False,
+                resources={"metadata": {"path": str(OUT)}},
             ).execute()
         finally:
             os.environ.update(saved)
+        images = [
+            o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+        ]
+        if not images:
+            raise SystemExit(f"{name}: executed, but drew no plot")
     nbformat.write(nb, path)
     print(f"wrote {path}")
 
 
 if __name__ == "__main__":
     OUT.mkdir(exist_ok=True)
-    wanted = sys.argv[1:] or list(NOTEBOOKS)
-    for notebook in wanted:
+    # Names, or their starts: `build_notebooks.py 3` rebuilds 3-outage-drawn.ipynb only.
+    wanted = [next(k for k in NOTEBOOKS if k.startswith(a)) for a in sys.argv[1:]]
+    for notebook in wanted or list(NOTEBOOKS):
         build(notebook, NOTEBOOKS[notebook])

@@ -1,28 +1,135 @@
-"""The main job: the offline demo runs end to end and tells the outage's story."""
+"""The main job: the offline demo tells the incident's story, in a log and in a terminal."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "examples" / "outage_demo.py"
 
 
-def test_the_offline_demo_survives_the_scripted_outage() -> None:
+def test_the_log_tells_the_incident_story_without_wrapping() -> None:
+    # --pace 0: as fast as it goes. The health registry runs on the demo's own clock, so
+    # the story is the one a person sees at the default pace.
     out = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "outage_demo.py")],
+        [sys.executable, str(DEMO), "--pace", "0"],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
+        env={**os.environ, "COLUMNS": "80"},
     ).stdout
-    assert "40 requests served, none failed" in out
-    served = dict(re.findall(r"#(\d\d) \w+\s+served by (\S+)", out))
-    assert served["01"] == "openai/gpt-4o-mini"
-    assert served["09"] == "anthropic/claude-haiku-4-5", "LangChain fails over to Anthropic"
-    assert served["10"] == "openai/gpt-4.1-nano", "LlamaIndex skips the model LangChain benched"
-    assert served["17"] == "openai/gpt-4.1-nano", "the 401 benches the backup too"
-    assert served["33"] == served["40"] == "openai/gpt-4o-mini", "back after the cooldown"
-    assert "auth_dead (HTTP 401)" in out and "transient (HTTP 503)" in out
+    served = dict(re.findall(r"^#(\d+) +\w+ +(\S+)", out, re.MULTILINE))
+    assert len(served) == 40
+    assert served["1"] == served["2"] == "gpt-4o-mini"
+    assert re.search(r"^#7 +LangChain +gpt-4o-mini +after 2 failed calls", out, re.M), (
+        "the 429 burst is retried on the same model"
+    )
+    assert "#13 gpt-4o-mini 400 request_specific -> not benched -> claude-haiku-4-5" in out
+    assert served["14"] == "gpt-4o-mini", "an over-long prompt benches nobody"
+    assert "#17 gpt-4o-mini 503 transient -> benched 8 s -> claude-haiku-4-5" in out
+    assert served["18"] == "gpt-4.1-nano", "LlamaIndex skips the model LangChain benched"
+    assert "#25 claude-haiku-4-5 401 auth_dead -> benched 8 s -> gpt-4.1-nano" in out
+    assert served["40"] == "gpt-4o-mini", "back after its bench and one probe"
+    # LlamaIndex answers show the question, not its prompt template's preamble.
+    assert "Context information is" not in out
+    assert re.search(r"^#2 .*you said: question 2: what is failover\?", out, re.M)
+    # No wrapping at 80 columns: a long line stays one line.
+    assert any(len(line) > 100 for line in out.splitlines())
+    assert "--- phase 4/6: gpt-4o-mini is down: 503 on every call (3 tries, then benched" in out
+    assert "failed calls 7, none seen by a caller: gpt-4o-mini 6, claude-haiku-4-5 1" in out
+
+
+# -- a real terminal ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def terminal() -> Iterator[Callable[[], list[str]]]:
+    """The demo running in a detached tmux session of 80x24; yields a screen reader."""
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI"):
+            pytest.fail("tmux is missing: .ci/run installs it")
+        pytest.skip("tmux is not installed here (.ci/run installs it in CI)")
+    socket = f"llm-failover-test-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "xterm-256color"}
+    env.pop("TMUX", None)
+    command = f"{sys.executable} {DEMO}; echo DEMO-EXIT $?; sleep 600"
+    tmux = ["tmux", "-L", socket, "-f", "/dev/null", "-u"]
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-x", "80", "-y", "24", "-s", "demo", command],
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
+
+    def screen() -> list[str]:
+        shot = subprocess.run(
+            [*tmux, "capture-pane", "-p", "-t", "demo"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+        return shot.stdout.rstrip("\n").splitlines()  # the rows down to the last non-empty one
+
+    try:
+        yield screen
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True, env=env)
+
+
+def wait_for(screen: Callable[[], list[str]], seen: Callable[[list[str]], bool]) -> list[str]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        lines = screen()
+        if seen(lines):
+            return lines
+        time.sleep(0.1)
+    raise AssertionError("never shown:\n" + "\n".join(screen()))
+
+
+def index_of(lines: list[str], prefix: str) -> int:
+    return next(i for i, line in enumerate(lines) if line.startswith(prefix))
+
+
+@pytest.mark.timeout(240)
+def test_an_80x24_terminal_shows_phase_servers_benches_and_the_outage_at_the_end(
+    terminal: Callable[[], list[str]],
+) -> None:
+    # During the outage: the phase, who serves, what is benched, why and for how long.
+    lines = wait_for(
+        terminal,
+        lambda s: (
+            any(x.startswith("phase 4/6") for x in s)
+            and any(x.startswith("#18 LlamaIndex") for x in s)
+        ),
+    )
+    top = index_of(lines, "phase 4/6: gpt-4o-mini is down: 503 on every call")
+    assert lines[top + 1].startswith("  watch: 3 tries, then benched 8 s"), "no wrapped lines"
+    assert re.match(r"gpt-4o-mini +█+▓█+x█+x·", lines[top + 3]), "who served each request"
+    bench = lines[index_of(lines, "benched at t=") + 1]
+    assert re.match(r"gpt-4o-mini +503 transient, 3 tries failed +\d\.\d s left, 6 failed", bench)
+    assert "#17 gpt-4o-mini 503 transient -> benched 8 s -> claude-haiku-4-5" in lines
+    assert re.match(r"#18 LlamaIndex gpt-4.1-nano +first try", lines[-1]), "all of it fits"
+
+    # At the end: the whole run's timeline, the outage still in it, and the summary.
+    lines = wait_for(terminal, lambda s: "DEMO-EXIT 0" in s)
+    top = index_of(lines, "llm-failover demo: 40 requests, every one answered")
+    primary, backup = lines[top + 2], lines[top + 3]
+    assert re.fullmatch(r"gpt-4o-mini +█+▓█+x█+x·+█+", primary)
+    assert re.match(r"claude-haiku-4-5 +█ +█ █ █ █ █? ?x", backup)
+    assert lines[index_of(lines, "served by") + 1].startswith("failed calls 7, none seen")
+    assert re.search(
+        r"benched +gpt-4o-mini #17-#\d+ \(503 transient.*\); back at #\d+", "\n".join(lines)
+    )
+    assert any("claude-haiku-4-5 #25" in x and "401 auth_dead" in x for x in lines)

@@ -1,4 +1,4 @@
-"""Every notebook runs top to bottom in a fresh kernel, offline."""
+"""Every notebook runs top to bottom in a fresh kernel, offline, and draws what it teaches."""
 
 from __future__ import annotations
 
@@ -10,13 +10,41 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
+# What each notebook's plots show, in its printed output: the story it must tell.
+STORIES = {
+    "1-langchain-quickstart": ["the last request was served by openai/gpt-4o-mini"],
+    "2-llamaindex-quickstart": [
+        "step 1: llm  gpt-4.1-nano   call multiply(a=6, b=7)   [openai/gpt-4o-mini failed (401)]",
+        "step 2: tool multiply",
+        "[openai/gpt-4o-mini skipped: benched]",
+        "you said: What happens to a benched model?",
+    ],
+    "3-outage-drawn": ["300 requests; served at the end by openai/gpt-4o-mini"],
+    "4-operating-it": ["openai/gpt-4o        auth_dead        HTTP 429"],
+}
+
+
+def images(nb: nbformat.NotebookNode) -> int:
+    return sum(
+        "image/png" in o.get("data", {})
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+
+
+def printed(nb: nbformat.NotebookNode) -> str:
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
 
 def test_there_are_four_notebooks() -> None:
     assert [p.name[:2] for p in NOTEBOOKS] == ["1-", "2-", "3-", "4-"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_offline(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs_offline_and_draws_its_story(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):  # the simulator, never the real APIs
         monkeypatch.delenv(key, raising=False)
     nb = nbformat.read(path, as_version=4)
@@ -27,26 +55,23 @@ def test_notebook_runs_offline(path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]
     assert errors == []
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "offline" in text or "requests in" in text, "it ran on the simulator"
+    text = printed(nb)
+    assert "offline" in text or "requests;" in text, "it ran on the simulator"
+    assert images(nb) >= 1, "a notebook people open to look at has a plot"
+    for line in STORIES[path.stem]:
+        assert line in text
 
 
-def test_committed_notebooks_carry_their_outputs() -> None:
-    for path in NOTEBOOKS:
-        nb = nbformat.read(path, as_version=4)
-        printing = [
-            c
-            for c in nb.cells
-            if c.cell_type == "code"
-            and any(line.startswith("print(") for line in c.source.splitlines())
-        ]
-        assert printing and all(c.outputs for c in printing), (
-            f"{path.name} was committed without outputs"
-        )
-    outage = nbformat.read(NOTEBOOKS[2], as_version=4)
-    assert any(
-        "image/png" in o.get("data", {})
-        for c in outage.cells
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_notebook_carries_its_outputs_and_plots(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    printing = [
+        c
+        for c in nb.cells
         if c.cell_type == "code"
-        for o in c.outputs
-    ), "the outage plot is committed"
+        and any(line.startswith("print(") for line in c.source.splitlines())
+    ]
+    assert printing and all(c.outputs for c in printing), f"{path.name} lacks its outputs"
+    assert images(nb) >= 1, f"{path.name} was committed without its plots"
+    for line in STORIES[path.stem]:
+        assert line in printed(nb)

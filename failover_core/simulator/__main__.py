@@ -18,8 +18,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from .._extras import missing_extra
 from ._faults import Fault
-from ._server import ProviderSimulator
 
 _INT = {"status", "times", "after_chunks"}
 _FLOAT = {"latency", "retry_after"}
@@ -85,6 +85,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="added latency per model (repeatable)",
     )
     args = parser.parse_args(argv)
+    try:
+        from ._server import ProviderSimulator
+    except ModuleNotFoundError as exc:  # installed without the [sim] extra
+        clearer = missing_extra(
+            exc, "sim", ("uvicorn", "starlette", "httpx"), what="llm-failover-sim"
+        )
+        if clearer is None:
+            raise
+        print(clearer, file=sys.stderr)
+        return 2
     sim = ProviderSimulator(args.host, args.port).start()
     for model, fault in args.fail:
         sim.state.add_fault(model, fault)

@@ -24,13 +24,18 @@ def next_id(prefix: str) -> str:
     return f"{prefix}{next(_ids):06d}"
 
 
+# A quote opens after a non-word character and closes before one, so the apostrophes in
+# "What's" or "don't" are not quotes: "What's the weather in 'Paris'?" quotes Paris.
+_QUOTED = re.compile(r"(?<!\w)'([^']+?)'(?!\w)|(?<!\w)\"([^\"]+?)\"(?!\w)")
+
+
 class Hints:
     """Values lifted from the prompt, so tool arguments echo it like a model would:
     integers fill integer fields and quoted phrases fill string fields, in order."""
 
     def __init__(self, text: str = "") -> None:
         self._ints = [int(m) for m in re.findall(r"(?<![\w.])-?\d+(?![\w.])", text)]
-        self._quotes = [a or b for a, b in re.findall(r"'([^']+)'|\"([^\"]+)\"", text)]
+        self._quotes = [a or b for a, b in _QUOTED.findall(text)]
 
     def integer(self) -> int | None:
         return self._ints.pop(0) if self._ints else None
@@ -133,41 +138,120 @@ def _last_turn(messages: list[Mapping[str, Any]]) -> tuple[str, bool]:
     return _content_text(content), is_tool
 
 
-def _tools(api: Api, body: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+@dataclass(frozen=True)
+class _Tool:
+    name: str
+    schema: Mapping[str, Any]
+    description: str
+
+
+def _tools(api: Api, body: Mapping[str, Any]) -> list[_Tool]:
     out = []
     for tool in body.get("tools") or []:
         if api == "openai" and tool.get("type") == "function":
             fn = tool.get("function", {})
-            out.append((str(fn.get("name")), fn.get("parameters") or {}))
+            out.append(
+                _Tool(str(fn.get("name")), fn.get("parameters") or {}, fn.get("description") or "")
+            )
         elif api == "anthropic" and "name" in tool:
-            out.append((str(tool["name"]), tool.get("input_schema") or {}))
+            out.append(
+                _Tool(
+                    str(tool["name"]), tool.get("input_schema") or {}, tool.get("description") or ""
+                )
+            )
     return out
 
 
-def _forced_tool(api: Api, choice: Any) -> tuple[str | None, bool]:
-    """(named tool, tools allowed) from a ``tool_choice``."""
+def _forced_tool(api: Api, choice: Any) -> tuple[str | None, bool, bool]:
+    """(named tool, tools allowed, a tool call required) from a ``tool_choice``."""
     if choice is None:
-        return None, True
-    if isinstance(choice, str):
-        return None, choice != "none"
+        return None, True, False
+    if isinstance(choice, str):  # OpenAI: "auto", "none", "required"; LangChain's "any"
+        return None, choice != "none", choice in ("required", "any")
     if api == "openai":
-        return choice.get("function", {}).get("name"), True
-    if choice.get("type") == "none":
-        return None, False
-    return choice.get("name") if choice.get("type") == "tool" else None, True
+        return choice.get("function", {}).get("name"), True, True
+    kind = choice.get("type")
+    if kind == "none":
+        return None, False, False
+    return (choice.get("name") if kind == "tool" else None), True, kind in ("any", "tool")
+
+
+# Words too common to say which tool a prompt is about.
+_STOP_WORDS = "the and for with what whats this that from into about get set use please tell \
+give does how who why when where which you your are was were has have can will"
+_STOP = frozenset(_STOP_WORDS.split())
+
+
+def _words(text: str) -> set[str]:
+    """Content words of a prompt, a tool name (snake_case, camelCase) or a description."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
+    words = set()
+    for word in re.findall(r"[a-z0-9]+", spaced.lower()):
+        if len(word) > 2 and word not in _STOP:
+            words.add(word[:-1] if word.endswith("s") and len(word) > 3 else word)
+    return words
+
+
+def _called(messages: list[Mapping[str, Any]]) -> set[str]:
+    """Names of the tools the conversation has called already."""
+    names = set()
+    for message in messages:
+        for call in message.get("tool_calls") or []:  # OpenAI
+            names.add(str(call.get("function", {}).get("name")))
+        content = message.get("content")
+        if isinstance(content, list):  # Anthropic
+            for block in content:
+                if isinstance(block, Mapping) and block.get("type") == "tool_use":
+                    names.add(str(block.get("name")))
+    return names
+
+
+def _pick_tool(tools: list[_Tool], prompt: str, called: set[str]) -> _Tool:
+    """The tool a model would call: one not called yet, the one whose name (then
+    description) shares the most words with the prompt; on a tie, the first offered."""
+    fresh = [t for t in tools if t.name not in called] or tools
+    asked = _words(prompt)
+
+    def relevance(tool: _Tool) -> tuple[int, int]:
+        return len(_words(tool.name) & asked), len(_words(tool.description) & asked)
+
+    return max(fresh, key=relevance)  # max keeps the first of equals
+
+
+def _user_text(messages: list[Mapping[str, Any]]) -> str:
+    """The last user message's text (not a tool result): what the conversation is about."""
+    for message in reversed(messages):
+        if message.get("role") != "user":
+            continue
+        text = _content_text(
+            [
+                b
+                for b in message["content"]
+                if isinstance(b, Mapping) and b.get("type") != "tool_result"
+            ]
+            if isinstance(message.get("content"), list)
+            else message.get("content")
+        )
+        if text:
+            return text
+    return ""
 
 
 def plan_reply(api: Api, model: str, body: Mapping[str, Any]) -> Reply:
-    """Decide the answer: a tool call when tools are offered and no tool result is in yet,
-    JSON for a JSON-schema response format, otherwise a line of text naming the model."""
+    """Decide the answer: a tool call when tools are offered and no tool result is in yet
+    (or at every turn when the request requires one), JSON for a JSON-schema response
+    format, otherwise a line of text naming the model."""
     messages = list(body.get("messages") or [])
     text, after_tool = _last_turn(messages)
     tools = _tools(api, body)
-    named, allowed = _forced_tool(api, body.get("tool_choice"))
-    if tools and allowed and not after_tool:
-        name, schema = next(((n, s) for n, s in tools if n == named), tools[0])
-        args = sample_from_schema(schema, hints=Hints(text))
-        return Reply(text="", tool_name=name, tool_args=args)
+    named, allowed, required = _forced_tool(api, body.get("tool_choice"))
+    if tools and allowed and (required or not after_tool):
+        asked = text if not after_tool else _user_text(messages)
+        tool = next((t for t in tools if t.name == named), None) or _pick_tool(
+            tools, asked, _called(messages)
+        )
+        args = sample_from_schema(tool.schema, hints=Hints(asked))
+        return Reply(text="", tool_name=tool.name, tool_args=args)
     fmt = body.get("response_format") or {}
     if api == "openai" and fmt.get("type") == "json_schema":
         schema = fmt.get("json_schema", {}).get("schema", {})

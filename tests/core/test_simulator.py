@@ -258,3 +258,111 @@ def test_remote_simulator_drives_a_server_over_http(provider_sim: ProviderSimula
     remote.reset()
     assert remote.call_counts() == {}
     remote.close()
+
+
+TIME_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Current local time in a timezone",
+        "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}},
+    },
+}
+REPORT_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "Report",
+        "description": "The final answer to give the user",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "summary": {"type": "string"}},
+        },
+    },
+}
+PARIS = [{"role": "user", "content": "What's the weather in 'Paris'?"}]
+
+
+def test_an_apostrophe_is_not_a_quote_in_tool_arguments(oai: openai.OpenAI) -> None:
+    out = oai.chat.completions.create(model="m1", messages=PARIS, tools=[WEATHER_TOOL])  # type: ignore[arg-type,list-item]
+    call = out.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert json.loads(call.function.arguments)["city"] == "Paris"  # type: ignore[union-attr]
+
+
+def test_with_several_tools_the_one_the_prompt_is_about_is_called(
+    oai: openai.OpenAI, claude: anthropic.Anthropic
+) -> None:
+    out = oai.chat.completions.create(model="m1", messages=PARIS, tools=[TIME_TOOL, WEATHER_TOOL])  # type: ignore[arg-type,list-item]
+    assert out.choices[0].message.tool_calls[0].function.name == "get_weather"  # type: ignore[index,union-attr]
+    tools = [
+        {"name": t["function"]["name"], "input_schema": t["function"]["parameters"]}  # type: ignore[index]
+        for t in (TIME_TOOL, WEATHER_TOOL)
+    ]
+    used = claude.messages.create(model="c1", max_tokens=64, messages=PARIS, tools=tools)  # type: ignore[arg-type]
+    assert used.content[0].name == "get_weather"  # type: ignore[union-attr]
+
+
+def test_a_required_tool_call_after_a_tool_result_calls_a_tool_not_called_yet(
+    oai: openai.OpenAI,
+) -> None:
+    # What create_agent(response_format=...) sends: its tools, then the answer schema as a
+    # tool, with a tool call required at every turn.
+    tools = [WEATHER_TOOL, REPORT_TOOL]
+    first = oai.chat.completions.create(
+        model="m1",
+        messages=PARIS,  # type: ignore[arg-type]
+        tools=tools,  # type: ignore[arg-type]
+        tool_choice="required",
+    )
+    call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert call.function.name == "get_weather"  # type: ignore[union-attr]
+    second = oai.chat.completions.create(
+        model="m1",
+        messages=[
+            *PARIS,
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"},
+        ],  # type: ignore[list-item]
+        tools=tools,  # type: ignore[arg-type]
+        tool_choice="required",
+    )
+    report = second.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert report.function.name == "Report"  # type: ignore[union-attr]
+    assert json.loads(report.function.arguments)["city"] == "Paris"  # type: ignore[union-attr]
+
+
+def test_create_agent_with_a_response_format_returns_a_structured_response(
+    provider_sim: ProviderSimulator,
+) -> None:
+    agents = pytest.importorskip("langchain.agents")
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+    from pydantic import BaseModel
+
+    class WeatherReport(BaseModel):
+        """A weather report for the user."""
+
+        city: str
+        summary: str
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Weather for a city."""
+        return f"sunny in {city}"
+
+    @tool
+    def get_time(zone: str) -> str:
+        """Current local time in a timezone."""
+        return "noon"
+
+    model = ChatOpenAI(
+        model="gpt-4o-mini", base_url=provider_sim.openai_base_url, api_key="x", max_retries=0
+    )
+    agent = agents.create_agent(
+        model,
+        tools=[get_time, get_weather],
+        response_format=agents.structured_output.ToolStrategy(WeatherReport),
+    )
+    result = agent.invoke({"messages": [("user", "What's the weather in 'Paris'?")]})
+    called = [c["name"] for m in result["messages"] for c in getattr(m, "tool_calls", [])]
+    assert called == ["get_weather", "WeatherReport"]
+    assert result["structured_response"].city == "Paris"
