@@ -316,6 +316,16 @@ class FailoverLLM(FunctionCallingLLM):
 
     # -- serialization: live child objects do not survive a dict; pickle keeps everything
 
+    def to_json(self, **kwargs: Any) -> str:
+        """The description as JSON, or a clear refusal when an option is a callable."""
+        try:
+            return super().to_json(**kwargs)
+        except TypeError as exc:
+            raise TypeError(
+                f"FailoverLLM cannot be written as JSON ({exc}): an option is a live object; "
+                "use to_dict() for a description, or pickle it"
+            ) from exc
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> Self:
         """Refused: a dict holds the children's settings, not the children themselves."""
