@@ -222,6 +222,19 @@ def _with_handlers(llm: LLM, handlers: Sequence[Any]) -> LLM:
     return call
 
 
+_OWN_MODULES = ("llamaindex_failover", "pydantic", "llama_index")
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning raised by our caller at the user's line."""
+    frame = sys._getframe(2)
+    level = 2
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(_OWN_MODULES):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def _refuse_prompt_field(name: str, value: Any) -> None:
     if name not in _PROMPT_FIELDS or value is None or value in _PROMPT_DEFAULTS:
         return
@@ -287,8 +300,9 @@ class FailoverLLM(FunctionCallingLLM):
         entries = _entries(self.llms)
         chain = fc.FailoverChain(entries, policy, self.registry)
         if warn:
+            level = _user_stacklevel()
             for entry in entries:
-                fc.warn_if_child_retries(entry.key, entry.llm, stacklevel=5)
+                fc.warn_if_child_retries(entry.key, entry.llm, stacklevel=level)
         return chain
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -111,8 +111,13 @@ def test_children_that_retry_on_their_own_warn_once(provider_sim: ProviderSimula
     def retrying() -> OpenAI:  # llama-index's OpenAI retries 3 times by default
         return OpenAI(model="gpt-4o", api_base=provider_sim.openai_base_url, api_key="x")
 
-    with pytest.warns(fc.SDKRetriesWarning, match="openai/gpt-4o retries on its own"):
+    with pytest.warns(fc.SDKRetriesWarning, match="openai/gpt-4o retries on its own") as seen:
         FailoverLLM(llms=[retrying()])
+    assert seen[0].filename == __file__, "the warning points at the user's line"
+    llm = FailoverLLM(llms=[OpenAI(model=OPENAI, api_key="x", max_retries=0)])
+    with pytest.warns(fc.SDKRetriesWarning, match="openai/gpt-4.1 retries") as seen:
+        llm.llms = [OpenAI(model="gpt-4.1", api_key="x")]
+    assert seen[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         FailoverLLM(llms=[retrying()])
