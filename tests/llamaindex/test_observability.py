@@ -7,6 +7,7 @@ attempt is the child's own LLM call, reported by the child alone.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -200,3 +201,18 @@ def test_a_childs_response_is_not_changed_in_place(failover_llm: Make) -> None:
     assert response.additional_kwargs["failover"]["failed_attempts"] == 0
     assert "failover" not in CACHE.additional_kwargs
     assert response.message.content == "cached"
+
+
+def test_a_stream_stopped_early_or_dropped_unread_still_ends_its_span(
+    failover_llm: Make, spans: SimpleSpanHandler
+) -> None:
+    llm = failover_llm(MockLLM())
+    for _ in llm.stream_complete("one two three"):
+        break  # the consumer stops early: the span ends, without an error
+    unread = llm.stream_complete("never read")
+    del unread
+    gc.collect()
+    ours = [s for s in spans.completed_spans if s.id_.startswith("FailoverLLM.stream_complete")]
+    assert len(ours) == 2
+    assert not [s for s in spans.dropped_spans if s.id_.startswith("FailoverLLM")]
+    assert not [s for s in spans.open_spans.values() if s.id_.startswith("FailoverLLM")]
