@@ -14,6 +14,7 @@ from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.llm import LLMChatStartEvent
 from llama_index.core.llms import ChatMessage, MockLLM
 from llama_index.core.prompts import ChatPromptTemplate, PromptTemplate
+from llama_index.core.rate_limiter import BaseRateLimiter
 from llama_index.core.tools import FunctionTool
 
 import failover_core as fc
@@ -289,3 +290,28 @@ def test_pickle_refuses_what_it_cannot_keep(failover_llm: Make) -> None:
         pickle.dumps(failover_llm(MockLLM(), backoff=lambda attempt: 0.0))
     with pytest.raises(TypeError, match="'registry' cannot be"):
         pickle.dumps(failover_llm(MockLLM(), registry=fc.HealthRegistry()))
+
+
+class CountingLimiter(BaseRateLimiter):
+    """A rate limiter that lets everything through and counts the calls it let through."""
+
+    def __init__(self) -> None:
+        self.acquired = 0
+
+    def acquire(self, num_tokens: int = 0) -> None:
+        self.acquired += 1
+
+    async def async_acquire(self, num_tokens: int = 0) -> None:
+        self.acquired += 1
+
+
+async def test_a_rate_limiter_on_the_failover_llm_throttles_each_call_once(
+    provider_sim: ProviderSimulator, openai_llm: Make, like_llm: Make, failover_llm: Make
+) -> None:
+    limiter = CountingLimiter()
+    provider_sim.fail(OPENAI, 401)
+    llm = failover_llm(openai_llm(), like_llm(), rate_limiter=limiter)
+    llm.chat(HELLO)
+    await llm.acomplete("hi")
+    list(llm.stream_chat(HELLO))
+    assert limiter.acquired == 3, "once per call, not per attempt"
