@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pickle
 import sys
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from llama_index.core.base.llms.generic_utils import (
+    messages_to_prompt as generic_messages_to_prompt,
+)
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -20,13 +24,20 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.instrumentation.events import BaseEvent
-from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
-from llama_index.core.llms.llm import LLM, ToolSelection
+from llama_index.core.llms.llm import LLM, ToolSelection, default_completion_to_prompt
+from llama_index.core.prompts import BasePromptTemplate
+from llama_index.core.types import TokenAsyncGen, TokenGen
 from llama_index_instrumentation import get_dispatcher
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 import failover_core as fc
+from failover_core._options import check_options
+
+from ._spans import astream_span, router_span, stream_span
+
+if TYPE_CHECKING:
+    from llama_index.core.tools import BaseTool
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -38,8 +49,20 @@ __all__ = ["FailoverDecisionEvent", "FailoverLLM", "ToolsUnsupportedError", "key
 dispatcher = get_dispatcher(__name__)
 
 R = TypeVar("R", ChatResponse, CompletionResponse)
+T = TypeVar("T")
 
-_TOOLS = "_failover_tools"  # private chat kwarg: tools each child formats for itself
+# Fields the chain is built from: assigning one rebuilds it (deadline fields go here too).
+_CHAIN_FIELDS = ("llms", "max_retries", "cooldown", "backoff", "observer", "rules", "registry")
+# Prompt shaping belongs to each child (each formats prompts its own way); on the failover
+# LLM it would be silently ignored, so it is refused.
+_PROMPT_FIELDS = (
+    "system_prompt",
+    "messages_to_prompt",
+    "completion_to_prompt",
+    "query_wrapper_prompt",
+    "output_parser",
+)
+_PROMPT_DEFAULTS = (generic_messages_to_prompt, default_completion_to_prompt)
 
 
 class FailoverDecisionEvent(BaseEvent):
@@ -87,14 +110,26 @@ class _Child:
 
 
 @dataclass(frozen=True)
-class _ToolRequest:
-    """What ``_prepare_chat_with_tools`` was asked, replayed on each child at call time."""
+class _Tools:
+    """A tool request, replayed on each child through its own ``*_chat_with_tools``."""
 
-    tools: Sequence[Any]
+    tools: Sequence[BaseTool]
+    user_msg: str | ChatMessage | None
+    chat_history: list[ChatMessage] | None
+    verbose: bool
     allow_parallel_tool_calls: bool
     tool_required: bool
-    verbose: bool
-    extra: Mapping[str, Any]
+    kwargs: Mapping[str, Any]
+
+    def call_kwargs(self) -> dict[str, Any]:
+        return {
+            "user_msg": self.user_msg,
+            "chat_history": self.chat_history,
+            "verbose": self.verbose,
+            "allow_parallel_tool_calls": self.allow_parallel_tool_calls,
+            "tool_required": self.tool_required,
+            **self.kwargs,
+        }
 
 
 def _provider(llm: LLM) -> str:
@@ -150,8 +185,10 @@ def _commits_completion(response: CompletionResponse) -> bool:
 
 
 def _served(response: R, served: fc.Served) -> R:
-    response.additional_kwargs = {**response.additional_kwargs, "failover": served.as_dict()}
-    return response
+    """A copy of the child's response naming who served it (the child's own stays clean)."""
+    return response.model_copy(
+        update={"additional_kwargs": {**response.additional_kwargs, "failover": served.as_dict()}}
+    )
 
 
 def _on_event(event: fc.FailoverEvent) -> None:
@@ -160,6 +197,51 @@ def _on_event(event: fc.FailoverEvent) -> None:
 
 async def _aon_event(event: fc.FailoverEvent) -> None:
     await dispatcher.aevent(FailoverDecisionEvent.from_event(event))
+
+
+def _with_handlers(llm: LLM, handlers: Sequence[Any]) -> LLM:
+    """``llm`` for one call, reporting also to ``handlers`` it lacks (else ``llm`` itself).
+
+    Handlers given to the failover LLM alone must see each child call once, and a child
+    must not be changed for everyone else who uses it: so the call goes to a shallow copy
+    with a merged manager. The copy shares the child's private state (its HTTP clients),
+    so it is the same model making the call; the manager dies with the copy, so nothing
+    accumulates across calls.
+    """
+    if not handlers:
+        return llm
+    manager = getattr(llm, "callback_manager", None)
+    own = list(manager.handlers) if isinstance(manager, CallbackManager) else []
+    extra = [h for h in handlers if not any(h is o for o in own)]
+    if not extra:
+        return llm
+    merged = CallbackManager()
+    merged.handlers = [*own, *extra]
+    call = llm.model_copy(update={"callback_manager": merged})
+    object.__setattr__(call, "__pydantic_private__", llm.__pydantic_private__)
+    return call
+
+
+_OWN_MODULES = ("llamaindex_failover", "pydantic", "llama_index")
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning raised by our caller at the user's line."""
+    frame = sys._getframe(2)
+    level = 2
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(_OWN_MODULES):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _refuse_prompt_field(name: str, value: Any) -> None:
+    if name not in _PROMPT_FIELDS or value is None or value in _PROMPT_DEFAULTS:
+        return
+    raise TypeError(
+        f"FailoverLLM does not take {name!r}: set it on each child LLM, which applies its "
+        "own prompt formatting exactly as when it is called directly"
+    )
 
 
 class FailoverLLM(FunctionCallingLLM):
@@ -173,6 +255,11 @@ class FailoverLLM(FunctionCallingLLM):
     instrumentation handlers as a :class:`FailoverDecisionEvent`. Each response's
     ``additional_kwargs["failover"]`` names the model that served and the failed attempts
     before it.
+
+    In traces it is a router, not a model: its own span holds the attempts, and each
+    attempt is the child's own LLM call (its LLM events, callback events and usage), so
+    anything that sums model calls counts each call once. Prompt formatting
+    (``predict``, engines) is each child's own, as if the child were called directly.
     """
 
     llms: Any = Field(description="The chain, in order; a dict gives the health keys.")
@@ -189,8 +276,22 @@ class FailoverLLM(FunctionCallingLLM):
 
     _chain: fc.FailoverChain[_Child] = PrivateAttr()
 
+    def __init__(self, **data: Any) -> None:
+        known = {n for n, f in type(self).model_fields.items()} | {
+            f.alias for f in type(self).model_fields.values() if f.alias
+        }
+        check_options(type(self).__name__, data, known)
+        for name in _PROMPT_FIELDS:
+            _refuse_prompt_field(name, data.get(name))
+        super().__init__(**data)
+
     @model_validator(mode="after")
     def _build_chain(self) -> Self:
+        self._chain = self._new_chain(warn=True)
+        return self
+
+    def _new_chain(self, *, warn: bool = False) -> fc.FailoverChain[_Child]:
+        """The chain from the fields as they are now (children are left untouched)."""
         policy = fc.FailoverPolicy.build(
             max_retries=self.max_retries,
             cooldown=self.cooldown,
@@ -199,17 +300,81 @@ class FailoverLLM(FunctionCallingLLM):
             rules=[*list(self.rules), _tools_unsupported],
         )
         entries = _entries(self.llms)
-        self._chain = fc.FailoverChain(entries, policy, self.registry)
-        for entry in entries:
-            fc.warn_if_child_retries(entry.key, entry.llm, stacklevel=4)
-            # LlamaIndex resets a callback manager's trace map only when a trace starts on
-            # it at top level; a child called inside our trace on a manager of its own never
-            # does, so its map grows with every call. A child whose manager has no handlers
-            # (the default) shares ours instead: nothing it reported changes, nothing grows.
-            manager = getattr(entry.llm, "callback_manager", None)
-            if isinstance(manager, CallbackManager) and not manager.handlers:
-                entry.llm.callback_manager = self.callback_manager
-        return self
+        chain = fc.FailoverChain(entries, policy, self.registry)
+        if warn:
+            level = _user_stacklevel()
+            for entry in entries:
+                fc.warn_if_child_retries(entry.key, entry.llm, stacklevel=level)
+        return chain
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning a chain field rebuilds the chain (or raises and changes nothing)."""
+        _refuse_prompt_field(name, value)
+        if name not in _CHAIN_FIELDS:
+            super().__setattr__(name, value)
+            return
+        old = getattr(self, name)
+        super().__setattr__(name, value)
+        try:
+            self._chain = self._new_chain(warn=True)
+        except BaseException:
+            super().__setattr__(name, old)
+            raise
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy whose chain is built from its own fields (``update`` included)."""
+        check_options(type(self).__name__, update or {}, type(self).model_fields)
+        for name, value in (update or {}).items():
+            _refuse_prompt_field(name, value)
+        copy = super().model_copy(update=update, deep=deep)
+        copy._chain = copy._new_chain(warn=True)
+        return copy
+
+    # -- serialization: live child objects do not survive a dict; pickle keeps everything
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The description as JSON, or a clear refusal when an option is a callable."""
+        try:
+            return super().to_json(**kwargs)
+        except TypeError as exc:
+            raise TypeError(
+                f"FailoverLLM cannot be written as JSON ({exc}): an option is a live object; "
+                "use to_dict() for a description, or pickle it"
+            ) from exc
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> Self:
+        """Refused: a dict holds the children's settings, not the children themselves."""
+        raise TypeError(
+            "FailoverLLM cannot be rebuilt from a dict or JSON: its children are live LLM "
+            "objects (clients, credentials) that to_dict() does not keep; build it in code "
+            "(or pickle it)"
+        )
+
+    @classmethod
+    def from_json(cls, data_str: str, **kwargs: Any) -> Self:
+        """Refused, as :meth:`from_dict`."""
+        return cls.from_dict({}, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle every field or refuse: a dropped backoff or registry would change behaviour."""
+        for name in _CHAIN_FIELDS:
+            try:
+                pickle.dumps(getattr(self, name))
+            except Exception as exc:
+                raise TypeError(
+                    f"FailoverLLM cannot be pickled: its {name!r} cannot be ({exc}); "
+                    "use picklable values (a module-level function, not a lambda; the "
+                    "process-wide registry rather than one of its own) or build it in each "
+                    "process"
+                ) from exc
+        state = super().__getstate__()
+        state.get("__pydantic_private__", {}).pop("_chain", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._chain = self._new_chain()
 
     @classmethod
     def class_name(cls) -> str:
@@ -228,20 +393,71 @@ class FailoverLLM(FunctionCallingLLM):
     def metadata(self) -> LLMMetadata:
         """The chain's common ground; never raises because one child's metadata does.
 
-        Context window and output size are the smallest any child reports; chat and
-        function calling hold only if every child that reports says so.
+        The context window is the smallest any child reports (a prompt must fit every
+        model it may go to); the output size is the largest known (-1, unknown, ignored).
+        Chat and function calling hold only if every child that reports says so.
         """
         known = [m for m in (_metadata_of(e.llm) for e in self._chain.entries) if m is not None]
         defaults = LLMMetadata()
+        outputs = [m.num_output for m in known if m.num_output != -1]
         return LLMMetadata(
             context_window=min((m.context_window for m in known), default=defaults.context_window),
-            num_output=min((m.num_output for m in known), default=defaults.num_output),
+            num_output=max(outputs, default=defaults.num_output),
             is_chat_model=all(m.is_chat_model for m in known),
             is_function_calling_model=all(
                 isinstance(e.llm, FunctionCallingLLM) for e in self._chain.entries
             )
             and all(m.is_function_calling_model for m in known),
             model_name="failover:" + ",".join(self.keys),
+        )
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def _llm(self, child: _Child) -> LLM:
+        return _with_handlers(child.llm, self.callback_manager.handlers)
+
+    def _tool_llm(self, child: _Child) -> FunctionCallingLLM:
+        llm = self._llm(child)
+        if not isinstance(llm, FunctionCallingLLM):
+            raise ToolsUnsupportedError(f"{child.key} is not a function-calling LLM")
+        return llm
+
+    def _invoke(self, call: Callable[[_Child], T], request: object) -> tuple[T, fc.Served]:
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire()
+        return self._chain.invoke(call, request=request, on_event=_on_event)
+
+    async def _ainvoke(
+        self, call: Callable[[_Child], Awaitable[T]], request: object
+    ) -> tuple[T, fc.Served]:
+        if self.rate_limiter is not None:
+            await self.rate_limiter.async_acquire()
+        return await self._chain.ainvoke(call, request=request, on_event=_aon_event)
+
+    def _stream(
+        self,
+        open_stream: Callable[[_Child], Iterator[T]],
+        text_of: Callable[[T], str],
+        request: object,
+        commits: Callable[[T], bool],
+    ) -> Iterator[tuple[T, fc.Served]]:
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire()
+        return self._chain.stream(
+            open_stream, text_of, request, on_event=_on_event, commits=commits
+        )
+
+    async def _astream(
+        self,
+        open_stream: Callable[[_Child], AsyncIterator[T]],
+        text_of: Callable[[T], str],
+        request: object,
+        commits: Callable[[T], bool],
+    ) -> AsyncIterator[tuple[T, fc.Served]]:
+        if self.rate_limiter is not None:
+            await self.rate_limiter.async_acquire()
+        return self._chain.astream(
+            open_stream, text_of, request, on_event=_aon_event, commits=commits
         )
 
     # -- tools --------------------------------------------------------------------------
@@ -256,16 +472,14 @@ class FailoverLLM(FunctionCallingLLM):
         tool_required: bool = False,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """Defer tool formatting: each child formats the tools itself when it is called."""
-        messages = list(chat_history or [])
-        if user_msg is not None:
-            messages.append(
-                ChatMessage(role="user", content=user_msg)
-                if isinstance(user_msg, str)
-                else user_msg
-            )
-        request = _ToolRequest(tools, allow_parallel_tool_calls, tool_required, verbose, kwargs)
-        return {"messages": messages, _TOOLS: request}
+        """Refused: each child formats tools its own way, so there is no one request to build.
+
+        ``chat_with_tools`` and its async and streaming twins hand the tools to each child.
+        """
+        raise NotImplementedError(
+            "FailoverLLM formats tools per child: call chat_with_tools, achat_with_tools, "
+            "stream_chat_with_tools or astream_chat_with_tools"
+        )
 
     def get_tool_calls_from_response(
         self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
@@ -280,153 +494,194 @@ class FailoverLLM(FunctionCallingLLM):
             response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
         )
 
-    @staticmethod
-    def _child_chat_kwargs(
-        child: _Child, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
-    ) -> tuple[dict[str, Any], _ToolRequest | None]:
-        request: _ToolRequest | None = kwargs.get(_TOOLS)
-        rest = {k: v for k, v in kwargs.items() if k != _TOOLS}
-        if request is None:
-            return {"messages": messages, **rest}, None
-        if not isinstance(child.llm, FunctionCallingLLM):
-            raise ToolsUnsupportedError(f"{child.key} is not a function-calling LLM")
-        prepared = child.llm._prepare_chat_with_tools_compat(
-            request.tools,
-            chat_history=list(messages),
-            verbose=request.verbose,
-            allow_parallel_tool_calls=request.allow_parallel_tool_calls,
-            tool_required=request.tool_required,
-            **request.extra,
+    @router_span
+    def chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        """Each attempt is the child's own ``chat_with_tools`` (its tool format, its checks)."""
+        req = _Tools(
+            tools, user_msg, chat_history, verbose, allow_parallel_tool_calls, tool_required, kwargs
         )
-        return {**prepared, **rest}, request
+        response, served = self._invoke(
+            lambda c: self._tool_llm(c).chat_with_tools(req.tools, **req.call_kwargs()),
+            chat_history,
+        )
+        return _served(response, served)
 
-    def _chat_child(
-        self, child: _Child, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
+    @router_span
+    async def achat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
     ) -> ChatResponse:
-        chat_kwargs, request = self._child_chat_kwargs(child, messages, kwargs)
-        response = child.llm.chat(**chat_kwargs)
-        if request is not None and isinstance(child.llm, FunctionCallingLLM):
-            response = child.llm._validate_chat_with_tools_response(
-                response, request.tools, allow_parallel_tool_calls=request.allow_parallel_tool_calls
-            )
-        return response
+        req = _Tools(
+            tools, user_msg, chat_history, verbose, allow_parallel_tool_calls, tool_required, kwargs
+        )
+        response, served = await self._ainvoke(
+            lambda c: self._tool_llm(c).achat_with_tools(req.tools, **req.call_kwargs()),
+            chat_history,
+        )
+        return _served(response, served)
 
-    async def _achat_child(
-        self, child: _Child, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
-    ) -> ChatResponse:
-        chat_kwargs, request = self._child_chat_kwargs(child, messages, kwargs)
-        response = await child.llm.achat(**chat_kwargs)
-        if request is not None and isinstance(child.llm, FunctionCallingLLM):
-            response = child.llm._validate_chat_with_tools_response(
-                response, request.tools, allow_parallel_tool_calls=request.allow_parallel_tool_calls
-            )
-        return response
+    @stream_span
+    def stream_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponseGen:
+        req = _Tools(
+            tools, user_msg, chat_history, verbose, allow_parallel_tool_calls, tool_required, kwargs
+        )
+
+        def open_stream(child: _Child) -> Iterator[ChatResponse]:
+            return iter(self._tool_llm(child).stream_chat_with_tools(tools, **req.call_kwargs()))
+
+        stream = self._stream(open_stream, _delta, chat_history, _commits_chat)
+        return (_served(response, served) for response, served in stream)
+
+    @astream_span
+    async def astream_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponseAsyncGen:
+        req = _Tools(
+            tools, user_msg, chat_history, verbose, allow_parallel_tool_calls, tool_required, kwargs
+        )
+
+        async def open_stream(child: _Child) -> AsyncIterator[ChatResponse]:
+            llm = self._tool_llm(child)
+            async for response in await llm.astream_chat_with_tools(tools, **req.call_kwargs()):
+                yield response
+
+        stream = await self._astream(open_stream, _delta, chat_history, _commits_chat)
+        return (_served(response, served) async for response, served in stream)
 
     # -- chat ---------------------------------------------------------------------------
 
-    @llm_chat_callback()
+    @router_span
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        response, served = self._chain.invoke(
-            lambda child: self._chat_child(child, messages, kwargs),
-            request=messages,
-            on_event=_on_event,
-        )
+        response, served = self._invoke(lambda c: self._llm(c).chat(messages, **kwargs), messages)
         return _served(response, served)
 
-    @llm_chat_callback()
+    @router_span
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        response, served = await self._chain.ainvoke(
-            lambda child: self._achat_child(child, messages, kwargs),
-            request=messages,
-            on_event=_aon_event,
+        response, served = await self._ainvoke(
+            lambda c: self._llm(c).achat(messages, **kwargs), messages
         )
         return _served(response, served)
 
-    @llm_chat_callback()
+    @stream_span
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         def open_stream(child: _Child) -> Iterator[ChatResponse]:
-            chat_kwargs, _ = self._child_chat_kwargs(child, messages, kwargs)
-            return iter(child.llm.stream_chat(**chat_kwargs))
+            return iter(self._llm(child).stream_chat(messages, **kwargs))
 
-        def gen() -> ChatResponseGen:
-            for response, served in self._chain.stream(
-                open_stream, _delta, messages, on_event=_on_event, commits=_commits_chat
-            ):
-                yield _served(response, served)
+        stream = self._stream(open_stream, _delta, messages, _commits_chat)
+        return (_served(response, served) for response, served in stream)
 
-        return gen()
-
-    @llm_chat_callback()
+    @astream_span
     async def astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
         async def open_stream(child: _Child) -> AsyncIterator[ChatResponse]:
-            chat_kwargs, _ = self._child_chat_kwargs(child, messages, kwargs)
-            async for response in await child.llm.astream_chat(**chat_kwargs):
+            async for response in await self._llm(child).astream_chat(messages, **kwargs):
                 yield response
 
-        async def gen() -> ChatResponseAsyncGen:
-            async for response, served in self._chain.astream(
-                open_stream, _delta, messages, on_event=_aon_event, commits=_commits_chat
-            ):
-                yield _served(response, served)
-
-        return gen()
+        stream = await self._astream(open_stream, _delta, messages, _commits_chat)
+        return (_served(response, served) async for response, served in stream)
 
     # -- completion ---------------------------------------------------------------------
 
-    @llm_completion_callback()
+    @router_span
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        response, served = self._chain.invoke(
-            lambda child: child.llm.complete(prompt, formatted=formatted, **kwargs),
-            request=prompt,
-            on_event=_on_event,
+        response, served = self._invoke(
+            lambda c: self._llm(c).complete(prompt, formatted=formatted, **kwargs), prompt
         )
         return _served(response, served)
 
-    @llm_completion_callback()
+    @router_span
     async def acomplete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponse:
-        response, served = await self._chain.ainvoke(
-            lambda child: child.llm.acomplete(prompt, formatted=formatted, **kwargs),
-            request=prompt,
-            on_event=_aon_event,
+        response, served = await self._ainvoke(
+            lambda c: self._llm(c).acomplete(prompt, formatted=formatted, **kwargs), prompt
         )
         return _served(response, served)
 
-    @llm_completion_callback()
+    @stream_span
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
         def open_stream(child: _Child) -> Iterator[CompletionResponse]:
-            return iter(child.llm.stream_complete(prompt, formatted=formatted, **kwargs))
+            return iter(self._llm(child).stream_complete(prompt, formatted=formatted, **kwargs))
 
-        def gen() -> CompletionResponseGen:
-            for response, served in self._chain.stream(
-                open_stream, _delta, prompt, on_event=_on_event, commits=_commits_completion
-            ):
-                yield _served(response, served)
+        stream = self._stream(open_stream, _delta, prompt, _commits_completion)
+        return (_served(response, served) for response, served in stream)
 
-        return gen()
-
-    @llm_completion_callback()
+    @astream_span
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
         async def open_stream(child: _Child) -> AsyncIterator[CompletionResponse]:
-            async for response in await child.llm.astream_complete(
-                prompt, formatted=formatted, **kwargs
-            ):
+            llm = self._llm(child)
+            async for response in await llm.astream_complete(prompt, formatted=formatted, **kwargs):
                 yield response
 
-        async def gen() -> CompletionResponseAsyncGen:
-            async for response, served in self._chain.astream(
-                open_stream, _delta, prompt, on_event=_aon_event, commits=_commits_completion
-            ):
-                yield _served(response, served)
+        stream = await self._astream(open_stream, _delta, prompt, _commits_completion)
+        return (_served(response, served) async for response, served in stream)
 
-        return gen()
+    # -- prompts: each child formats its own (system prompt, templates, chat or completion)
+
+    @router_span
+    def predict(self, prompt: BasePromptTemplate, **prompt_args: Any) -> str:
+        output, _ = self._invoke(lambda c: self._llm(c).predict(prompt, **prompt_args), prompt)
+        return output
+
+    @router_span
+    async def apredict(self, prompt: BasePromptTemplate, **prompt_args: Any) -> str:
+        output, _ = await self._ainvoke(
+            lambda c: self._llm(c).apredict(prompt, **prompt_args), prompt
+        )
+        return output
+
+    @stream_span
+    def stream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenGen:
+        def open_stream(child: _Child) -> Iterator[str]:
+            return iter(self._llm(child).stream(prompt, **prompt_args))
+
+        stream = self._stream(open_stream, str, prompt, bool)
+        return (token for token, _ in stream)
+
+    @astream_span
+    async def astream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenAsyncGen:
+        async def open_stream(child: _Child) -> AsyncIterator[str]:
+            async for token in await self._llm(child).astream(prompt, **prompt_args):
+                yield token
+
+        stream = await self._astream(open_stream, str, prompt, bool)
+        return (token async for token, _ in stream)
 
 
 def _delta(response: ChatResponse | CompletionResponse) -> str:

@@ -6,9 +6,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from llama_index.core import Settings
+from llama_index.core.callbacks import CallbackManager
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
 from llama_index.llms.openai import OpenAI
 from llama_index.llms.openai_like import OpenAILike
 from pydantic import Field
@@ -83,3 +86,47 @@ def decisions() -> Iterator[list[FailoverDecisionEvent]]:
     root.add_event_handler(handler)
     yield handler.events
     root.event_handlers.remove(handler)
+
+
+class EventRecorder(BaseEventHandler):
+    """A root instrumentation handler keeping every event it sees."""
+
+    events: list[BaseEvent] = Field(default_factory=list)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "EventRecorder"
+
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture
+def events() -> Iterator[list[BaseEvent]]:
+    root = get_dispatcher()
+    handler = EventRecorder(events=[])
+    root.add_event_handler(handler)
+    yield handler.events
+    root.event_handlers.remove(handler)
+
+
+@pytest.fixture
+def spans() -> Iterator[SimpleSpanHandler]:
+    """LlamaIndex's own span handler on the root dispatcher (completed and dropped spans)."""
+    root = get_dispatcher()
+    handler = SimpleSpanHandler()
+    root.add_span_handler(handler)
+    yield handler
+    root.span_handlers.remove(handler)
+
+
+@pytest.fixture
+def settings_callbacks() -> Iterator[Callable[[CallbackManager | None], None]]:
+    """Set ``Settings.callback_manager`` for one test (the documented place for handlers)."""
+    old = Settings._callback_manager
+
+    def set_manager(manager: CallbackManager | None) -> None:
+        Settings._callback_manager = manager
+
+    yield set_manager
+    Settings._callback_manager = old

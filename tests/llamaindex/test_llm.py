@@ -111,21 +111,30 @@ def test_children_that_retry_on_their_own_warn_once(provider_sim: ProviderSimula
     def retrying() -> OpenAI:  # llama-index's OpenAI retries 3 times by default
         return OpenAI(model="gpt-4o", api_base=provider_sim.openai_base_url, api_key="x")
 
-    with pytest.warns(fc.SDKRetriesWarning, match="openai/gpt-4o retries on its own"):
+    with pytest.warns(fc.SDKRetriesWarning, match="openai/gpt-4o retries on its own") as seen:
         FailoverLLM(llms=[retrying()])
+    assert seen[0].filename == __file__, "the warning points at the user's line"
+    llm = FailoverLLM(llms=[OpenAI(model=OPENAI, api_key="x", max_retries=0)])
+    with pytest.warns(fc.SDKRetriesWarning, match="openai/gpt-4.1 retries") as seen:
+        llm.llms = [OpenAI(model="gpt-4.1", api_key="x")]
+    assert seen[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         FailoverLLM(llms=[retrying()])
 
 
-def test_repeated_calls_do_not_grow_llamaindex_trace_maps() -> None:
+def test_children_are_left_alone_and_trace_maps_stay_bounded_over_500_calls() -> None:
     from llama_index.core.callbacks import CallbackManager, LlamaDebugHandler
 
-    quiet, watched = MockLLM(), MockLLM(callback_manager=CallbackManager([LlamaDebugHandler()]))
-    llm = FailoverLLM(llms={"mock/quiet": quiet, "mock/watched": watched})
-    assert quiet.callback_manager is llm.callback_manager, "a handler-less manager is shared"
-    assert watched.callback_manager is not llm.callback_manager, "a user's manager is kept"
-    for _ in range(50):
+    quiet_manager = CallbackManager([])
+    watched_manager = CallbackManager([LlamaDebugHandler()])
+    quiet = MockLLM(callback_manager=quiet_manager)
+    watched = MockLLM(callback_manager=watched_manager)
+    llm = FailoverLLM(llms={"mock/watched": watched, "mock/quiet": quiet})
+    assert quiet.callback_manager is quiet_manager, "a child's manager is never replaced"
+    assert watched.callback_manager is watched_manager
+    for _ in range(500):
         llm.chat(HELLO)
-    # One trace's worth of ids (the last call's), not one per call (50+).
-    assert sum(len(ids) for ids in quiet.callback_manager._trace_map.values()) <= 4
+    # One trace's worth of ids (the last call's), not one per call (1000 on the old design).
+    assert sum(len(ids) for ids in watched_manager.trace_map.values()) <= 4
+    assert sum(len(ids) for ids in llm.callback_manager.trace_map.values()) <= 4
