@@ -129,6 +129,16 @@ class FailoverChatModel(BaseChatModel):
     """Classifier rules for this chain, consulted before the global ones."""
     registry: Any = Field(default=None, exclude=True)
     """A :class:`failover_core.HealthRegistry` of its own (default: the process-wide one)."""
+    timeout: fc.Deadline = Field(default_factory=lambda: fc.get_failover_defaults().timeout)
+    """Most one non-streamed attempt may take, end to end (seconds/timedelta; None: off)."""
+    first_token_timeout: fc.Deadline = Field(
+        default_factory=lambda: fc.get_failover_defaults().first_token_timeout
+    )
+    """Most a streamed attempt may take to its first text or tool call (None: off)."""
+    idle_timeout: fc.Deadline = Field(
+        default_factory=lambda: fc.get_failover_defaults().idle_timeout
+    )
+    """Longest gap between chunks once a stream has produced output (None: off)."""
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
@@ -149,6 +159,9 @@ class FailoverChatModel(BaseChatModel):
             backoff=self.backoff,
             observer=self.observer,
             rules=list(self.rules),
+            timeout=self.timeout,
+            first_token_timeout=self.first_token_timeout,
+            idle_timeout=self.idle_timeout,
         )
         entries = _entries(self.models)
         self._chain = fc.FailoverChain(entries, policy, self.registry)
@@ -171,6 +184,9 @@ class FailoverChatModel(BaseChatModel):
         cooldown: timedelta | float | None = None,
         backoff: Any = None,
         observer: Any = None,
+        timeout: fc.DeadlineOption = fc.DEFAULT,
+        first_token_timeout: fc.DeadlineOption = fc.DEFAULT,
+        idle_timeout: fc.DeadlineOption = fc.DEFAULT,
         **model_kwargs: Any,
     ) -> FailoverChatModel:
         """Build a chain from ``"provider:model"`` specs (a list, or one comma-separated string).
@@ -178,15 +194,21 @@ class FailoverChatModel(BaseChatModel):
         Each model is built by LangChain's ``init_chat_model`` (or a factory given to
         :func:`register_provider`) with ``model_kwargs`` and ``max_retries=0``, so the
         failover model is the only retry layer. ``max_retries`` here is the failover
-        model's attempts per model.
+        model's attempts per model, and the deadlines are the failover model's own.
         """
         built = {spec.key: model for spec, model in _providers.build_chain(specs, model_kwargs)}
+        deadlines: dict[str, Any] = {
+            "timeout": timeout,
+            "first_token_timeout": first_token_timeout,
+            "idle_timeout": idle_timeout,
+        }
         return cls(
             models=built,
             max_retries=max_retries,
             cooldown=cooldown,
             backoff=backoff,
             observer=observer,
+            **{name: value for name, value in deadlines.items() if value is not fc.DEFAULT},
         )
 
     # -- identity -----------------------------------------------------------------------
