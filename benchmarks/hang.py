@@ -199,7 +199,7 @@ async def _outcome(ask: Ask, stream: bool) -> Outcome:
 
 async def _serve(
     contender: Contender, outage: Outage, sim: RemoteSimulator, n: int
-) -> tuple[list[Outcome], int]:
+) -> tuple[list[Outcome], int, float]:
     fc.get_health_registry().reset()
     sim.reset()
     sim.set_latency("*", LATENCY)
@@ -214,7 +214,12 @@ async def _serve(
         ask = contender.build(sim)
         for _ in range(n):
             outcomes.append(await _outcome(ask, outage.stream))
-    return outcomes, sim.calls(PRIMARY)
+    calls = sim.calls(PRIMARY)
+    # The fallback alone, right after and the same way: the limit this row is held to,
+    # measured in the same minute on a machine whose load drifts.
+    limit = _limit(sim)
+    paired = [await _outcome(limit, outage.stream) for _ in range(max(1, n // 2))]
+    return outcomes, calls, median([first for first, _, _ in paired])
 
 
 def run(n: int = 8) -> Table:
@@ -234,7 +239,7 @@ def run(n: int = 8) -> Table:
             "errors",
         ],
     )
-    results: dict[tuple[str, str], tuple[list[Outcome], int]] = {}
+    results: dict[tuple[str, str], tuple[list[Outcome], int, float]] = {}
 
     async def measure(sim: RemoteSimulator) -> None:
         for outage in OUTAGES:
@@ -245,13 +250,10 @@ def run(n: int = 8) -> Table:
         asyncio.run(measure(sim))
     tail = max(1, n // 2)  # the last requests: after any bench
     for outage in OUTAGES:
-        limit_runs, _ = results[outage.name, "fallback alone (the limit)"]
-        limit = median([first for first, _, _ in limit_runs])
         for contender in contenders():
-            runs, calls = results[outage.name, contender.name]
+            runs, calls, limit = results[outage.name, contender.name]
             firsts = [first for first, _, _ in runs]
             ends = [end for _, end, _ in runs]
-            after = median(firsts[-tail:])
             table.rows.append(
                 [
                     outage.name,
@@ -260,15 +262,16 @@ def run(n: int = 8) -> Table:
                     f"{max(firsts):.2f}",
                     f"{median(ends):.2f}",
                     f"{max(ends):.2f}",
-                    f"{after / limit:.2f}×",
+                    f"{median(firsts[-tail:]) / limit:.2f}×",
                     str(calls),
                     str(sum(not ok for _, _, ok in runs)),
                 ]
             )
     table.notes += [
         f"Target: every first token within one deadline plus the fallback's latency (×1.10), "
-        f"i.e. max ≤ {DEADLINE:g} s + 1.10 × the limit; after the bench (the last {tail} "
-        "requests) within 1.10× the fallback alone.",
+        f"i.e. max ≤ {DEADLINE:g} s + 1.10 × the limit; after the bench (the median of the "
+        f"last {tail} requests) within 1.10× the fallback alone, measured right after each "
+        "row the same way (about 30 ms here, so a few ms of scheduling noise shows).",
         "'stalled midway' cannot fail over without replaying delivered text: the deadline "
         "turns a stall into StreamInterruptedError (counted under errors) and benches the "
         "model, so the next requests go straight to the fallback.",
