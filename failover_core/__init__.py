@@ -15,7 +15,10 @@ from ._classify import (
     status_of,
 )
 from ._config import (
+    DEFAULT,
     Backoff,
+    Deadline,
+    DeadlineOption,
     FailoverDefaults,
     FailoverPolicy,
     default_backoff,
@@ -24,6 +27,7 @@ from ._config import (
 )
 from ._errors import (
     AllModelsFailedError,
+    AttemptTimeoutError,
     ChainConfigError,
     FailoverError,
     SpecError,
@@ -52,10 +56,14 @@ from ._warnings import SDKRetriesWarning, warn_if_child_retries
 __all__ = [
     "AllModelsFailedError",
     "Attempt",
+    "AttemptTimeoutError",
     "Backoff",
     "BenchedModel",
     "ChainConfigError",
     "ClassifierRule",
+    "DEFAULT",
+    "Deadline",
+    "DeadlineOption",
     "Entry",
     "ErrorKind",
     "FailOpenStore",

@@ -20,9 +20,11 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from ._config import FailoverPolicy
+from ._deadlines import AsyncStreamAttempt, StreamAttempt, acall_within, call_within
 from ._errors import ChainConfigError
 from ._events import FailoverEvent, aawait_observer, run_observer
 from ._flow import Attempt, FailoverFlow, GiveUp, Served, Sleep
@@ -99,18 +101,6 @@ def check_unique_keys(entries: Sequence[Entry]) -> None:
             f"duplicate model key(s) in one chain: {', '.join(dupes)}; "
             "give distinct keys with a dict, e.g. {'openai/gpt-4o#a': model_a, ...}"
         )
-
-
-def _close(it: object) -> None:
-    close = getattr(it, "close", None)
-    if callable(close):
-        close()
-
-
-async def _aclose(it: object) -> None:
-    aclose = getattr(it, "aclose", None)
-    if callable(aclose):
-        await aclose()
 
 
 OnRetry = Callable[[Sleep], object]
@@ -195,7 +185,8 @@ class FailoverChain(Generic[E]):
         while True:
             if isinstance(command, Attempt):
                 try:
-                    result = call(self.entries[command.index])
+                    attempt = partial(call, self.entries[command.index])
+                    result = call_within(self.policy.timeout, command.key, attempt)
                 except Exception as exc:
                     command = flow.failed(exc)
                     _deliver(flow, on_event)
@@ -229,7 +220,8 @@ class FailoverChain(Generic[E]):
         while True:
             if isinstance(command, Attempt):
                 try:
-                    result = await call(self.entries[command.index])
+                    aw = call(self.entries[command.index])
+                    result = await acall_within(self.policy.timeout, command.key, aw)
                 except Exception as exc:
                     command = flow.failed(exc)
                     await _adeliver(flow, on_event)
@@ -276,33 +268,35 @@ class FailoverChain(Generic[E]):
                 continue
             if isinstance(command, GiveUp):
                 raise command.error
-            it: Iterator[C] | None = None
+            policy = self.policy
+            it = StreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
             held: list[C] = []
             ended = False
             try:
-                it = iter(open_stream(self.entries[command.index]))
+                it.open(partial(open_stream, self.entries[command.index]))
                 while not held or (commits is not None and not commits(held[-1])):
-                    held.append(next(it))
+                    held.append(it.next())
             except StopIteration:
                 ended = True  # an empty (or output-less) stream is an answer too
             except Exception as exc:
-                _close(it)
+                it.close()
                 command = flow.failed(exc)
                 _deliver(flow, on_event)
                 continue
             except BaseException:
                 flow.abandon()
-                _close(it)
+                it.close()
                 raise
             break
+        it.commit()
         served = flow.committed()
         texts = [text_of(chunk) for chunk in held]
         try:
             for chunk in held:
                 yield chunk, served
-            while it is not None and not ended:
+            while not ended:
                 try:
-                    chunk = next(it)
+                    chunk = it.next()
                 except StopIteration:
                     break
                 except Exception as exc:
@@ -314,7 +308,7 @@ class FailoverChain(Generic[E]):
             flow.succeeded()  # a stream is evidence of health once it has ended
         finally:
             flow.abandon()  # a consumer that stopped early gives back any probe lease
-            _close(it)
+            it.close()
 
     async def astream(
         self,
@@ -337,33 +331,35 @@ class FailoverChain(Generic[E]):
                 continue
             if isinstance(command, GiveUp):
                 raise command.error
-            it: AsyncIterator[C] | None = None
+            policy = self.policy
+            it = AsyncStreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
             held: list[C] = []
             ended = False
             try:
-                it = aiter(open_stream(self.entries[command.index]))
+                it.open(partial(open_stream, self.entries[command.index]))
                 while not held or (commits is not None and not commits(held[-1])):
-                    held.append(await anext(it))
+                    held.append(await it.next())
             except StopAsyncIteration:
                 ended = True
             except Exception as exc:
-                await _aclose(it)
+                await it.aclose()
                 command = flow.failed(exc)
                 await _adeliver(flow, on_event)
                 continue
             except BaseException:
                 flow.abandon()
-                await _aclose(it)
+                await it.aclose()
                 raise
             break
+        it.commit()
         served = flow.committed()
         texts = [text_of(chunk) for chunk in held]
         try:
             for chunk in held:
                 yield chunk, served
-            while it is not None and not ended:
+            while not ended:
                 try:
-                    chunk = await anext(it)
+                    chunk = await it.next()
                 except StopAsyncIteration:
                     break
                 except Exception as exc:
@@ -375,4 +371,4 @@ class FailoverChain(Generic[E]):
             flow.succeeded()  # a stream is evidence of health once it has ended
         finally:
             flow.abandon()  # a consumer that stopped early gives back any probe lease
-            await _aclose(it)
+            await it.aclose()

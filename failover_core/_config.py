@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, Literal
 
 import tenacity
 
@@ -20,7 +21,10 @@ if TYPE_CHECKING:
     from ._events import Observer
 
 __all__ = [
+    "DEFAULT",
     "Backoff",
+    "Deadline",
+    "DeadlineOption",
     "FailoverDefaults",
     "FailoverPolicy",
     "default_backoff",
@@ -70,12 +74,40 @@ def default_backoff(
     return (rng or random).uniform(0.0, delay)
 
 
+Deadline = float | timedelta | str | None
+"""Seconds, a timedelta or a string such as ``"90s"``; ``None`` turns the deadline off."""
+
+
+class _Default(enum.Enum):
+    DEFAULT = "DEFAULT"
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Final = _Default.DEFAULT
+"""An option not given: the process default (for ``set_failover_defaults``: unchanged)."""
+
+DeadlineOption = Deadline | Literal[_Default.DEFAULT]
+"""A deadline option as users pass it: seconds, a timedelta, ``None`` (off) or DEFAULT."""
+
+# Deadline defaults: generous enough never to fail over a healthy slow model (a reasoning
+# model may think for minutes before its first token), tight enough that no request waits
+# forever on a provider that sends nothing. The README's "Deadlines" section explains them.
+_TIMEOUT = 600.0  # the OpenAI and Anthropic SDKs' own read timeout before LangChain unsets it
+_FIRST_TOKEN_TIMEOUT = 300.0
+_IDLE_TIMEOUT = 120.0
+
+
 @dataclass(frozen=True)
 class FailoverDefaults:
     """The process-wide defaults a chain picks up when it is built."""
 
     max_retries: int = 3
     cooldown: timedelta = timedelta(minutes=5)
+    timeout: float | None = _TIMEOUT
+    first_token_timeout: float | None = _FIRST_TOKEN_TIMEOUT
+    idle_timeout: float | None = _IDLE_TIMEOUT
 
 
 _defaults_lock = threading.Lock()
@@ -92,22 +124,54 @@ def _as_max_retries(value: int) -> int:
     return max(value, 1)
 
 
+def as_deadline(name: str, value: Deadline) -> float | None:
+    """Seconds of a deadline option (``None``, or infinity: off); refuses zero and below.
+
+    Read by the library's one duration parser: seconds, a timedelta or ``"90s"``/``"5m"``.
+    """
+    if value is None or (isinstance(value, float) and value == math.inf):
+        return None
+    return as_duration(value, name, positive=True).total_seconds()
+
+
+def _deadline_or(name: str, value: DeadlineOption, current: float | None) -> float | None:
+    return current if value is DEFAULT else as_deadline(name, value)
+
+
 def set_failover_defaults(
-    max_retries: int | None = None, cooldown: timedelta | float | str | None = None
+    max_retries: int | None = None,
+    cooldown: timedelta | float | str | None = None,
+    *,
+    timeout: DeadlineOption = DEFAULT,
+    first_token_timeout: DeadlineOption = DEFAULT,
+    idle_timeout: DeadlineOption = DEFAULT,
 ) -> FailoverDefaults:
     """Change the defaults used by failover models built from now on; returns the old ones.
 
-    ``max_retries`` below 1 means 1. ``cooldown`` is seconds, a timedelta or a string such
-    as ``"5m"``. ``None`` leaves a value as it is.
+    ``max_retries`` below 1 means 1. ``cooldown`` and the deadlines are seconds, a
+    timedelta or a string such as ``"5m"``. ``None`` leaves ``max_retries`` and
+    ``cooldown`` as they are; a deadline not given stays as it is, and ``None`` turns it off.
     """
     global _defaults
     new_retries = None if max_retries is None else _as_max_retries(max_retries)
     new_cooldown = None if cooldown is None else _as_cooldown(cooldown)
+    for name, value in (
+        ("timeout", timeout),
+        ("first_token_timeout", first_token_timeout),
+        ("idle_timeout", idle_timeout),
+    ):
+        if value is not DEFAULT:
+            as_deadline(name, value)  # validate before taking the lock
     with _defaults_lock:
         old = _defaults
         _defaults = FailoverDefaults(
             max_retries=old.max_retries if new_retries is None else new_retries,
             cooldown=old.cooldown if new_cooldown is None else new_cooldown,
+            timeout=_deadline_or("timeout", timeout, old.timeout),
+            first_token_timeout=_deadline_or(
+                "first_token_timeout", first_token_timeout, old.first_token_timeout
+            ),
+            idle_timeout=_deadline_or("idle_timeout", idle_timeout, old.idle_timeout),
         )
     return old
 
@@ -146,6 +210,12 @@ class FailoverPolicy:
     observer: Observer | None = None
     rules: tuple[ClassifierRule, ...] = ()
     rng: random.Random | None = field(default=None, compare=False)
+    timeout: float | None = None
+    """Seconds one non-streamed attempt may take, end to end (``None``: no deadline)."""
+    first_token_timeout: float | None = None
+    """Seconds a streamed attempt may take to its first output (text or a tool call)."""
+    idle_timeout: float | None = None
+    """Seconds a committed stream may go without a chunk."""
 
     @classmethod
     def build(
@@ -156,6 +226,9 @@ class FailoverPolicy:
         backoff: Backoff | None = None,
         observer: Observer | None = None,
         rules: Sequence[ClassifierRule] = (),
+        timeout: DeadlineOption = DEFAULT,
+        first_token_timeout: DeadlineOption = DEFAULT,
+        idle_timeout: DeadlineOption = DEFAULT,
     ) -> FailoverPolicy:
         """Validate user options, filling the gaps from the process defaults."""
         defaults = get_failover_defaults()
@@ -174,6 +247,11 @@ class FailoverPolicy:
             backoff=backoff,
             observer=observer,
             rules=tuple(rules),
+            timeout=_deadline_or("timeout", timeout, defaults.timeout),
+            first_token_timeout=_deadline_or(
+                "first_token_timeout", first_token_timeout, defaults.first_token_timeout
+            ),
+            idle_timeout=_deadline_or("idle_timeout", idle_timeout, defaults.idle_timeout),
         )
 
     def delay(self, attempt: int, error: BaseException) -> float:

@@ -5,6 +5,7 @@
     FailoverError
     ├── AllModelsFailedError      (also an ExceptionGroup of every cause)
     ├── StreamInterruptedError    (a stream failed after its first chunk; no replay)
+    ├── AttemptTimeoutError       (also a TimeoutError: an attempt ran past a deadline)
     └── ChainConfigError          (also a ValueError: a chain that cannot be built)
         └── SpecError             (a bad or missing model spec)
 """
@@ -22,6 +23,7 @@ if sys.version_info < (3, 11):  # pragma: no cover - exercised on 3.10 only
 
 __all__ = [
     "AllModelsFailedError",
+    "AttemptTimeoutError",
     "ChainConfigError",
     "FailoverError",
     "SpecError",
@@ -123,6 +125,25 @@ class StreamInterruptedError(FailoverError):
         self.kind = kind
         self.text = text
         self.chunks = chunks
+
+
+class AttemptTimeoutError(FailoverError, TimeoutError):
+    """An attempt ran past one of its deadlines and was abandoned (cancelled or closed).
+
+    ``model`` is the entry, ``deadline`` which option expired (``"timeout"``,
+    ``"first_token_timeout"`` or ``"idle_timeout"``) and ``seconds`` its length. The chain
+    fails over at once (a hung model is not retried within the request) and counts it as a
+    strike toward the bench.
+    """
+
+    def __init__(self, model: str, deadline: str, seconds: float) -> None:
+        super().__init__(f"{model} passed its {deadline} of {seconds:g}s; attempt abandoned")
+        self.model = model
+        self.deadline = deadline
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.model, self.deadline, self.seconds))
 
 
 class ChainConfigError(FailoverError, ValueError):

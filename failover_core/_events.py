@@ -76,6 +76,7 @@ _MESSAGES = {
     "request_specific": "failover: request-specific error, trying next model",
     "auth_dead": "failover: auth/model-dead error, benching model",
     "exhausted": "failover: transient error, retries exhausted",
+    "timeout": "failover: attempt passed its deadline, abandoned, trying next model",
     "benched_elsewhere": "failover: model benched by another request, trying next model",
     "stream_interrupted": "failover: stream failed after output, not failing over",
 }

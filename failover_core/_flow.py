@@ -29,7 +29,7 @@ from datetime import datetime
 
 from ._classify import ErrorKind, classify
 from ._config import FailoverPolicy
-from ._errors import AllModelsFailedError, StreamInterruptedError
+from ._errors import AllModelsFailedError, AttemptTimeoutError, StreamInterruptedError
 from ._events import FailoverEvent, logger, notify
 from ._health import HealthRegistry
 
@@ -156,6 +156,8 @@ class FailoverFlow:
         if kind is ErrorKind.AUTH_DEAD:
             benched = self._registry.bench_now(key, policy.cooldown)
             return self._move_on(error, kind, reason="auth_dead", until=benched)
+        if isinstance(error, AttemptTimeoutError):
+            return self._timed_out(error, kind)
         # A probe is one call: the model failed before its bench, so one more failure is
         # enough to bench it again (with a longer cooldown) and hand the request on.
         exhausted = attempt >= policy.max_retries or key in self._probing
@@ -169,6 +171,18 @@ class FailoverFlow:
             # Benched now by failures from other requests too: stop spending retries on it.
             return self._move_on(error, kind, reason="benched_elsewhere", until=until)
         return Sleep(policy.delay(attempt, error), key, attempt, error)
+
+    def _timed_out(self, error: AttemptTimeoutError, kind: ErrorKind) -> Command:
+        # A hung model is not retried within the request (it would cost another whole
+        # deadline): move on at once. The timeout is a strike, so max_retries of them from
+        # any requests bench it; a failed probe benches it again at once.
+        key = self._key
+        probing = key in self._probing
+        self._probing.discard(key)
+        until = self._registry.record_failure(
+            key, self._policy.cooldown, exhausted=probing, strike_limit=self._policy.max_retries
+        )
+        return self._move_on(error, kind, reason="timeout", until=until)
 
     def slept(self) -> Command:
         """The backoff is over: retry, unless another request benched the entry meanwhile."""

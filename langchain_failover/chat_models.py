@@ -39,7 +39,18 @@ _TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict")
 _DROPPED_KWARGS = ("model",)  # a failover model has no single model name to override
 _STRUCTURED = ("ls_structured_output_format", "structured_output_format")
 _CHAIN_FIELDS = frozenset(
-    {"models", "max_retries", "cooldown", "backoff", "observer", "rules", "registry"}
+    {
+        "models",
+        "max_retries",
+        "cooldown",
+        "backoff",
+        "observer",
+        "rules",
+        "registry",
+        "timeout",
+        "first_token_timeout",
+        "idle_timeout",
+    }
 )
 """Fields the chain is built from: assigning one rebuilds it."""
 
@@ -204,6 +215,16 @@ class FailoverChatModel(BaseChatModel):
     """Classifier rules for this chain, consulted before the global ones."""
     registry: Any = Field(default=None, exclude=True)
     """A :class:`failover_core.HealthRegistry` of its own (default: the process-wide one)."""
+    timeout: fc.Deadline = Field(default_factory=lambda: fc.get_failover_defaults().timeout)
+    """Most one non-streamed attempt may take, end to end (seconds/timedelta; None: off)."""
+    first_token_timeout: fc.Deadline = Field(
+        default_factory=lambda: fc.get_failover_defaults().first_token_timeout
+    )
+    """Most a streamed attempt may take to its first text or tool call (None: off)."""
+    idle_timeout: fc.Deadline = Field(
+        default_factory=lambda: fc.get_failover_defaults().idle_timeout
+    )
+    """Longest gap between chunks once a stream has produced output (None: off)."""
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
@@ -231,6 +252,9 @@ class FailoverChatModel(BaseChatModel):
             backoff=self.backoff,
             observer=self.observer,
             rules=list(self.rules),
+            timeout=self.timeout,
+            first_token_timeout=self.first_token_timeout,
+            idle_timeout=self.idle_timeout,
         )
         entries = _entries(self.models)
         chain = fc.FailoverChain(entries, policy, self.registry)
@@ -277,6 +301,9 @@ class FailoverChatModel(BaseChatModel):
         cooldown: timedelta | float | str | None = None,
         backoff: Any = None,
         observer: Any = None,
+        timeout: fc.DeadlineOption = fc.DEFAULT,
+        first_token_timeout: fc.DeadlineOption = fc.DEFAULT,
+        idle_timeout: fc.DeadlineOption = fc.DEFAULT,
         per_provider: Mapping[str, Mapping[str, Any]] | None = None,
         **model_kwargs: Any,
     ) -> FailoverChatModel:
@@ -287,16 +314,22 @@ class FailoverChatModel(BaseChatModel):
         failover model is the only retry layer. ``per_provider`` gives kwargs to one
         provider's models only, e.g. ``per_provider={"openai": {"api_key": ...},
         "anthropic": {"api_key": ...}}``. ``max_retries`` here is the failover model's
-        attempts per model.
+        attempts per model, and the deadlines are the failover model's own.
         """
         chain = _providers.build_chain(specs, model_kwargs, per_provider)
         built = {spec.key: model for spec, model in chain}
+        deadlines: dict[str, Any] = {
+            "timeout": timeout,
+            "first_token_timeout": first_token_timeout,
+            "idle_timeout": idle_timeout,
+        }
         return cls(
             models=built,
             max_retries=max_retries,
             cooldown=cooldown,
             backoff=backoff,
             observer=observer,
+            **{name: value for name, value in deadlines.items() if value is not fc.DEFAULT},
         )
 
     # -- identity -----------------------------------------------------------------------

@@ -52,7 +52,18 @@ R = TypeVar("R", ChatResponse, CompletionResponse)
 T = TypeVar("T")
 
 # Fields the chain is built from: assigning one rebuilds it (deadline fields go here too).
-_CHAIN_FIELDS = ("llms", "max_retries", "cooldown", "backoff", "observer", "rules", "registry")
+_CHAIN_FIELDS = (
+    "llms",
+    "max_retries",
+    "cooldown",
+    "backoff",
+    "observer",
+    "rules",
+    "registry",
+    "timeout",
+    "first_token_timeout",
+    "idle_timeout",
+)
 # Prompt shaping belongs to each child (each formats prompts its own way); on the failover
 # LLM it would be silently ignored, so it is refused.
 _PROMPT_FIELDS = (
@@ -271,6 +282,18 @@ class FailoverLLM(FunctionCallingLLM):
     observer: Any = Field(default=None, description="Called with every FailoverEvent.")
     rules: Any = Field(default=(), description="Classifier rules for this chain.")
     registry: Any = Field(default=None, exclude=True, description="A HealthRegistry of its own.")
+    timeout: fc.Deadline = Field(
+        default_factory=lambda: fc.get_failover_defaults().timeout,
+        description="Most one non-streamed attempt may take (seconds; None: off).",
+    )
+    first_token_timeout: fc.Deadline = Field(
+        default_factory=lambda: fc.get_failover_defaults().first_token_timeout,
+        description="Most a streamed attempt may take to its first output (None: off).",
+    )
+    idle_timeout: fc.Deadline = Field(
+        default_factory=lambda: fc.get_failover_defaults().idle_timeout,
+        description="Longest gap between chunks of a committed stream (None: off).",
+    )
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -298,6 +321,9 @@ class FailoverLLM(FunctionCallingLLM):
             backoff=self.backoff,
             observer=self.observer,
             rules=[*list(self.rules), _tools_unsupported],
+            timeout=self.timeout,
+            first_token_timeout=self.first_token_timeout,
+            idle_timeout=self.idle_timeout,
         )
         entries = _entries(self.llms)
         chain = fc.FailoverChain(entries, policy, self.registry)

@@ -57,6 +57,12 @@ def _isolated_globals() -> Iterator[None]:
     rules = _classify._global_rules
     old_registry = fc.set_health_registry(fc.HealthRegistry())
     yield
-    fc.set_failover_defaults(defaults.max_retries, defaults.cooldown)
+    fc.set_failover_defaults(
+        defaults.max_retries,
+        defaults.cooldown,
+        timeout=defaults.timeout,
+        first_token_timeout=defaults.first_token_timeout,
+        idle_timeout=defaults.idle_timeout,
+    )
     _classify._global_rules = rules
     fc.set_health_registry(old_registry)

@@ -1,8 +1,11 @@
 """``llm-failover-sim`` / ``python -m failover_core.simulator``: run the simulator.
 
-Faults are given as ``MODEL=STATUS[,option=value...]``, for example::
+Faults are given as ``MODEL=STATUS[,option=value...]`` (or ``MODEL=option=value,...``),
+for example::
 
     llm-failover-sim --port 8099 --fail "gpt-4o-mini=503,times=5" --latency "*=0.05"
+    llm-failover-sim --fail "gpt-4o-mini=hang=30,times=forever"
+    llm-failover-sim --fail "claude-haiku=stall_after_chunks=2,stall=20"
 
 and changed while it runs through its control endpoints (``POST /_sim/faults`` with a JSON
 body such as ``{"model": "gpt-4o-mini", "status": 429, "times": 2, "retry_after": 1}``,
@@ -21,20 +24,24 @@ from typing import Any
 from .._extras import missing_extra
 from ._faults import Fault
 
-_INT = {"status", "times", "after_chunks"}
-_FLOAT = {"latency", "retry_after"}
+_INT = {"status", "times", "after_chunks", "stall_after_chunks"}
+_FLOAT = {"latency", "retry_after", "hang", "stall_first_token", "stall", "keepalive"}
 _BOOL = {"disconnect"}
 
 
 def parse_fault(text: str) -> tuple[str, Fault]:
-    """``MODEL=STATUS[,key=value...]`` → (model, fault). ``times=forever`` means no limit."""
+    """``MODEL=STATUS[,key=value...]`` → (model, fault). ``times=forever`` means no limit.
+
+    The status may be left out when an option comes first (``MODEL=hang=30``).
+    """
     model, sep, rest = text.partition("=")
     if not sep or not model.strip() or not rest.strip():
         raise argparse.ArgumentTypeError(f"expected MODEL=STATUS[,key=value...], got {text!r}")
-    status, *pairs = rest.split(",")
+    pairs = rest.split(",")
     options: dict[str, Any] = {}
     try:
-        options["status"] = int(status)
+        if "=" not in pairs[0]:
+            options["status"] = int(pairs.pop(0))
         for pair in pairs:
             key, _, value = pair.partition("=")
             key = key.strip()

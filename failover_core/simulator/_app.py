@@ -31,8 +31,10 @@ def _usage(body: Mapping[str, Any], reply: Reply) -> tuple[int, int]:
     return prompt, completion
 
 
-def _error_response(api: Api, fault: Fault) -> JSONResponse:
+def _error_response(api: Api, fault: Fault, *, close: bool = False) -> JSONResponse:
     headers = {"x-request-id": next_id("req_sim_")}
+    if close:
+        headers["connection"] = "close"
     if fault.retry_after is not None:
         headers["retry-after"] = f"{fault.retry_after:g}"
     return JSONResponse(error_body(api, fault), status_code=fault.status, headers=headers)
@@ -41,6 +43,26 @@ def _error_response(api: Api, fault: Fault) -> JSONResponse:
 def _sse(data: Mapping[str, Any] | str, event: str | None = None) -> str:
     payload = data if isinstance(data, str) else json.dumps(data)
     return (f"event: {event}\n" if event else "") + f"data: {payload}\n\n"
+
+
+async def _keepalives(api: Api, seconds: float, every: float) -> AsyncIterator[str]:
+    """Keep-alives only, for ``seconds``: what a stalled provider sends to look alive."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while (left := end - loop.time()) > 0:
+        await asyncio.sleep(min(every, left))
+        yield ": keep-alive\n\n" if api == "openai" else _sse({"type": "ping"}, "ping")
+
+
+def _stalls_at(fault: Fault | None, sent: int) -> float | None:
+    """Seconds of keep-alives before content chunk ``sent`` (0-based), if any."""
+    if fault is None:
+        return None
+    if fault.stall_first_token is not None and sent == 0:
+        return fault.stall_first_token
+    if fault.stall_after_chunks is not None and sent == fault.stall_after_chunks:
+        return fault.stall
+    return None
 
 
 # -- OpenAI ------------------------------------------------------------------------------
@@ -129,6 +151,10 @@ async def _openai_stream(
                 raise _Disconnect
             yield _sse(error_body("openai", fault))
             return
+        stall = _stalls_at(fault, sent)
+        if stall is not None and fault is not None:
+            async for keepalive in _keepalives("openai", stall, fault.keepalive):
+                yield keepalive
         if delay:
             await asyncio.sleep(delay)
         yield chunk(delta)
@@ -225,6 +251,10 @@ async def _anthropic_stream(
                 raise _Disconnect
             yield _sse(error_body("anthropic", fault), "error")
             return
+        stall = _stalls_at(fault, sent)
+        if stall is not None and fault is not None:
+            async for keepalive in _keepalives("anthropic", stall, fault.keepalive):
+                yield keepalive
         if delay:
             await asyncio.sleep(delay)
         yield _sse(
@@ -241,6 +271,29 @@ async def _anthropic_stream(
         "message_delta",
     )
     yield _sse({"type": "message_stop"}, "message_stop")
+
+
+async def _watched(
+    events: AsyncIterator[str], state: SimulatorState, model: str
+) -> AsyncIterator[str]:
+    """``events``, counting a client that leaves before the end as a disconnect."""
+    try:
+        async for event in events:
+            yield event
+    except (asyncio.CancelledError, GeneratorExit):
+        state.record_disconnect(model)
+        raise
+
+
+async def _hold(request: Request, seconds: float) -> bool:
+    """Send nothing for ``seconds``; True if the client left meanwhile."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while (left := end - loop.time()) > 0:
+        await asyncio.sleep(min(0.02, left))
+        if await request.is_disconnected():
+            return True
+    return False
 
 
 async def _dropped() -> AsyncIterator[str]:
@@ -272,7 +325,18 @@ def build_app(state: SimulatorState) -> Starlette:
         wait = latency + (fault.latency if fault else 0.0)
         if wait:
             await asyncio.sleep(wait)
-        if fault is not None and not (stream and fault.after_chunks is not None):
+        if fault is not None and fault.hang is not None:
+            if await _hold(request, fault.hang):
+                state.record_disconnect(model)
+                return Response(status_code=499)  # nobody is listening
+            return _error_response(api, fault, close=True)  # the provider gives up
+        if fault is not None and fault.slow and not stream:
+            late = fault.stall_first_token if fault.stall_first_token is not None else fault.stall
+            if late and await _hold(request, late):
+                state.record_disconnect(model)
+                return Response(status_code=499)
+            fault = None  # a slow answer, but an answer
+        if fault is not None and not fault.slow and not (stream and fault.after_chunks is not None):
             if fault.disconnect:
                 return StreamingResponse(_dropped(), media_type="application/json")
             return _error_response(api, fault)
@@ -283,6 +347,8 @@ def build_app(state: SimulatorState) -> Starlette:
         events = (_openai_stream if api == "openai" else _anthropic_stream)(
             model, body, reply, fault, chunk_delay
         )
+        if fault is not None and fault.slow:
+            events = _watched(events, state, model)
         return StreamingResponse(events, media_type="text/event-stream")
 
     async def openai_chat(request: Request) -> Response:

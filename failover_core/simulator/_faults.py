@@ -24,6 +24,19 @@ class Fault:
     ``retry_after`` sets the ``Retry-After`` header. With ``after_chunks``, a streamed
     request gets that many content chunks and then the error (as the API's in-stream error
     event, or a dropped connection with ``disconnect``); a non-streamed request fails whole.
+
+    Hung and crawling providers (the request is accepted, then):
+
+    * ``hang``: nothing is sent for that many seconds; then the provider gives up as a
+      proxy does, answering ``status`` and closing the connection.
+    * ``stall_first_token``: a stream sends its role header, then only keep-alives (SSE
+      comments for OpenAI, ``ping`` events for Anthropic) for that many seconds, then the
+      content. A non-streamed request gets its answer that much later.
+    * ``stall_after_chunks``: a stream sends that many content chunks, then keep-alives
+      for ``stall`` seconds, then the rest. A non-streamed request is ``stall`` s late.
+
+    ``keepalive`` is the seconds between keep-alives. A client that leaves during a hang or
+    a stall is counted (:meth:`SimulatorState.disconnects`).
     """
 
     status: int = 503
@@ -35,6 +48,11 @@ class Fault:
     retry_after: float | None = None
     after_chunks: int | None = None
     disconnect: bool = False
+    hang: float | None = None
+    stall_first_token: float | None = None
+    stall_after_chunks: int | None = None
+    stall: float | None = None
+    keepalive: float = 0.1
 
     def __post_init__(self) -> None:
         if not 400 <= self.status <= 599:
@@ -45,6 +63,32 @@ class Fault:
             raise ValueError(f"a fault's latency must not be negative, got {self.latency}")
         if self.after_chunks is not None and self.after_chunks < 0:
             raise ValueError(f"after_chunks must not be negative, got {self.after_chunks}")
+        for name in ("hang", "stall_first_token", "stall"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"a fault's {name} must not be negative, got {value}")
+        if self.stall_after_chunks is not None:
+            if self.stall_after_chunks < 0:
+                raise ValueError(
+                    f"stall_after_chunks must not be negative, got {self.stall_after_chunks}"
+                )
+            if self.stall is None:
+                raise ValueError("stall_after_chunks needs stall (seconds of keep-alives)")
+        if self.keepalive <= 0:
+            raise ValueError(f"keepalive must be positive, got {self.keepalive}")
+        kinds = ("after_chunks", "hang", "stall_first_token", "stall_after_chunks")
+        chosen = [name for name in kinds if getattr(self, name) is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"a fault is one of {', '.join(kinds)}; got {', '.join(chosen)}")
+
+    @property
+    def slow(self) -> bool:
+        """A hang or a stall: the request is answered late, or not at all."""
+        return (
+            self.hang is not None
+            or self.stall_first_token is not None
+            or self.stall_after_chunks is not None
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fault:
@@ -87,6 +131,7 @@ class SimulatorState:
         self._lock = threading.Lock()
         self._plans: dict[str, _Plan] = {}
         self._calls: Counter[str] = Counter()
+        self._disconnects: Counter[str] = Counter()
         self._requests: list[RecordedRequest] = []
 
     def add_fault(self, model: str, fault: Fault) -> None:
@@ -112,6 +157,7 @@ class SimulatorState:
         with self._lock:
             self._plans.clear()
             self._calls.clear()
+            self._disconnects.clear()
             self._requests.clear()
 
     def admit(self, request: RecordedRequest) -> tuple[Fault | None, float, float]:
@@ -137,6 +183,17 @@ class SimulatorState:
                 return copy.copy(fault), latency, chunk_delay
             return None, latency, chunk_delay
 
+    def record_disconnect(self, model: str) -> None:
+        with self._lock:
+            self._disconnects[model] += 1
+
+    def disconnects(self, model: str | None = None) -> int:
+        """Clients that closed the request while ``model`` hung or stalled."""
+        with self._lock:
+            if model is None:
+                return sum(self._disconnects.values())
+            return self._disconnects[model]
+
     def calls(self, model: str | None = None) -> int:
         with self._lock:
             return self._calls[model] if model is not None else sum(self._calls.values())
@@ -153,6 +210,7 @@ class SimulatorState:
         with self._lock:
             return {
                 "calls": dict(self._calls),
+                "disconnects": dict(self._disconnects),
                 "plans": {
                     name: {
                         "faults": [f.to_dict() for f in plan.faults],

@@ -41,6 +41,18 @@ class RemoteSimulator:
         self._post("/_sim/faults", {"model": model, **fault.to_dict()})
         return fault
 
+    def hang(self, model: str, seconds: float, **options: Any) -> Fault:
+        """Accept ``model``'s requests and send nothing for ``seconds``, then give up."""
+        return self.fail(model, hang=seconds, **options)
+
+    def stall_first_token(self, model: str, seconds: float, **options: Any) -> Fault:
+        """Streams send a role header, then keep-alives for ``seconds``, then content."""
+        return self.fail(model, stall_first_token=seconds, **options)
+
+    def stall_after_chunks(self, model: str, chunks: int, seconds: float, **options: Any) -> Fault:
+        """Streams send ``chunks`` content chunks, then keep-alives for ``seconds``."""
+        return self.fail(model, stall_after_chunks=chunks, stall=seconds, **options)
+
     def set_latency(self, model: str, seconds: float, chunk_delay: float = 0.0) -> None:
         self._post(
             "/_sim/latency", {"model": model, "seconds": seconds, "chunk_delay": chunk_delay}
@@ -60,6 +72,12 @@ class RemoteSimulator:
 
     def calls(self, model: str | None = None) -> int:
         counts = self.call_counts()
+        return counts.get(model, 0) if model is not None else sum(counts.values())
+
+    def disconnects(self, model: str | None = None) -> int:
+        response = self._client.get("/_sim/state")
+        response.raise_for_status()
+        counts: dict[str, int] = response.json()["disconnects"]
         return counts.get(model, 0) if model is not None else sum(counts.values())
 
     def close(self) -> None:

@@ -128,6 +128,18 @@ class ProviderSimulator:
         self.state.add_fault(model, fault)
         return fault
 
+    def hang(self, model: str, seconds: float, **options: Any) -> Fault:
+        """Accept ``model``'s requests and send nothing for ``seconds``, then give up."""
+        return self.fail(model, hang=seconds, **options)
+
+    def stall_first_token(self, model: str, seconds: float, **options: Any) -> Fault:
+        """Streams send a role header, then keep-alives for ``seconds``, then content."""
+        return self.fail(model, stall_first_token=seconds, **options)
+
+    def stall_after_chunks(self, model: str, chunks: int, seconds: float, **options: Any) -> Fault:
+        """Streams send ``chunks`` content chunks, then keep-alives for ``seconds``."""
+        return self.fail(model, stall_after_chunks=chunks, stall=seconds, **options)
+
     def set_latency(self, model: str, seconds: float, chunk_delay: float = 0.0) -> None:
         """Delay every answer from ``model`` (``"*"``: any model), and each streamed chunk."""
         self.state.set_latency(model, seconds, chunk_delay)
@@ -139,6 +151,10 @@ class ProviderSimulator:
     def reset(self) -> None:
         """Faults, latencies, call counts and recorded requests all forgotten."""
         self.state.reset()
+
+    def disconnects(self, model: str | None = None) -> int:
+        """Clients that closed a request while ``model`` hung or stalled."""
+        return self.state.disconnects(model)
 
     def calls(self, model: str | None = None) -> int:
         """Requests received for ``model`` (or in all), failed ones included."""

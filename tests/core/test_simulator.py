@@ -366,3 +366,159 @@ def test_create_agent_with_a_response_format_returns_a_structured_response(
     called = [c["name"] for m in result["messages"] for c in getattr(m, "tool_calls", [])]
     assert called == ["get_weather", "WeatherReport"]
     assert result["structured_response"].city == "Paris"
+
+
+# -- hung and crawling providers ---------------------------------------------------------
+
+HANG = 0.4  # seconds; long against loopback latency, short for the suite
+
+
+def _post(sim: ProviderSimulator, api: str, model: str, stream: bool = False) -> httpx.Request:
+    path = "/v1/chat/completions" if api == "openai" else "/v1/messages"
+    body: dict[str, object] = {"model": model, "messages": USER, "stream": stream}
+    if api == "anthropic":
+        body["max_tokens"] = 64
+    return httpx.Request("POST", f"{sim.base_url}{path}", json=body)
+
+
+def _timed_lines(sim: ProviderSimulator, api: str, model: str) -> list[tuple[float, str]]:
+    """Each non-empty SSE line of a streamed request, with seconds since it was sent."""
+    out: list[tuple[float, str]] = []
+    with httpx.Client(timeout=10) as client:
+        started = time.perf_counter()
+        response = client.send(_post(sim, api, model, stream=True), stream=True)
+        for line in response.iter_lines():
+            if line:
+                out.append((time.perf_counter() - started, line))
+    return out
+
+
+def _read_all(client: httpx.Client, request: httpx.Request) -> None:
+    response = client.send(request, stream=True)
+    for _ in response.iter_lines():
+        pass
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_hang_sends_nothing_then_gives_up_and_closes_the_connection(
+    provider_sim: ProviderSimulator, api: str
+) -> None:
+    provider_sim.hang("hung", HANG)
+    with httpx.Client(timeout=HANG / 4) as client, pytest.raises(httpx.ReadTimeout):
+        client.send(_post(provider_sim, api, "hung"))  # not even a status line
+    provider_sim.hang("hung", HANG)
+    with httpx.Client(timeout=10) as client:
+        started = time.perf_counter()
+        response = client.send(_post(provider_sim, api, "hung", stream=True))
+        assert time.perf_counter() - started >= HANG
+    assert response.status_code == 503 and response.headers["connection"] == "close"
+    assert provider_sim.calls("hung") == 2
+
+
+@pytest.mark.parametrize(
+    ("api", "header", "keepalive", "content"),
+    [
+        ("openai", '"role": "assistant"', ": keep-alive", '"content": "[stall1]"'),
+        ("anthropic", "event: message_start", "event: ping", "event: content_block_delta"),
+    ],
+)
+def test_stall_first_token_sends_a_header_then_only_keepalives(
+    provider_sim: ProviderSimulator, api: str, header: str, keepalive: str, content: str
+) -> None:
+    provider_sim.stall_first_token("stall1", HANG, keepalive=0.05)
+    lines = _timed_lines(provider_sim, api, "stall1")
+    first_content = next(t for t, line in lines if content in line)
+    assert first_content >= HANG
+    before = [line for t, line in lines if t < first_content]
+    assert any(header in line for line in before)
+    assert sum(keepalive in line for line in before) >= HANG / 0.05 / 2
+
+
+def test_stall_after_chunks_crawls_midway_and_sdks_ignore_the_keepalives(
+    provider_sim: ProviderSimulator, oai: openai.OpenAI, claude: anthropic.Anthropic
+) -> None:
+    provider_sim.stall_after_chunks("*", 2, HANG, times=2, keepalive=0.05)
+    gaps: list[float] = []
+    texts: list[str] = []
+    started = time.perf_counter()
+    for chunk in oai.chat.completions.create(model="crawl", messages=USER, stream=True):  # type: ignore[arg-type]
+        if chunk.choices and chunk.choices[0].delta.content:
+            texts.append(chunk.choices[0].delta.content)
+            gaps.append(time.perf_counter() - started)
+    assert "".join(texts) == "[crawl] you said: what is the weather"
+    assert gaps[1] < HANG / 2 and gaps[2] >= HANG  # two chunks, then the stall
+    with claude.messages.stream(
+        model="crawl", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        assert "".join(stream.text_stream) == "[crawl] you said: hi"
+
+
+def test_a_non_streamed_request_to_a_stalled_model_is_answered_late(
+    provider_sim: ProviderSimulator, oai: openai.OpenAI
+) -> None:
+    provider_sim.stall_first_token("slow", HANG)
+    started = time.perf_counter()
+    out = oai.chat.completions.create(model="slow", messages=USER)  # type: ignore[arg-type]
+    assert time.perf_counter() - started >= HANG
+    assert out.choices[0].message.content == "[slow] you said: what is the weather"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_leaving_a_hang_or_a_stall_is_counted(
+    provider_sim: ProviderSimulator, stream: bool
+) -> None:
+    model = f"left-{stream}"
+    if stream:
+        provider_sim.stall_first_token(model, 5.0, keepalive=1.0)
+    else:
+        provider_sim.hang(model, 5.0)
+    request = _post(provider_sim, "openai", model, stream=stream)
+    with httpx.Client(timeout=HANG / 4) as client, pytest.raises(httpx.ReadTimeout):
+        _read_all(client, request)
+    deadline = time.monotonic() + 2
+    while provider_sim.disconnects(model) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert provider_sim.disconnects(model) == 1
+
+
+def test_hang_and_stall_faults_over_the_cli_and_control_endpoints(
+    provider_sim: ProviderSimulator,
+) -> None:
+    model, fault = parse_fault("gpt-4o-mini=hang=30,times=forever")
+    assert (model, fault.hang, fault.times) == ("gpt-4o-mini", 30.0, None)
+    _, fault = parse_fault("m=stall_after_chunks=2,stall=20,keepalive=0.5")
+    assert (fault.stall_after_chunks, fault.stall, fault.keepalive) == (2, 20.0, 0.5)
+    _, fault = parse_fault("m=504,stall_first_token=15")
+    assert (fault.status, fault.stall_first_token) == (504, 15.0)
+    base = provider_sim.base_url
+    r = httpx.post(f"{base}/_sim/faults", json={"model": "m9", "hang": HANG, "status": 504})
+    assert r.status_code == 200 and r.json()["plans"]["m9"]["faults"][0]["hang"] == HANG
+    started = time.perf_counter()
+    body = {"model": "m9", "messages": USER}
+    assert httpx.post(f"{base}/v1/chat/completions", json=body).status_code == 504
+    assert time.perf_counter() - started >= HANG
+    from failover_core.simulator import RemoteSimulator
+
+    remote = RemoteSimulator(base)
+    remote.stall_after_chunks("m8", 1, 20)
+    remote.stall_first_token("m8", 10)
+    remote.hang("m8", 5)
+    faults = httpx.get(f"{base}/_sim/state").json()["plans"]["m8"]["faults"]
+    assert [(f["stall_after_chunks"], f["stall_first_token"], f["hang"]) for f in faults] == [
+        (1, None, None),
+        (None, 10, None),
+        (None, None, 5),
+    ]
+    assert remote.disconnects("m8") == 0
+    remote.close()
+
+
+def test_bad_hang_and_stall_plans_are_refused() -> None:
+    with pytest.raises(ValueError, match="hang"):
+        Fault(hang=-1)
+    with pytest.raises(ValueError, match="needs stall"):
+        Fault(stall_after_chunks=1)
+    with pytest.raises(ValueError, match="one of"):
+        Fault(hang=1, stall_first_token=1)
+    with pytest.raises(ValueError, match="keepalive"):
+        Fault(stall_first_token=1, keepalive=0)
