@@ -30,6 +30,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from typing_extensions import Self, override
 
 import failover_core as fc
+from failover_core._options import check_options
 
 from . import _callbacks as cb
 
@@ -237,6 +238,20 @@ class FailoverChatModel(BaseChatModel):
     _identity: dict[str, Any] = PrivateAttr(default_factory=dict)
     _own_profile: bool = PrivateAttr(default=False)
 
+    def __init__(self, **data: Any) -> None:
+        """Refuse what would be silently ignored: an unknown option, a spec string."""
+        fields = type(self).model_fields
+        check_options(
+            type(self).__name__, data, {*fields, *(f.alias for f in fields.values() if f.alias)}
+        )
+        if isinstance(data.get("models"), str):
+            raise TypeError(
+                "models must be a list or a dict of chat models; for spec strings such as "
+                "'openai:gpt-4o-mini, anthropic:claude-haiku-4-5' use "
+                "FailoverChatModel.from_specs(...)"
+            )
+        super().__init__(**data)
+
     @model_validator(mode="after")
     def _build_chain(self) -> Self:
         # LangChain's own validator has run: a profile here is one the user gave.
@@ -286,6 +301,7 @@ class FailoverChatModel(BaseChatModel):
     @override
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy whose chain is rebuilt from its own fields (``update`` included)."""
+        check_options(type(self).__name__, update or {}, type(self).model_fields)
         copied = super().model_copy(update=update, deep=deep)
         if update and "profile" in update:
             copied._own_profile = update["profile"] is not None

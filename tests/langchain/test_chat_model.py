@@ -369,3 +369,18 @@ def test_tokens_are_counted_by_the_first_model() -> None:
     history = [HumanMessage("one two three four"), AIMessage("five six"), HumanMessage("seven")]
     kept = trim_messages(history, max_tokens=9, token_counter=model, strategy="last")
     assert kept == history[1:]
+
+
+def test_a_misspelt_option_is_refused_with_the_one_meant(openai_model: Make) -> None:
+    with pytest.raises(TypeError, match="unexpected option 'cooldwn'; did you mean 'cooldown'"):
+        FailoverChatModel(models=[openai_model()], cooldwn=5)
+    with pytest.raises(TypeError, match="'max_retires'; did you mean 'max_retries'"):
+        FailoverChatModel(models=[openai_model()], max_retires=7)
+    model = FailoverChatModel(models=[openai_model()])
+    with pytest.raises(TypeError, match="'modles'; did you mean 'models'"):
+        model.model_copy(update={"modles": []})
+
+
+def test_a_spec_string_for_models_points_to_from_specs() -> None:
+    with pytest.raises(TypeError, match=r"list or a dict of chat models.*from_specs"):
+        FailoverChatModel(models="openai:gpt-4o-mini")

@@ -288,7 +288,7 @@ def test_handlers_on_the_failover_model_see_child_usage_and_the_child_stays_clea
 ) -> None:
     counter = UsageMetadataCallbackHandler()
     child = openai_model()
-    model = failover(child, callbacks=[counter], tags=["mine"], run_name="router")
+    model = failover(child, callbacks=[counter], tags=["mine"])
     model.invoke("hi")
     assert counter.usage_metadata[OPENAI]["total_tokens"] > 0
     before = dict(counter.usage_metadata)
