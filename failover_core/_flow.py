@@ -23,10 +23,12 @@ command, a driver awaits (async) or runs (sync) the coroutines of ``async def`` 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from . import _telemetry
 from ._classify import ErrorKind, classify
 from ._config import FailoverPolicy
 from ._errors import AllModelsFailedError, AttemptTimeoutError, StreamInterruptedError
@@ -105,6 +107,9 @@ class FailoverFlow:
         self._started = 0.0  # fleet time the current attempt started (health evidence)
         self._observer_calls: list[tuple[object, Awaitable[object]]] = []
         self._skipped: list[tuple[str, datetime | None]] = []  # benched, so not tried
+        self._t0 = 0.0  # perf_counter at the current attempt's start (telemetry)
+        self._ended = True  # the current attempt's end was reported (telemetry)
+        self._attempts = 0  # attempts issued in this request, all entries together
 
     # -- commands -----------------------------------------------------------------------
 
@@ -129,7 +134,10 @@ class FailoverFlow:
         """
         key = self._key
         self._registry.record_success(key, started=self._started)
-        self._probing.discard(key)
+        if key in self._probing:
+            self._probing.discard(key)
+            self._tell("probe_ended", key, "recovered")
+        self._answered(key)
         return Served(model=key, index=self._live[self._pos], failed_attempts=self._failed_attempts)
 
     def committed(self) -> Served:
@@ -138,6 +146,7 @@ class FailoverFlow:
         Nothing is recorded yet: the stream's end is the evidence (:meth:`succeeded`), so
         a model that fails every stream midway still collects its strikes.
         """
+        self._answered(self._key)
         return Served(
             model=self._key, index=self._live[self._pos], failed_attempts=self._failed_attempts
         )
@@ -148,6 +157,11 @@ class FailoverFlow:
         key, attempt, policy = self._key, self._attempt, self._policy
         kind = classify(error, policy.rules)
         self._last = (error, kind)
+        self._attempt_ended("timeout" if isinstance(error, AttemptTimeoutError) else kind.value)
+        if key in self._probing:
+            self._tell(
+                "probe_ended", key, "released" if kind is ErrorKind.REQUEST_SPECIFIC else "failed"
+            )
         if kind is ErrorKind.REQUEST_SPECIFIC:
             if key in self._probing:  # says nothing of the model: let another request probe
                 self._registry.release_probe(key)
@@ -206,6 +220,10 @@ class FailoverFlow:
         until: datetime | None = None
         probing = key in self._probing  # a probe is one call: its failure benches again
         self._probing.discard(key)
+        if probing:
+            self._tell(
+                "probe_ended", key, "released" if kind is ErrorKind.REQUEST_SPECIFIC else "failed"
+            )
         if kind is ErrorKind.AUTH_DEAD:
             until = self._registry.bench_now(key, policy.cooldown)
         elif kind is not ErrorKind.REQUEST_SPECIFIC:
@@ -220,8 +238,12 @@ class FailoverFlow:
     def abandon(self) -> None:
         """The caller cancelled during an attempt: give back any probe lease it holds, so
         another request can probe the model at once instead of after the lease."""
+        if not self._ended:
+            self._attempt_ended("cancelled")
+            self._tell("request_ended", None, self._attempts)
         probing, self._probing = sorted(self._probing), set()
         for key in probing:
+            self._tell("probe_ended", key, "released")
             try:
                 self._registry.release_probe(key)
             except Exception:  # a bare shared store failing must not mask the cancellation
@@ -245,8 +267,27 @@ class FailoverFlow:
     def _key(self) -> str:
         return self._keys[self._live[self._pos]]
 
+    @staticmethod
+    def _tell(method: str, *args: object) -> None:
+        """Report a fact to the process's telemetry listeners (none by default: nil cost)."""
+        if _telemetry.listeners():
+            _telemetry.report(method, *args)
+
+    def _attempt_ended(self, outcome: str) -> None:
+        if not self._ended:
+            self._ended = True
+            self._tell("attempt_ended", self._key, outcome, time.perf_counter() - self._t0)
+
+    def _answered(self, key: str) -> None:
+        """The current attempt answered (a stream: its first output): once per request."""
+        if not self._ended:
+            self._attempt_ended("success")
+            self._tell("request_ended", key, self._attempts)
+
     def _current_attempt(self) -> Attempt:
         self._started = self._registry.now()
+        self._t0, self._ended = time.perf_counter(), False
+        self._attempts += 1
         return Attempt(index=self._live[self._pos], key=self._key, number=self._attempt)
 
     def _enter(self, after: int) -> int | None:
@@ -277,6 +318,7 @@ class FailoverFlow:
         self._emit(error, kind, until=until, next_model=next_model, reason=reason)
         self._failures.append((self._key, kind, error))
         if nxt is None:
+            self._tell("request_ended", None, self._attempts)
             return GiveUp(AllModelsFailedError(self._failures, skipped=self._skipped))
         self._pos, self._attempt = nxt, 1
         return self._current_attempt()
@@ -303,6 +345,7 @@ class FailoverFlow:
             until=until,
             reason=reason,
         )
+        self._tell("decided", event)
         pending = notify(self._policy.observer, event)
         if pending is not None:
             self._observer_calls.append((self._policy.observer, pending))
