@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 import failover_core as fc
-from failover_core import _classify
+from failover_core import _classify, _telemetry
 
 pytest_plugins = ["failover_core.simulator.pytest_plugin"]
 
@@ -52,9 +52,11 @@ def registry(clock: FakeClock) -> Iterator[fc.HealthRegistry]:
 
 @pytest.fixture(autouse=True)
 def _isolated_globals() -> Iterator[None]:
-    """Defaults, global classifier rules and the global registry never leak between tests."""
+    """Defaults, global classifier rules, the global registry and telemetry listeners
+    (metrics turned on by a README block) never leak between tests."""
     defaults = fc.get_failover_defaults()
     rules = _classify._global_rules
+    listeners = _telemetry._listeners
     old_registry = fc.set_health_registry(fc.HealthRegistry())
     yield
     fc.set_failover_defaults(
@@ -65,4 +67,5 @@ def _isolated_globals() -> Iterator[None]:
         idle_timeout=defaults.idle_timeout,
     )
     _classify._global_rules = rules
+    _telemetry._listeners = listeners
     fc.set_health_registry(old_registry)
