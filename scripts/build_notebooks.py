@@ -611,8 +611,14 @@ logging.getLogger("llm_failover").removeHandler(handler)
         "the same on any machine."
     ),
     code("""
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from failover_core.otel import instrument_metrics, uninstrument_metrics
 from failover_core.simulator import ProviderSimulator
 
+metrics_reader = InMemoryMetricReader()  # the same incident feeds the metrics drawn below
+instrument_metrics(MeterProvider(metric_readers=[metrics_reader]))
 logging.getLogger("llm_failover").setLevel(logging.ERROR)  # the observer prints them below
 virtual = {"now": 0.0}
 real_registry = fc.set_health_registry(fc.HealthRegistry(clock=lambda: virtual["now"]))
@@ -668,6 +674,57 @@ ax.set_xlim(0, 60)
 ax.set_xlabel("seconds (the registry's virtual clock, one request per second)")
 ax.set_title("Benches over time, as an observer saw them")
 ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+fig.tight_layout()
+"""),
+    md(
+        "## The same incident as metrics\n\n"
+        "Dashboards read counters, not traces. `failover_core.otel.instrument_metrics()` "
+        "records every chain's attempts, failovers, benches and probes through OpenTelemetry "
+        "(here into the SDK's in-memory reader; in production a Prometheus or OTLP exporter). "
+        "These are the counters the incident above produced:"
+    ),
+    code("""
+def counter(name, *keys):
+    out = {}
+    for rm in metrics_reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name == name:
+                    for point in metric.data.data_points:
+                        out[tuple(point.attributes[k] for k in keys)] = point.value
+    return out
+
+
+uninstrument_metrics()
+attempts = counter("llm_failover.attempts", "llm_failover.model", "llm_failover.outcome")
+failovers = counter("llm_failover.failovers", "llm_failover.from_model", "llm_failover.reason")
+probes = counter("llm_failover.probes", "llm_failover.model", "llm_failover.result")
+outcome_colors = {"success": "tab:green", "transient": "tab:orange", "auth_dead": "tab:red",
+                  "request_specific": "tab:purple", "timeout": "tab:brown",
+                  "unknown": "tab:grey", "cancelled": "black"}
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+left = {key: 0 for key in keys}
+for outcome, color in outcome_colors.items():
+    values = [attempts.get((key, outcome), 0) for key in keys]
+    if any(values):
+        axes[0].barh(keys, values, left=[left[k] for k in keys], color=color, label=outcome)
+        for key, v in zip(keys, values, strict=True):
+            left[key] += v
+axes[0].invert_yaxis()
+axes[0].set_title("llm_failover.attempts")
+axes[0].legend(fontsize=8, frameon=False)
+labels = [f"{m.split('/')[1]}: {r}" for m, r in failovers]
+axes[1].barh(labels, list(failovers.values()), color="tab:blue")
+axes[1].invert_yaxis()
+axes[1].set_title("llm_failover.failovers (from, reason)")
+plabels = [f"{m.split('/')[1]}: {r}" for m, r in probes]
+axes[2].barh(plabels, list(probes.values()),
+             color=["tab:green" if r == "recovered" else "tab:red" for _, r in probes])
+axes[2].invert_yaxis()
+axes[2].set_title("llm_failover.probes (model, result)")
+for ax in axes:
+    ax.xaxis.get_major_locator().set_params(integer=True)
+fig.suptitle("The incident above, as OpenTelemetry counters")
 fig.tight_layout()
 """),
     md(
