@@ -93,7 +93,7 @@ def remove_classifier_rule(rule: ClassifierRule) -> bool:
 
 T, A, R = ErrorKind.TRANSIENT, ErrorKind.AUTH_DEAD, ErrorKind.REQUEST_SPECIFIC
 
-_TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 498, 499, 500, 502, 503, 504, 529})
+_TRANSIENT_STATUS = frozenset({408, 409, 424, 425, 429, 498, 499, 500, 502, 503, 504, 529})
 _AUTH_DEAD_STATUS = frozenset({401, 402, 403, 404, 410, 412, 451})
 # Statuses whose meaning providers overload; a documented phrase may refine them.
 _REFINABLE_STATUS = frozenset({400, 403, 413, 422, 429, 500})
@@ -113,6 +113,7 @@ _SPECIFIC_CODES: Mapping[str, ErrorKind] = {
     "invalid_model": A,  # Mistral
     "model_decommissioned": A,  # Groq
     "deploymentnotfound": A,  # Azure OpenAI
+    "operationnotsupported": A,  # Azure: the deployed model cannot chat at all
     "organization_restricted": A,  # Groq
     "unsupported_country_region_territory": A,  # OpenAI
     "accessdeniedexception": A,  # Bedrock
@@ -191,6 +192,8 @@ _PHRASES: tuple[tuple[str, ErrorKind], ...] = (
     ("invalid api key", A),
     ("requires more system memory", A),  # Ollama: the model cannot load on this host
     ("does not exist or you do not have access", A),
+    # the provider is busy
+    ("exceeds the service quota", T),  # Bedrock: "resubmit your request later"
     # the request's own fault
     ("maximum context length", R),
     ("context_length_exceeded", R),
@@ -199,6 +202,7 @@ _PHRASES: tuple[tuple[str, ErrorKind], ...] = (
     ("prompt is too long", R),
     ("input is too long", R),
     ("too many tokens", R),  # Cohere
+    ("input validation error", R),  # Together: inputs + max_new_tokens over the context
     ("request too large", R),
     ("content_policy_violation", R),
     ("content management policy", R),
@@ -380,9 +384,9 @@ def _specific(link: _Link, status: int | None) -> ErrorKind | None:
 
 
 def _phrase(text: str) -> ErrorKind | None:
+    if _LONG_QUOTA.search(text):
+        return A  # "tokens per day", "1000 API calls / month": nothing comes back for hours
     if _QUOTA_PHRASE in text:
-        if _LONG_QUOTA.search(text):
-            return A
         # Gemini's per-minute wording points at its rate-limit docs; OpenAI's is billing.
         return T if "rate-limit" in text or "rate limit" in text else A
     for phrase, kind in _PHRASES:
