@@ -6,8 +6,10 @@ SDK under test then builds its own exception from that real HTTP response.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,6 +23,8 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    delay: float = 0.0
+    """Seconds to wait before answering (a slow provider, for client timeouts)."""
 
     def encoded(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -47,14 +51,17 @@ class ErrorServer:
                     self.rfile.read(length)
                 server.paths.append(self.path)
                 reply = server.reply
+                if reply.delay:
+                    time.sleep(reply.delay)
                 data = reply.encoded()
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+                with contextlib.suppress(OSError):  # the client may have given up
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", reply.content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(data)
 
             do_GET = do_POST = do_PUT = do_DELETE = _answer
 
