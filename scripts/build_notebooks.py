@@ -421,9 +421,10 @@ print(model.invoke("my secret prompt").response_metadata["failover"])
 logging.getLogger("llm_failover").removeHandler(handler)
 """),
     md(
-        "## Classification\n\nHow errors are read: the status on the exception or its causes, "
-        "then codes in the body, then the type. Here are the simulator's errors, raised by "
-        "the real `openai` SDK:"
+        "## Classification\n\nHow errors are read: specific codes on the exception or any of "
+        "its causes (body, type, quota), then the HTTP status (refined by documented phrases), "
+        "then transport errors; an error with none of these was raised before sending and "
+        "skips without a bench. Here are the simulator's errors, raised by the real `openai` SDK:"
     ),
     code("""
 import openai

@@ -522,7 +522,10 @@ GEMINI = [
         _g(504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
         T,
     ),
-    # Vertex AI wording of the same statuses
+]
+
+# Vertex AI: the same envelope, its own wording
+VERTEX = [
     Case(
         "vertex-429",
         429,
@@ -573,8 +576,8 @@ GEMINI = [
         ),
         R,
     ),
-    Case("vertex-500", 500, _g(500, "INTERNAL", "Internal error encountered."), T),
-    Case("vertex-503", 503, _g(503, "UNAVAILABLE", "Service is currently unavailable."), T),
+    Case("500", 500, _g(500, "INTERNAL", "Internal error encountered."), T),
+    Case("503", 503, _g(503, "UNAVAILABLE", "Service is currently unavailable."), T),
 ]
 
 
@@ -1064,6 +1067,7 @@ CASES: dict[str, list[Case]] = {
     "azure": AZURE,
     "anthropic": ANTHROPIC,
     "gemini": GEMINI,
+    "vertex": VERTEX,
     "bedrock": BEDROCK,
     "mistral": MISTRAL,
     "groq": GROQ,

@@ -188,6 +188,47 @@ def _li_genai(url: str) -> Call:
     return lambda: llm.chat(_li_messages())
 
 
+def _vertex_options() -> dict[str, Any]:
+    from google.oauth2.credentials import Credentials
+
+    credentials = Credentials(token="t")  # a fixed token: nothing to refresh, no network
+    return {"project": "p", "location": "us-central1", "credentials": credentials}
+
+
+def _genai_vertex(url: str) -> Call:
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(
+        vertexai=True, http_options=types.HttpOptions(base_url=url), **_vertex_options()
+    )
+    return lambda: client.models.generate_content(model="gemini-2.5-flash", contents="hi")
+
+
+def _lc_genai_vertex(url: str) -> Call:
+    from langchain_google_genai import ChatGoogleGenerativeAI
+
+    model = ChatGoogleGenerativeAI(
+        model="gemini-2.5-flash", vertexai=True, base_url=url, max_retries=0, **_vertex_options()
+    )
+    return lambda: model.invoke("hi")
+
+
+def _li_genai_vertex(url: str) -> Call:
+    from google.genai import types
+    from llama_index.llms.google_genai import GoogleGenAI
+
+    llm = GoogleGenAI(
+        model="gemini-2.5-flash",
+        vertexai_config=_vertex_options(),  # type: ignore[arg-type]
+        http_options=types.HttpOptions(base_url=url),
+        max_tokens=64,
+        context_window=1_000_000,
+        max_retries=0,
+    )
+    return lambda: llm.chat(_li_messages())
+
+
 # -- Bedrock ---------------------------------------------------------------------------
 
 _BEDROCK_MODEL = "anthropic.claude-3-5-sonnet-20241022-v2:0"
@@ -409,6 +450,15 @@ CLIENTS: dict[str, list[Client]] = {
         Client("langchain-google-genai", (LC, "langchain_google_genai"), _lc_genai),
         Client("llama-index-google-genai", (LI, "llama_index.llms.google_genai"), _li_genai),
         Client("litellm-gemini", (LL,), _litellm("gemini/gemini-2.5-flash")),
+    ],
+    "vertex": [
+        Client("google-genai-vertex", ("google.genai",), _genai_vertex),
+        Client("langchain-google-genai-vertex", (LC, "langchain_google_genai"), _lc_genai_vertex),
+        Client(
+            "llama-index-google-genai-vertex",
+            (LI, "llama_index.llms.google_genai"),
+            _li_genai_vertex,
+        ),
     ],
     "bedrock": [
         Client("boto3", ("boto3",), _bedrock),
