@@ -378,3 +378,44 @@ def test_a_raising_rule_never_breaks_a_request(registry: fc.HealthRegistry) -> N
     flow.start()
     assert flow.failed(TimeoutError()) == fc.Attempt(index=1, key="b/2", number=1)
     assert registry.is_benched("a/1"), "the timeout counted as a transient strike"
+
+
+class GoogleLike(Exception):
+    """google-genai's APIError keeps an int code, a status name and the whole body."""
+
+    def __init__(self, quota_id: str) -> None:
+        super().__init__("429 RESOURCE_EXHAUSTED")
+        self.code = 429
+        self.status = "RESOURCE_EXHAUSTED"
+        violation = {"quotaId": quota_id, "quotaMetric": "generate_content_free_tier_requests"}
+        self.details = {
+            "error": {
+                "code": 429,
+                "status": "RESOURCE_EXHAUSTED",
+                "message": "You exceeded your current quota, please check your plan and billing.",
+                "details": [{"@type": "google.rpc.QuotaFailure", "violations": [violation]}],
+            }
+        }
+
+
+@pytest.mark.parametrize(
+    ("quota_id", "kind"),
+    [
+        ("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", T),
+        ("GenerateRequestsPerDayPerProjectPerModel-FreeTier", A),
+    ],
+)
+def test_the_chained_quota_decides_before_the_wrappers_billing_words(
+    quota_id: str, kind: fc.ErrorKind
+) -> None:
+    class WrapperRateLimitError(Exception):
+        pass
+
+    try:
+        try:
+            raise GoogleLike(quota_id)
+        except GoogleLike as exc:
+            raise WrapperRateLimitError("You exceeded your current quota") from exc
+    except WrapperRateLimitError as outer:
+        assert fc.classify(outer) is kind
+        assert fc.classify(outer.__cause__) is kind  # type: ignore[arg-type]
