@@ -10,6 +10,7 @@ import contextlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -78,3 +79,24 @@ class ErrorServer:
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+def chain_of(exc: BaseException) -> str:
+    """The exception chain, for a failure message that shows what the wrapper raised."""
+    parts, seen = [], set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        parts.append(f"{type(link).__module__}.{type(link).__name__}: {str(link)[:160]}")
+        link = link.__cause__ or link.__context__
+    return " <- ".join(parts)
+
+
+def raised_by(call: Callable[[], object], server: ErrorServer) -> BaseException:
+    sent = len(server.paths)
+    try:
+        call()
+    except Exception as exc:
+        assert len(server.paths) > sent, f"raised before any request: {chain_of(exc)}"
+        return exc
+    raise AssertionError("the client did not raise")

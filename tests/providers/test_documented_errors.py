@@ -12,7 +12,7 @@ import pytest
 import failover_core as fc
 from tests.providers._cases import CASES, Case
 from tests.providers._clients import CLIENTS, Call, Client
-from tests.providers._server import ErrorServer, Reply
+from tests.providers._server import ErrorServer, Reply, chain_of, raised_by
 
 ROWS = [
     pytest.param(client, case, id=f"{client.name}-{case.id}")
@@ -33,27 +33,6 @@ def _call(client: Client, url: str) -> Call:
     if client.name not in _calls:
         _calls[client.name] = client.make(url)
     return _calls[client.name]
-
-
-def chain_of(exc: BaseException) -> str:
-    """The exception chain, for a failure message that shows what the wrapper raised."""
-    parts, seen = [], set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        parts.append(f"{type(link).__module__}.{type(link).__name__}: {str(link)[:160]}")
-        link = link.__cause__ or link.__context__
-    return " <- ".join(parts)
-
-
-def raised_by(call: Call, server: ErrorServer) -> BaseException:
-    sent = len(server.paths)
-    try:
-        call()
-    except Exception as exc:
-        assert len(server.paths) > sent, f"raised before any request: {chain_of(exc)}"
-        return exc
-    raise AssertionError("the client did not raise")
 
 
 @pytest.mark.parametrize(("client", "case"), ROWS)

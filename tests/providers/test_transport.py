@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 import failover_core as fc
-from tests.providers._server import ErrorServer, Reply
-from tests.providers.test_documented_errors import chain_of
+from tests.providers._server import ErrorServer, Reply, chain_of
 
 T, A, R = fc.ErrorKind.TRANSIENT, fc.ErrorKind.AUTH_DEAD, fc.ErrorKind.REQUEST_SPECIFIC
 
