@@ -424,19 +424,19 @@ LC, LI, LL = "langchain_core", "llama_index.core", "litellm"
 CLIENTS: dict[str, list[Client]] = {
     "openai": [
         Client("openai", ("openai",), _openai),
-        Client("langchain-openai", (LC, "langchain_openai"), _lc_openai),
-        Client("llama-index-openai", (LI, "llama_index.llms.openai"), _li_openai),
+        Client("langchain-openai", (LC, "openai", "langchain_openai"), _lc_openai),
+        Client("llama-index-openai", (LI, "openai", "llama_index.llms.openai"), _li_openai),
         Client("litellm-openai", (LL,), _litellm("openai/gpt-4o")),
     ],
     "azure": [
         Client("openai-azure", ("openai",), _azure),
-        Client("langchain-azure", (LC, "langchain_openai"), _lc_azure),
-        Client("llama-index-azure", (LI, "llama_index.llms.azure_openai"), _li_azure),
+        Client("langchain-azure", (LC, "openai", "langchain_openai"), _lc_azure),
+        Client("llama-index-azure", (LI, "openai", "llama_index.llms.azure_openai"), _li_azure),
         Client("litellm-azure", (LL,), _litellm("azure/dep", api_version=_AZURE_VERSION)),
     ],
     "anthropic": [
         Client("anthropic", ("anthropic",), _anthropic),
-        Client("langchain-anthropic", (LC, "langchain_anthropic"), _lc_anthropic),
+        Client("langchain-anthropic", (LC, "anthropic", "langchain_anthropic"), _lc_anthropic),
         Client(
             "llama-index-anthropic",
             (LI, "llama_index.llms.anthropic"),
@@ -447,24 +447,34 @@ CLIENTS: dict[str, list[Client]] = {
     ],
     "gemini": [
         Client("google-genai", ("google.genai",), _genai),
-        Client("langchain-google-genai", (LC, "langchain_google_genai"), _lc_genai),
-        Client("llama-index-google-genai", (LI, "llama_index.llms.google_genai"), _li_genai),
+        Client("langchain-google-genai", (LC, "google.genai", "langchain_google_genai"), _lc_genai),
+        Client(
+            "llama-index-google-genai",
+            (LI, "google.genai", "llama_index.llms.google_genai"),
+            _li_genai,
+        ),
         Client("litellm-gemini", (LL,), _litellm("gemini/gemini-2.5-flash")),
     ],
     "vertex": [
         Client("google-genai-vertex", ("google.genai",), _genai_vertex),
-        Client("langchain-google-genai-vertex", (LC, "langchain_google_genai"), _lc_genai_vertex),
+        Client(
+            "langchain-google-genai-vertex",
+            (LC, "google.genai", "langchain_google_genai"),
+            _lc_genai_vertex,
+        ),
         Client(
             "llama-index-google-genai-vertex",
-            (LI, "llama_index.llms.google_genai"),
+            (LI, "google.genai", "llama_index.llms.google_genai"),
             _li_genai_vertex,
         ),
     ],
     "bedrock": [
         Client("boto3", ("boto3",), _bedrock),
-        Client("langchain-aws", (LC, "langchain_aws"), _lc_bedrock),
+        Client("langchain-aws", (LC, "boto3", "langchain_aws"), _lc_bedrock),
         Client(
-            "llama-index-bedrock-converse", (LI, "llama_index.llms.bedrock_converse"), _li_bedrock
+            "llama-index-bedrock-converse",
+            (LI, "boto3", "llama_index.llms.bedrock_converse"),
+            _li_bedrock,
         ),
         Client(
             "litellm-bedrock",
@@ -475,35 +485,39 @@ CLIENTS: dict[str, list[Client]] = {
     "mistral": [
         Client("mistralai", ("mistralai.client",), _mistral),
         Client("langchain-mistralai", (LC, "langchain_mistralai"), _lc_mistral),
-        Client("llama-index-mistralai", (LI, "llama_index.llms.mistralai"), _li_mistral),
+        Client(
+            "llama-index-mistralai",
+            (LI, "mistralai.client", "llama_index.llms.mistralai"),
+            _li_mistral,
+        ),
         Client("litellm-mistral", (LL,), _litellm("mistral/mistral-small-latest")),
     ],
     "groq": [
         Client("groq", ("groq",), _groq),
-        Client("langchain-groq", (LC, "langchain_groq"), _lc_groq),
-        Client("llama-index-groq", (LI, "llama_index.llms.groq"), _li_groq),
+        Client("langchain-groq", (LC, "groq", "langchain_groq"), _lc_groq),
+        Client("llama-index-groq", (LI, "openai", "llama_index.llms.groq"), _li_groq),
         Client("litellm-groq", (LL,), _litellm("groq/llama-3.3-70b-versatile")),
     ],
     "cohere": [
         Client("cohere", ("cohere",), _cohere),
-        Client("langchain-cohere", (LC, "langchain_cohere"), _lc_cohere),
-        Client("llama-index-cohere", (LI, "llama_index.llms.cohere"), _li_cohere),
+        Client("langchain-cohere", (LC, "cohere", "langchain_cohere"), _lc_cohere),
+        Client("llama-index-cohere", (LI, "cohere", "llama_index.llms.cohere"), _li_cohere),
         Client("litellm-cohere", (LL,), _litellm("cohere_chat/command-a-03-2025")),
     ],
     "fireworks": [
         Client("fireworks", ("fireworks",), _fireworks),
-        Client("langchain-fireworks", (LC, "langchain_fireworks"), _lc_fireworks),
+        Client("langchain-fireworks", (LC, "fireworks", "langchain_fireworks"), _lc_fireworks),
         Client("litellm-fireworks", (LL,), _litellm("fireworks_ai/accounts/fireworks/models/x")),
     ],
     "together": [
         Client("together", ("together",), _together),
-        Client("langchain-together", (LC, "langchain_together"), _lc_together),
+        Client("langchain-together", (LC, "openai", "langchain_together"), _lc_together),
         Client("litellm-together", (LL,), _litellm("together_ai/meta-llama/Llama-3.3-70B")),
     ],
     "ollama": [
         Client("ollama", ("ollama",), _ollama),
-        Client("langchain-ollama", (LC, "langchain_ollama"), _lc_ollama),
-        Client("llama-index-ollama", (LI, "llama_index.llms.ollama"), _li_ollama),
+        Client("langchain-ollama", (LC, "ollama", "langchain_ollama"), _lc_ollama),
+        Client("llama-index-ollama", (LI, "ollama", "llama_index.llms.ollama"), _li_ollama),
         Client("litellm-ollama", (LL,), _litellm("ollama_chat/llama3.2")),
     ],
 }

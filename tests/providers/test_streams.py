@@ -83,6 +83,7 @@ def _boto_stream(url: str) -> Any:
 
 
 def _langchain_stream(url: str) -> Any:
+    pytest.importorskip("boto3")
     pytest.importorskip("langchain_aws")
     from botocore.config import Config
     from langchain_aws import ChatBedrockConverse
@@ -98,6 +99,7 @@ def _langchain_stream(url: str) -> Any:
 
 
 def _llamaindex_stream(url: str) -> Any:
+    pytest.importorskip("boto3")
     pytest.importorskip("llama_index.llms.bedrock_converse")
     from llama_index.core.llms import ChatMessage
     from llama_index.llms.bedrock_converse import BedrockConverse
@@ -153,6 +155,7 @@ def test_llamaindex_gemini_safety_block_is_skipped_without_a_bench(
     error_server: ErrorServer, body: dict[str, Any], says: str
 ) -> None:
     """A content filter: the next model may answer; this one is healthy."""
+    pytest.importorskip("google.genai")
     pytest.importorskip("llama_index.llms.google_genai")
     from google.genai import types
     from llama_index.core.llms import ChatMessage
