@@ -728,9 +728,11 @@ fig.suptitle("The incident above, as OpenTelemetry counters")
 fig.tight_layout()
 """),
     md(
-        "## Classification\n\nHow errors are read: the status on the exception or its causes, "
-        "then codes in the body, then the type. Here is a batch of the simulator's errors, "
-        "raised by the real `openai` and `anthropic` SDKs, and the kind each is given:"
+        "## Classification\n\nHow errors are read: specific codes on the exception or any of "
+        "its causes (body, type, quota), then the HTTP status (refined by documented phrases), "
+        "then transport errors; an error with none of these was raised before sending and "
+        "skips without a bench. Here is a batch of the simulator's errors, raised by the real "
+        "`openai` and `anthropic` SDKs, and the kind each is given:"
     ),
     code("""
 import anthropic

@@ -3,7 +3,7 @@
 # ruff (lint + format), mypy --strict, then the whole pytest suite. Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS=dev source scripts/_venv.sh
+EXTRAS=dev,providers source scripts/_venv.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

@@ -234,7 +234,7 @@ class GrpcLike(Exception):
         (ConnectionResetError(), T),
         (httpx.ReadTimeout("slow"), T),
         (httpx.RemoteProtocolError("peer closed"), T),
-        (ValueError("who knows"), U),
+        (ValueError("tool_choice 'any' cannot be expressed"), R),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
 )
@@ -274,7 +274,7 @@ def test_cycles_in_the_chain_terminate() -> None:
     a, b = RuntimeError("a"), RuntimeError("b")
     a.__cause__, b.__cause__ = b, a
     assert fc.status_of(a) is None
-    assert fc.classify(a) is U
+    assert fc.classify(a) is R
 
 
 def test_bool_and_out_of_range_codes_are_not_statuses() -> None:
@@ -294,9 +294,9 @@ def test_global_rules_extend_and_can_be_removed() -> None:
         return fc.ErrorKind.AUTH_DEAD if isinstance(exc, QuotaError) else None
 
     assert fc.classify(QuotaError()) is A
-    assert fc.classify(ValueError()) is U, "a rule that defers changes nothing"
+    assert fc.classify(TimeoutError()) is T, "a rule that defers changes nothing"
     assert fc.remove_classifier_rule(quota) is True
-    assert fc.classify(QuotaError()) is U
+    assert fc.classify(QuotaError()) is R
     assert fc.remove_classifier_rule(quota) is False
 
 
@@ -313,3 +313,109 @@ def test_error_kind_values_are_the_documented_strings() -> None:
         "unknown",
     ]
     assert fc.ErrorKind("auth_dead") is A
+
+
+def test_an_error_raised_before_sending_is_skipped_without_a_bench() -> None:
+    """No status, no code, no transport failure: it says nothing of the provider's health."""
+    try:
+        try:
+            raise KeyError("tool_choice")
+        except KeyError as exc:
+            raise ValueError("ChatAnthropic cannot express tool_choice='any' here") from exc
+    except ValueError as outer:
+        assert fc.status_of(outer) is None
+        assert fc.classify(outer) is R
+
+
+def test_a_global_rule_that_raises_defers_and_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @fc.add_classifier_rule
+    def broken(exc: BaseException) -> fc.ErrorKind | None:
+        raise ZeroDivisionError("rule bug")
+
+    secret = httpx.HTTPStatusError(
+        "prompt: my password is hunter2",
+        request=httpx.Request("POST", "http://x"),
+        response=httpx.Response(503),
+    )
+    with caplog.at_level("WARNING", logger="llm_failover"):
+        assert fc.classify(secret) is T, "the built-in table still answers"
+        assert fc.classify(secret) is T
+        assert (
+            fc.classify(
+                httpx.HTTPStatusError(
+                    "x", request=httpx.Request("POST", "http://x"), response=httpx.Response(401)
+                )
+            )
+            is A
+        )
+    warnings = [r for r in caplog.records if "classifier rule" in r.getMessage()]
+    assert len(warnings) == 1, "logged once, not once per request"
+    assert "ZeroDivisionError: rule bug" in warnings[0].getMessage()
+    assert "hunter2" not in caplog.text, "the provider's error text never reaches the log"
+
+
+def test_a_chain_rule_that_raises_defers_to_the_next_rule() -> None:
+    def broken(exc: BaseException) -> fc.ErrorKind | None:
+        raise RuntimeError("rule bug")
+
+    def junk(exc: BaseException) -> fc.ErrorKind | None:
+        return "not a kind"  # type: ignore[return-value]
+
+    def next_rule(exc: BaseException) -> fc.ErrorKind | None:
+        return fc.ErrorKind.AUTH_DEAD
+
+    assert fc.classify(TimeoutError(), rules=[broken, junk, next_rule]) is A
+    assert fc.classify(TimeoutError(), rules=[broken, junk]) is T
+
+
+def test_a_raising_rule_never_breaks_a_request(registry: fc.HealthRegistry) -> None:
+    """The flow asks the classifier for every failure; a broken rule leaves it deciding."""
+    fc.add_classifier_rule(lambda exc: 1 / 0)  # type: ignore[arg-type,return-value]
+    policy = fc.FailoverPolicy.build(max_retries=1)
+    flow = fc.FailoverFlow(("a/1", "b/2"), policy, registry)
+    flow.start()
+    assert flow.failed(TimeoutError()) == fc.Attempt(index=1, key="b/2", number=1)
+    assert registry.is_benched("a/1"), "the timeout counted as a transient strike"
+
+
+class GoogleLike(Exception):
+    """google-genai's APIError keeps an int code, a status name and the whole body."""
+
+    def __init__(self, quota_id: str) -> None:
+        super().__init__("429 RESOURCE_EXHAUSTED")
+        self.code = 429
+        self.status = "RESOURCE_EXHAUSTED"
+        violation = {"quotaId": quota_id, "quotaMetric": "generate_content_free_tier_requests"}
+        self.details = {
+            "error": {
+                "code": 429,
+                "status": "RESOURCE_EXHAUSTED",
+                "message": "You exceeded your current quota, please check your plan and billing.",
+                "details": [{"@type": "google.rpc.QuotaFailure", "violations": [violation]}],
+            }
+        }
+
+
+@pytest.mark.parametrize(
+    ("quota_id", "kind"),
+    [
+        ("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", T),
+        ("GenerateRequestsPerDayPerProjectPerModel-FreeTier", A),
+    ],
+)
+def test_the_chained_quota_decides_before_the_wrappers_billing_words(
+    quota_id: str, kind: fc.ErrorKind
+) -> None:
+    class WrapperRateLimitError(Exception):
+        pass
+
+    try:
+        try:
+            raise GoogleLike(quota_id)
+        except GoogleLike as exc:
+            raise WrapperRateLimitError("You exceeded your current quota") from exc
+    except WrapperRateLimitError as outer:
+        assert fc.classify(outer) is kind
+        assert fc.classify(outer.__cause__) is kind  # type: ignore[arg-type]

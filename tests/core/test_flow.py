@@ -76,7 +76,8 @@ def test_auth_dead_error_benches_at_once(registry: fc.HealthRegistry) -> None:
 
 
 def test_unknown_errors_are_retried_like_transient(registry: fc.HealthRegistry) -> None:
-    flow, events = make_flow(registry, max_retries=2, backoff=lambda n: 0)
+    unknown = [lambda exc: fc.ErrorKind.UNKNOWN]  # only a rule says "unknown" now
+    flow, events = make_flow(registry, max_retries=2, backoff=lambda n: 0, rules=unknown)
     flow.start()
     assert isinstance(flow.failed(RuntimeError("?")), Sleep)
     flow.slept()
