@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 PRIMARY, BACKUP, LAST = "gpt-4o-mini", "claude-haiku-4-5", "gpt-4.1-nano"
 MODELS = (PRIMARY, BACKUP, LAST)
 KEYS = {"openai/" + PRIMARY: PRIMARY, "anthropic/" + BACKUP: BACKUP, "openai/" + LAST: LAST}
-CHAINS = {"LangChain": (PRIMARY, BACKUP, LAST), "LlamaIndex": (PRIMARY, LAST)}
+CHAINS = {"LangChain": (PRIMARY, BACKUP, LAST), "LlamaIndex": (PRIMARY, BACKUP, LAST)}
 COOLDOWN = 8.0  # demo seconds a failed model stays benched
+DEADLINE = 1.0  # real seconds an attempt may take (to its first token, streaming)
 STEP = 0.6  # demo seconds per request; --pace sets the real seconds
 LONG_PROMPT = "summarise this contract: " + "clause " * 400
 
@@ -78,9 +79,16 @@ PHASES: Sequence[Phase] = (
         lambda sim: (sim.clear(PRIMARY), sim.fail(BACKUP, 401, times=None)),
     ),
     Phase(
-        "all providers healthy again",
-        f"{PRIMARY} serves again; the outage stays in the timeline",
+        f"{PRIMARY} hangs: it takes requests and never answers",
+        f"each try is cut at the {DEADLINE:.0f} s deadline, the next model answers at once; "
+        "3 timeouts bench it",
         6,
+        lambda sim: (sim.clear(PRIMARY), sim.hang(PRIMARY, 10, times=None)),
+    ),
+    Phase(
+        "all providers healthy again",
+        f"{PRIMARY} serves again once its bench is over; the outage stays in the timeline",
+        16,
         lambda sim: sim.clear(),
     ),
 )
@@ -123,10 +131,13 @@ class Board:
         short = KEYS.get(event.model, event.model)
         status = event.status
         what = f"{status} {event.kind.value}" if status else event.kind.value
+        if event.reason == "timeout":
+            what = f"no answer in {DEADLINE:.0f} s (timeout)"
         if event.benched:
             why = {
                 "exhausted": f"{what}, {event.attempt} tries failed",
                 "auth_dead": f"{what}: bad key",
+                "timeout": "hung: 3 timeouts",
             }.get(event.reason, what)
             if short in [b.model for b in self.benches] and event.reason == "exhausted":
                 why = f"{what}, probe failed"
@@ -240,8 +251,9 @@ def summary(board: Board, seconds: float) -> list[str]:
 def bench_line(board: Board, bench: Bench) -> str:
     """When a model was benched, why, until which request, and when it served again."""
     later = [r for r in board.requests if r.n > bench.at]
-    last = max((r.n for r in later if bench.model in r.skipped), default=bench.at)
     back = next((r.n for r in later if r.served == bench.model), None)
+    until = [r for r in later if back is None or r.n < back]
+    last = max((r.n for r in until if bench.model in r.skipped), default=bench.at)
     again = f"back at #{back}" if back else "unused since"
     return f"benched      {bench.model} #{bench.at}-#{last} ({bench.why}); {again}"
 
@@ -252,9 +264,8 @@ def bench_line(board: Board, bench: Bench) -> str:
 def build(sim: ProviderSimulator, board: Board) -> dict[str, Callable[[str], str]]:
     """A LangChain LCEL chain and a LlamaIndex query engine, each over a failover model.
 
-    The LlamaIndex chain is two OpenAI models: its Claude client is a separate package
-    (llama-index-llms-anthropic) the demo does not install. It still skips a model a
-    LangChain request benched: one health registry for both.
+    Both chains hold the same three models, and share one health registry: a model a
+    LangChain request benched is skipped by the next LlamaIndex query too.
     """
     from langchain_anthropic import ChatAnthropic
     from langchain_core.output_parsers import StrOutputParser
@@ -262,6 +273,7 @@ def build(sim: ProviderSimulator, board: Board) -> dict[str, Callable[[str], str
     from langchain_openai import ChatOpenAI
     from llama_index.core import Document, PromptTemplate, VectorStoreIndex
     from llama_index.core.embeddings import MockEmbedding
+    from llama_index.llms.anthropic import Anthropic
     from llama_index.llms.openai import OpenAI
 
     from langchain_failover import FailoverChatModel
@@ -272,6 +284,8 @@ def build(sim: ProviderSimulator, board: Board) -> dict[str, Callable[[str], str
         "cooldown": COOLDOWN,
         "backoff": lambda n: 0.05,
         "observer": board.observe,
+        "timeout": DEADLINE,
+        "first_token_timeout": DEADLINE,
     }
     openai_kw = {"base_url": sim.openai_base_url, "api_key": "sim", "max_retries": 0}
     lc_model = FailoverChatModel(
@@ -291,8 +305,9 @@ def build(sim: ProviderSimulator, board: Board) -> dict[str, Callable[[str], str
     lc_chain = prompt | lc_model | StrOutputParser()
 
     li_kw = {"api_base": sim.openai_base_url, "api_key": "sim", "max_retries": 0}
+    claude = Anthropic(model=BACKUP, base_url=sim.anthropic_base_url, api_key="sim", max_retries=0)
     li_llm = FailoverLLM(
-        llms=[OpenAI(model=PRIMARY, **li_kw), OpenAI(model=LAST, **li_kw)], **options
+        llms=[OpenAI(model=PRIMARY, **li_kw), claude, OpenAI(model=LAST, **li_kw)], **options
     )
     docs = [
         Document(text="Failover sends a request to the next healthy model."),
@@ -381,9 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"llm-failover outage demo: {total} requests in {len(PHASES)} phases, {how_long}.\n"
         f"LangChain chain:  {PRIMARY} > {BACKUP} > {LAST}\n"
-        f"LlamaIndex chain: {PRIMARY} > {LAST} (no Claude: its LlamaIndex client,\n"
-        "  llama-index-llms-anthropic, is not installed; the two chains share one health\n"
-        "  registry, so either skips a model the other benched)\n"
+        f"LlamaIndex chain: {PRIMARY} > {BACKUP} > {LAST}\n"
+        "  (one health registry: either chain skips a model the other benched)\n"
         "Loading LangChain and LlamaIndex...",
         flush=True,
     )

@@ -30,7 +30,7 @@ def test_the_log_tells_the_incident_story_without_wrapping() -> None:
         env={**os.environ, "COLUMNS": "80"},
     ).stdout
     served = dict(re.findall(r"^#(\d+) +\w+ +(\S+)", out, re.MULTILINE))
-    assert len(served) == 40
+    assert len(served) == 56
     assert served["1"] == served["2"] == "gpt-4o-mini"
     assert re.search(r"^#7 +LangChain +gpt-4o-mini +after 2 failed calls", out, re.M), (
         "the 429 burst is retried on the same model"
@@ -38,16 +38,22 @@ def test_the_log_tells_the_incident_story_without_wrapping() -> None:
     assert "#13 gpt-4o-mini 400 request_specific -> not benched -> claude-haiku-4-5" in out
     assert served["14"] == "gpt-4o-mini", "an over-long prompt benches nobody"
     assert "#17 gpt-4o-mini 503 transient -> benched 8 s -> claude-haiku-4-5" in out
-    assert served["18"] == "gpt-4.1-nano", "LlamaIndex skips the model LangChain benched"
+    assert served["18"] == "claude-haiku-4-5", "LlamaIndex skips the model LangChain benched"
     assert "#25 claude-haiku-4-5 401 auth_dead -> benched 8 s -> gpt-4.1-nano" in out
-    assert served["40"] == "gpt-4o-mini", "back after its bench and one probe"
+    assert served["31"] == "gpt-4o-mini", "back after its bench and one probe"
+    # A hang costs one deadline per request, fails over at once, and 3 of them bench it.
+    assert re.search(r"^#35 +LangChain +gpt-4.1-nano +after 1 failed call +1\d{3} ms", out, re.M)
+    assert "#35 gpt-4o-mini no answer in 1 s (timeout) -> not benched -> gpt-4.1-nano" in out
+    assert "#37 gpt-4o-mini no answer in 1 s (timeout) -> benched 8 s -> gpt-4.1-nano" in out
+    assert re.search(r"^#38 +LlamaIndex +gpt-4.1-nano +first try", out, re.M)
+    assert served["56"] == "gpt-4o-mini", "back again once the hang is over"
     # LlamaIndex answers show the question, not its prompt template's preamble.
     assert "Context information is" not in out
     assert re.search(r"^#2 .*you said: question 2: what is failover\?", out, re.M)
     # No wrapping at 80 columns: a long line stays one line.
     assert any(len(line) > 100 for line in out.splitlines())
-    assert "--- phase 4/6: gpt-4o-mini is down: 503 on every call (3 tries, then benched" in out
-    assert "failed calls 7, none seen by a caller: gpt-4o-mini 6, claude-haiku-4-5 1" in out
+    assert "--- phase 4/7: gpt-4o-mini is down: 503 on every call (3 tries, then benched" in out
+    assert "failed calls 11, none seen by a caller: gpt-4o-mini 9, claude-haiku-4-5 2" in out
 
 
 # -- a real terminal ----------------------------------------------------------------------
@@ -110,26 +116,29 @@ def test_an_80x24_terminal_shows_phase_servers_benches_and_the_outage_at_the_end
     lines = wait_for(
         terminal,
         lambda s: (
-            any(x.startswith("phase 4/6") for x in s)
+            any(x.startswith("phase 4/7") for x in s)
             and any(x.startswith("#18 LlamaIndex") for x in s)
         ),
     )
-    top = index_of(lines, "phase 4/6: gpt-4o-mini is down: 503 on every call")
+    top = index_of(lines, "phase 4/7: gpt-4o-mini is down: 503 on every call")
     assert lines[top + 1].startswith("  watch: 3 tries, then benched 8 s"), "no wrapped lines"
     assert re.match(r"gpt-4o-mini +█+▓█+x█+x·", lines[top + 3]), "who served each request"
     bench = lines[index_of(lines, "benched at t=") + 1]
     assert re.match(r"gpt-4o-mini +503 transient, 3 tries failed +\d\.\d s left, 6 failed", bench)
     assert "#17 gpt-4o-mini 503 transient -> benched 8 s -> claude-haiku-4-5" in lines
-    assert re.match(r"#18 LlamaIndex gpt-4.1-nano +first try", lines[-1]), "all of it fits"
+    assert re.match(r"#18 LlamaIndex claude-haiku-4-5 +first try", lines[-1]), "all of it fits"
 
     # At the end: the whole run's timeline, the outage still in it, and the summary.
     lines = wait_for(terminal, lambda s: "DEMO-EXIT 0" in s)
-    top = index_of(lines, "llm-failover demo: 40 requests, every one answered")
+    top = index_of(lines, "llm-failover demo: 56 requests, every one answered")
     primary, backup = lines[top + 2], lines[top + 3]
-    assert re.fullmatch(r"gpt-4o-mini +█+▓█+x█+x·+█+", primary)
-    assert re.match(r"claude-haiku-4-5 +█ +█ █ █ █ █? ?x", backup)
-    assert lines[index_of(lines, "served by") + 1].startswith("failed calls 7, none seen")
+    assert re.fullmatch(r"gpt-4o-mini +█+▓█+x█+x·+█+xxx·+█+", primary), "503s, then the hang"
+    assert re.match(r"claude-haiku-4-5 +█ +█+x·", backup)
+    assert lines[index_of(lines, "served by") + 1].startswith("failed calls 11, none seen")
     assert re.search(
         r"benched +gpt-4o-mini #17-#\d+ \(503 transient.*\); back at #\d+", "\n".join(lines)
     )
     assert any("claude-haiku-4-5 #25" in x and "401 auth_dead" in x for x in lines)
+    assert re.search(
+        r"benched +gpt-4o-mini #37-#\d+ \(hung: 3 timeouts\); back at #\d+", "\n".join(lines)
+    )
