@@ -390,12 +390,15 @@ OUTAGE = [
     md("""
 # An outage, drawn
 
-A scripted incident through a LangChain failover model, 300 requests long:
+A scripted incident through a LangChain failover model, 380 requests long:
 
 1. requests 0-59: all healthy;
 2. from request 60 the primary (`gpt-4o-mini`) returns 503s;
 3. from request 140 the backup's key is revoked too (401), so the third model carries the load;
-4. from request 220 the providers recover.
+4. from request 220 the providers recover;
+5. from request 300 the primary hangs: it takes requests and never answers. Each try is cut
+   at the 0.3 s deadline and the next model answers at once; two timeouts bench it;
+6. from request 330 it answers again.
 
 When a cooldown ends, one request probes the model: a failed probe benches it again for
 twice as long (the longer bars), a successful one brings it back for everyone.
@@ -432,6 +435,7 @@ for child in children:  # warm the clients: the first call of each pays for impo
 benches = []  # (model, first request, last request) benched
 model = FailoverChatModel(
     models=children, max_retries=2, cooldown=3.0, backoff=lambda n: 0.02,
+    timeout=0.3, first_token_timeout=0.3,  # a hung attempt costs a request 0.3 s at most
     observer=lambda e: e.benched and benches.append((e.model, virtual["now"], e.until.timestamp())),
 )
 model.keys
@@ -440,12 +444,14 @@ model.keys
 import time
 
 phases = {0: "all healthy", 60: "primary returns 503", 140: "backup gets 401 too",
-          220: "providers recover"}
+          220: "providers recover", 300: "primary hangs", 330: "answers again"}
 actions = {60: lambda: sim.fail("gpt-4o-mini", 503, times=None),
            140: lambda: sim.fail("claude-haiku-4-5", 401, times=None),
-           220: sim.clear}
+           220: sim.clear,
+           300: lambda: sim.hang("gpt-4o-mini", 5, times=None),
+           330: sim.clear}
 rows = []  # (request, served by, latency ms, failed attempts)
-for n in range(300):
+for n in range(380):
     virtual["now"] = n * SECONDS_PER_REQUEST
     if n in actions:
         actions[n]()
@@ -467,7 +473,7 @@ keys = list(model.keys)
 colors = dict(zip(keys, ["tab:green", "tab:orange", "tab:blue"], strict=True))
 fig, (served_ax, latency_ax, bench_ax) = plt.subplots(
     3, 1, figsize=(11, 8.5), sharex=True, gridspec_kw={"height_ratios": [2, 2, 1.5]})
-fig.suptitle("An outage through a three-model failover chain: 300 requests", fontsize=14)
+fig.suptitle("An outage through a three-model failover chain: 380 requests", fontsize=14)
 
 for key in keys:
     ns = [n for n, m, _, _ in rows if m == key]
@@ -489,8 +495,9 @@ latency_ax.yaxis.set_major_formatter(ScalarFormatter())
 latency_ax.yaxis.set_minor_locator(NullLocator())
 latency_ax.yaxis.set_minor_formatter(NullFormatter())
 latency_ax.set_ylabel("latency (ms)")
-latency_ax.set_title("latency per request (the spikes: retries and backoff before a failover)")
-latency_ax.legend(loc="upper right", fontsize=8)
+latency_ax.set_title("latency per request (the spikes: retries and backoff, or a 0.3 s deadline, "
+                     "before a failover)")
+latency_ax.legend(loc="upper left", fontsize=8)
 
 for key, start, end in benches:
     bench_ax.broken_barh([(start, end - start)], (keys.index(key) - 0.35, 0.7),
@@ -505,8 +512,9 @@ for ax in (served_ax, latency_ax, bench_ax):
     for start in phases:
         if start:
             ax.axvline(start, color="grey", linestyle=":", linewidth=1)
-for start, title in phases.items():
-    served_ax.text(start + 2, 0.98, title, transform=served_ax.get_xaxis_transform(),
+for i, (start, title) in enumerate(phases.items()):  # alternate heights: labels never touch
+    served_ax.text(start + 2, 0.98 - 0.09 * (i % 2), title,
+                   transform=served_ax.get_xaxis_transform(),
                    fontsize=8, va="top", ha="left",
                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
 fig.tight_layout()
