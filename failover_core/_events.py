@@ -69,6 +69,10 @@ _MESSAGES = {
     "timeout": "failover: attempt passed its deadline, abandoned, trying next model",
     "benched_elsewhere": "failover: model benched by another request, trying next model",
     "stream_interrupted": "failover: stream failed after output, not failing over",
+    "hedge_started": "failover: no output yet, hedging with the next model",
+    "hedge_won": "failover: the hedge answered first, the slower attempt cancelled",
+    "hedge_lost": "failover: the hedged attempt answered first, the hedge cancelled",
+    "failed_in_race": "failover: an attempt failed while its hedge race went on",
 }
 
 
@@ -76,7 +80,9 @@ def log_event(event: FailoverEvent) -> None:
     """A warning with the seed's fields. Never the request, never the error's message."""
     fields = event.as_dict()
     text = " ".join(f"{k}={v}" for k, v in fields.items() if k != "reason")
-    logger.warning(
+    # A hedge is routine (a few percent of requests), not a failure: info, not a warning.
+    logger.log(
+        logging.INFO if event.reason.startswith("hedge_") else logging.WARNING,
         "%s %s",
         _MESSAGES.get(event.reason, "failover decision"),
         text,

@@ -14,6 +14,12 @@ way tenacity's ``DoAttempt``/``DoSleep`` or httpx's ``auth_flow`` work. A driver
 * :class:`GiveUp` — raise its error.
 
 A stream that fails after its first chunk is reported with :meth:`~FailoverFlow.interrupted`.
+
+Hedging (``hedge_after``): before an attempt, :meth:`~FailoverFlow.hedge_delay` says how
+long to wait for its output; past that, :meth:`~FailoverFlow.hedge` gives the attempt to
+race beside it (or none). The driver reports the race's end with
+:meth:`~FailoverFlow.race_won`, or a racer's failure while the other runs on with
+:meth:`~FailoverFlow.race_failed`; a lone survivor then goes on as the current attempt.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from ._config import FailoverPolicy
 from ._errors import AllModelsFailedError, AttemptTimeoutError, StreamInterruptedError
 from ._events import FailoverEvent, notify
 from ._health import HealthRegistry
+from ._hedge import AdaptiveHedge, HedgeNotice, Hedging, get_hedging
 
 __all__ = ["Attempt", "Command", "FailoverFlow", "GiveUp", "Served", "Sleep"]
 
@@ -62,14 +69,21 @@ Command = Attempt | Sleep | GiveUp
 
 @dataclass(frozen=True, slots=True)
 class Served:
-    """Which entry answered, and how many attempts failed before it did."""
+    """Which entry answered, and how many attempts failed before it did.
+
+    ``hedged``: the answer came from a hedge, started beside a slower attempt.
+    """
 
     model: str
     index: int
     failed_attempts: int
+    hedged: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        return {"model": self.model, "failed_attempts": self.failed_attempts}
+        out: dict[str, object] = {"model": self.model, "failed_attempts": self.failed_attempts}
+        if self.hedged:
+            out["hedged"] = True
+        return out
 
 
 class FailoverFlow:
@@ -97,6 +111,15 @@ class FailoverFlow:
         self._last: tuple[Exception, ErrorKind] | None = None
         self._pending: list[FailoverEvent] = []
         self._probing: set[str] = set()
+        # Hedging: the process's tracker and budget when this chain hedges, the current
+        # attempt's start, the hedge racing it (live position, start), whether one was used.
+        self._hedging: Hedging | None = None if policy.hedge_after is None else get_hedging()
+        self._streamed: bool | None = None
+        self._started = 0.0
+        self._hedge: tuple[int, float] | None = None
+        self._hedge_used = False
+        self._no_hedge = False
+        self._by_hedge = False
 
     # -- commands -----------------------------------------------------------------------
 
@@ -106,6 +129,8 @@ class FailoverFlow:
         if not self._live:  # everything benched: try them all, never fail on cooldowns alone
             self._live = list(range(len(self._keys)))
             self._best_effort = True
+        if self._hedging is not None:
+            self._hedging.budget.request()
         self._pos = self._enter(-1) or 0
         self._attempt = 1
         return self._current_attempt()
@@ -113,8 +138,16 @@ class FailoverFlow:
     def succeeded(self) -> Served:
         """The current attempt worked: clear the entry's failures and say who served."""
         key = self._key
+        if self._hedging is not None and self._streamed is not None:
+            elapsed = self._hedging.clock() - self._started
+            self._hedging.tracker.record(key, self._streamed, elapsed)
         self._registry.record_success(key)
-        return Served(model=key, index=self._live[self._pos], failed_attempts=self._failed_attempts)
+        return Served(
+            model=key,
+            index=self._live[self._pos],
+            failed_attempts=self._failed_attempts,
+            hedged=self._by_hedge,
+        )
 
     def failed(self, error: Exception) -> Command:
         """The current attempt raised ``error``; decide what happens next."""
@@ -123,6 +156,7 @@ class FailoverFlow:
         kind = classify(error, policy.rules)
         self._last = (error, kind)
         if kind is ErrorKind.REQUEST_SPECIFIC:
+            self._no_hedge = True  # deterministic: ordinary failover, no duplicate requests
             if key in self._probing:  # says nothing of the model: let another request probe
                 self._registry.release_probe(key)
                 self._probing.discard(key)
@@ -183,6 +217,110 @@ class FailoverFlow:
         self._emit(error, kind, until=until, next_model=None, reason="stream_interrupted")
         return StreamInterruptedError(key, kind, text, chunks)
 
+    # -- hedging ------------------------------------------------------------------------
+
+    def hedge_delay(self, streamed: bool) -> float | None:
+        """Seconds to wait for the current attempt's first output before hedging it, or
+        ``None``: no hedging (off, already hedged once, after a request-specific error,
+        nothing after it, every model benched, or an adaptive delay still cold)."""
+        self._streamed = streamed
+        hedging, after = self._hedging, self._policy.hedge_after
+        if hedging is None or after is None or self._hedge_used or self._no_hedge:
+            return None
+        if self._best_effort or self._pos + 1 >= len(self._live):
+            return None
+        if isinstance(after, AdaptiveHedge):
+            return hedging.tracker.delay(self._key, streamed, after)
+        return after
+
+    def hedge(self) -> Attempt | None:
+        """The current attempt gave no output in time: the attempt to race beside it.
+
+        ``None`` when no model after it is healthy (a benched model, or one recovering
+        behind another request's probe, is never hedged to) or the budget is spent.
+        """
+        hedging = self._hedging
+        if hedging is None or self._hedge_used:
+            return None
+        pos = next((p for p in range(self._pos + 1, len(self._live)) if self._healthy(p)), None)
+        if pos is None or not hedging.budget.try_hedge():
+            return None
+        now = hedging.clock()
+        self._hedge_used = True
+        self._hedge = (pos, now)
+        key = self._keys[self._live[pos]]
+        waited = now - self._started
+        notice = HedgeNotice(f"no output from {self._key} after {waited:.3f} s; racing {key}")
+        self._emit(notice, ErrorKind.TRANSIENT, until=None, next_model=key, reason="hedge_started")
+        return Attempt(index=self._live[pos], key=key, number=1)
+
+    def race_won(self, hedge: bool) -> None:
+        """The race ended: the hedge (``hedge``) or the attempt it raced gave output first.
+        The loser is cancelled by the driver; it benches nothing and is not a failure."""
+        assert self._hedge is not None and self._hedging is not None, "race_won() with no race"
+        (pos, started), self._hedge = self._hedge, None
+        key = self._keys[self._live[pos]]
+        outcome = "hedge_won" if hedge else "hedge_lost"
+        notice = HedgeNotice(f"{outcome}: {key if hedge else self._key} answered first")
+        self._emit(notice, ErrorKind.TRANSIENT, until=None, next_model=key, reason=outcome)
+        if hedge:
+            loser = self._key
+            if self._streamed is not None:  # the loser's time is at least this: keep the tail
+                self._hedging.tracker.record(
+                    loser, self._streamed, self._hedging.clock() - self._started
+                )
+            if loser in self._probing:  # cancelled: no verdict; let another request probe
+                self._registry.release_probe(loser)
+                self._probing.discard(loser)
+            self._switch_to_hedge(pos, started)
+
+    def race_failed(self, error: Exception, hedge: bool) -> None:
+        """A racer failed while the other runs on: record the failure (a strike, as for a
+        timeout; an auth error benches); the other goes on as the current attempt."""
+        assert self._hedge is not None, "race_failed() with no race"
+        (pos, started), self._hedge = self._hedge, None
+        hedge_key = self._keys[self._live[pos]]
+        key = hedge_key if hedge else self._key
+        kind = classify(error, self._policy.rules)
+        self._failed_attempts += 1
+        until: datetime | None = None
+        probing = key in self._probing
+        self._probing.discard(key)
+        if kind is ErrorKind.AUTH_DEAD:
+            until = self._registry.bench_now(key, self._policy.cooldown)
+        elif kind is ErrorKind.REQUEST_SPECIFIC:
+            self._no_hedge = True
+            if probing:
+                self._registry.release_probe(key)
+        else:
+            until = self._registry.record_failure(
+                key, self._policy.cooldown, exhausted=probing, strike_limit=self._policy.max_retries
+            )
+        survivor = self._key if hedge else hedge_key
+        self._emit(
+            error,
+            kind,
+            until=until,
+            next_model=survivor,
+            reason="failed_in_race",
+            model=key,
+            attempt=1 if hedge else self._attempt,
+        )
+        self._failures.append((key, kind, error))
+        if not hedge:
+            self._switch_to_hedge(pos, started)
+
+    def _switch_to_hedge(self, pos: int, started: float) -> None:
+        self._pos, self._attempt, self._started, self._by_hedge = pos, 1, started, True
+
+    def _healthy(self, pos: int) -> bool:
+        """Neither benched nor recovering (whose one probe belongs to another request)."""
+        key = self._keys[self._live[pos]]
+        if self._registry.is_benched(key):
+            return False
+        record = self._registry.store.get(key)
+        return record is None or record.until is None
+
     def drain(self) -> list[FailoverEvent]:
         """Events decided since the last drain, for drivers that forward them elsewhere
         (framework callbacks). The policy's observer has already seen them."""
@@ -196,6 +334,9 @@ class FailoverFlow:
         return self._keys[self._live[self._pos]]
 
     def _current_attempt(self) -> Attempt:
+        if self._hedging is not None:
+            self._started = self._hedging.clock()
+        self._by_hedge = False
         return Attempt(index=self._live[self._pos], key=self._key, number=self._attempt)
 
     def _enter(self, after: int) -> int | None:
@@ -237,13 +378,15 @@ class FailoverFlow:
         until: datetime | None,
         next_model: str | None,
         reason: str,
+        model: str | None = None,
+        attempt: int | None = None,
     ) -> None:
         benched = until is not None
         event = FailoverEvent(
-            model=self._key,
+            model=self._key if model is None else model,
             error=error,
             kind=kind,
-            attempt=self._attempt,
+            attempt=self._attempt if attempt is None else attempt,
             benched=benched,
             benched_for=self._policy.cooldown if benched else None,
             next_model=next_model,

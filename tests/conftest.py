@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 import failover_core as fc
-from failover_core import _classify
+from failover_core import _classify, _hedge
 
 pytest_plugins = ["failover_core.simulator.pytest_plugin"]
 
@@ -56,6 +56,7 @@ def _isolated_globals() -> Iterator[None]:
     defaults = fc.get_failover_defaults()
     rules = _classify._global_rules
     old_registry = fc.set_health_registry(fc.HealthRegistry())
+    old_hedging = _hedge.set_hedging(_hedge.Hedging(_hedge.LatencyTracker(), fc.HedgeBudget()))
     yield
     fc.set_failover_defaults(
         defaults.max_retries,
@@ -63,6 +64,8 @@ def _isolated_globals() -> Iterator[None]:
         timeout=defaults.timeout,
         first_token_timeout=defaults.first_token_timeout,
         idle_timeout=defaults.idle_timeout,
+        hedge_after=defaults.hedge_after,
     )
     _classify._global_rules = rules
     fc.set_health_registry(old_registry)
+    _hedge.set_hedging(old_hedging)
