@@ -139,6 +139,9 @@ class FailoverChatModel(BaseChatModel):
         default_factory=lambda: fc.get_failover_defaults().idle_timeout
     )
     """Longest gap between chunks once a stream has produced output (None: off)."""
+    hedge_after: Any = Field(default_factory=lambda: fc.get_failover_defaults().hedge_after)
+    """Race the next model when an attempt has no output after this: seconds, a timedelta,
+    ``"p95"`` (adaptive) or None (off, the default). See the README's Hedging section."""
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
@@ -162,6 +165,7 @@ class FailoverChatModel(BaseChatModel):
             timeout=self.timeout,
             first_token_timeout=self.first_token_timeout,
             idle_timeout=self.idle_timeout,
+            hedge_after=self.hedge_after,
         )
         entries = _entries(self.models)
         self._chain = fc.FailoverChain(entries, policy, self.registry)
@@ -187,6 +191,7 @@ class FailoverChatModel(BaseChatModel):
         timeout: fc.DeadlineOption = fc.DEFAULT,
         first_token_timeout: fc.DeadlineOption = fc.DEFAULT,
         idle_timeout: fc.DeadlineOption = fc.DEFAULT,
+        hedge_after: fc.HedgeOption = fc.DEFAULT,
         **model_kwargs: Any,
     ) -> FailoverChatModel:
         """Build a chain from ``"provider:model"`` specs (a list, or one comma-separated string).
@@ -201,6 +206,7 @@ class FailoverChatModel(BaseChatModel):
             "timeout": timeout,
             "first_token_timeout": first_token_timeout,
             "idle_timeout": idle_timeout,
+            "hedge_after": hedge_after,
         }
         return cls(
             models=built,
