@@ -93,7 +93,7 @@ class LatencyTracker:
     Thread-safe; a sample costs an append.
     """
 
-    def __init__(self, size: int = 200) -> None:
+    def __init__(self, size: int = 500) -> None:
         if size < 1:
             raise ValueError(f"a latency window needs at least one sample, got {size}")
         self.size = size

@@ -168,6 +168,21 @@ def test_a_lost_hedge_leaves_the_answer_to_the_first_model_and_says_nothing_in_i
     assert registry.store.items() == []
 
 
+def test_hedge_events_are_logged_at_info_not_as_warnings(
+    registry: fc.HealthRegistry, hedging: Hedging, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="llm_failover")
+    flow = _flow(registry, hedge_after=0.5)
+    flow.start()
+    flow.hedge_delay(streamed=False)
+    flow.hedge()
+    flow.race_won(hedge=False)
+    assert [(r.levelname, r.failover["reason"]) for r in caplog.records] == [  # type: ignore[attr-defined]
+        ("INFO", "hedge_started"),
+        ("INFO", "hedge_lost"),
+    ]
+
+
 def test_one_hedge_per_request(registry: fc.HealthRegistry, hedging: Hedging) -> None:
     flow = _flow(registry, hedge_after=0.5)
     flow.start()
