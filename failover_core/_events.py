@@ -22,6 +22,10 @@ class FailoverEvent:
     stream failed after output and nothing is tried). ``benched_for`` is the cooldown
     applied when ``benched`` is true. ``request`` is whatever the adapter passed as the
     request (the messages); observers may persist it, the library never logs it.
+
+    Hedges (``hedge_after``) are events too, with ``reason`` ``"hedge_started"`` then
+    ``"hedge_won"`` or ``"hedge_lost"``: ``model`` is the slow attempt, ``next_model`` the
+    hedge, ``error`` a :class:`~failover_core.HedgeNotice`, and nothing is benched.
     """
 
     model: str
