@@ -112,10 +112,11 @@ class FailoverFlow:
         self._pending: list[FailoverEvent] = []
         self._probing: set[str] = set()
         # Hedging: the process's tracker and budget when this chain hedges, the current
-        # attempt's start, the hedge racing it (live position, start), whether one was used.
+        # attempt's start on its clock, the hedge racing it (live position, start), whether
+        # one was used.
         self._hedging: Hedging | None = None if policy.hedge_after is None else get_hedging()
         self._streamed: bool | None = None
-        self._started = 0.0
+        self._began = 0.0
         self._hedge: tuple[int, float] | None = None
         self._hedge_used = False
         self._no_hedge = False
@@ -138,9 +139,7 @@ class FailoverFlow:
     def succeeded(self) -> Served:
         """The current attempt worked: clear the entry's failures and say who served."""
         key = self._key
-        if self._hedging is not None and self._streamed is not None:
-            elapsed = self._hedging.clock() - self._started
-            self._hedging.tracker.record(key, self._streamed, elapsed)
+        self._first_output(key)
         self._registry.record_success(key)
         return Served(
             model=key,
@@ -249,7 +248,7 @@ class FailoverFlow:
         self._hedge_used = True
         self._hedge = (pos, now)
         key = self._keys[self._live[pos]]
-        waited = now - self._started
+        waited = now - self._began
         notice = HedgeNotice(f"no output from {self._key} after {waited:.3f} s; racing {key}")
         self._emit(notice, ErrorKind.TRANSIENT, until=None, next_model=key, reason="hedge_started")
         return Attempt(index=self._live[pos], key=key, number=1)
@@ -267,7 +266,7 @@ class FailoverFlow:
             loser = self._key
             if self._streamed is not None:  # the loser's time is at least this: keep the tail
                 self._hedging.tracker.record(
-                    loser, self._streamed, self._hedging.clock() - self._started
+                    loser, self._streamed, self._hedging.clock() - self._began
                 )
             if loser in self._probing:  # cancelled: no verdict; let another request probe
                 self._registry.release_probe(loser)
@@ -310,8 +309,14 @@ class FailoverFlow:
         if not hedge:
             self._switch_to_hedge(pos, started)
 
+    def _first_output(self, key: str) -> None:
+        """The current attempt produced its first output: time it, for adaptive delays."""
+        if self._hedging is not None and self._streamed is not None:
+            elapsed = self._hedging.clock() - self._began
+            self._hedging.tracker.record(key, self._streamed, elapsed)
+
     def _switch_to_hedge(self, pos: int, started: float) -> None:
-        self._pos, self._attempt, self._started, self._by_hedge = pos, 1, started, True
+        self._pos, self._attempt, self._began, self._by_hedge = pos, 1, started, True
 
     def _healthy(self, pos: int) -> bool:
         """Neither benched nor recovering (whose one probe belongs to another request)."""
@@ -335,7 +340,7 @@ class FailoverFlow:
 
     def _current_attempt(self) -> Attempt:
         if self._hedging is not None:
-            self._started = self._hedging.clock()
+            self._began = self._hedging.clock()
         self._by_hedge = False
         return Attempt(index=self._live[self._pos], key=self._key, number=self._attempt)
 
