@@ -21,6 +21,7 @@ from ._config import (
     DeadlineOption,
     FailoverDefaults,
     FailoverPolicy,
+    HedgeOption,
     default_backoff,
     get_failover_defaults,
     set_failover_defaults,
@@ -50,10 +51,12 @@ from ._health import (
     set_health_store,
     unbench_model,
 )
+from ._hedge import AdaptiveHedge, HedgeBudget, HedgeNotice, get_hedge_budget, set_hedge_budget
 from ._specs import ModelSpec, ProviderRegistry, parse_spec, split_specs
 from ._warnings import SDKRetriesWarning, warn_if_child_retries
 
 __all__ = [
+    "AdaptiveHedge",
     "AllModelsFailedError",
     "Attempt",
     "AttemptTimeoutError",
@@ -77,6 +80,9 @@ __all__ = [
     "HealthRecord",
     "HealthRegistry",
     "HealthStore",
+    "HedgeBudget",
+    "HedgeNotice",
+    "HedgeOption",
     "MemoryHealthStore",
     "ModelSpec",
     "Observer",
@@ -94,6 +100,7 @@ __all__ = [
     "default_backoff",
     "get_failover_defaults",
     "get_health_registry",
+    "get_hedge_budget",
     "is_benched",
     "list_benched",
     "parse_spec",
@@ -101,6 +108,7 @@ __all__ = [
     "set_failover_defaults",
     "set_health_registry",
     "set_health_store",
+    "set_hedge_budget",
     "split_specs",
     "status_of",
     "unbench_model",

@@ -29,6 +29,7 @@ from ._errors import ChainConfigError
 from ._events import FailoverEvent, aawait_observer, run_observer
 from ._flow import Attempt, FailoverFlow, GiveUp, Served, Sleep
 from ._health import HealthRegistry, get_health_registry
+from ._race import aopen_prefix, arace, open_prefix, race
 
 __all__ = [
     "Entry",
@@ -134,6 +135,49 @@ async def _anotify_retry(on_retry: OnRetry | None, command: Sleep) -> None:
             await result
 
 
+# -- racing hedged attempts (see _race.py): an attempt, by the flow's command --------------
+
+
+def _entry_call(call: Callable[[E], T], entries: Sequence[E], attempt: Attempt) -> T:
+    return call(entries[attempt.index])
+
+
+async def _aentry_call(
+    call: Callable[[E], Awaitable[T]], entries: Sequence[E], timeout: float | None, attempt: Attempt
+) -> T:
+    return await acall_within(timeout, attempt.key, call(entries[attempt.index]))
+
+
+def _prefix(
+    policy: FailoverPolicy,
+    open_stream: Callable[[E], Iterable[C]],
+    commits: Callable[[C], bool] | None,
+    entries: Sequence[E],
+    attempt: Attempt,
+) -> tuple[StreamAttempt[C], list[C], bool]:
+    it = StreamAttempt[C](attempt.key, policy.first_token_timeout, policy.idle_timeout)
+    return open_prefix(it, partial(open_stream, entries[attempt.index]), commits)
+
+
+async def _aprefix(
+    policy: FailoverPolicy,
+    open_stream: Callable[[E], AsyncIterable[C]],
+    commits: Callable[[C], bool] | None,
+    entries: Sequence[E],
+    attempt: Attempt,
+) -> tuple[AsyncStreamAttempt[C], list[C], bool]:
+    it = AsyncStreamAttempt[C](attempt.key, policy.first_token_timeout, policy.idle_timeout)
+    return await aopen_prefix(it, partial(open_stream, entries[attempt.index]), commits)
+
+
+def _close_prefix(prefix: tuple[StreamAttempt[Any], list[Any], bool]) -> None:
+    prefix[0].close()
+
+
+async def _aclose_prefix(prefix: tuple[AsyncStreamAttempt[Any], list[Any], bool]) -> None:
+    await prefix[0].aclose()
+
+
 class FailoverChain(Generic[E]):
     """Ordered entries plus a policy and a registry; runs requests through the flow.
 
@@ -184,9 +228,15 @@ class FailoverChain(Generic[E]):
         command: Attempt | Sleep | GiveUp = flow.start()
         while True:
             if isinstance(command, Attempt):
+                hedge_after = flow.hedge_delay(streamed=False)
                 try:
-                    attempt = partial(call, self.entries[command.index])
-                    result = call_within(self.policy.timeout, command.key, attempt)
+                    if hedge_after is not None:
+                        run = partial(_entry_call, call, self.entries)
+                        deliver = partial(_deliver, flow, on_event)
+                        result = race(flow, command, run, hedge_after, self.policy.timeout, deliver)
+                    else:
+                        attempt = partial(call, self.entries[command.index])
+                        result = call_within(self.policy.timeout, command.key, attempt)
                 except Exception as exc:
                     command = flow.failed(exc)
                     _deliver(flow, on_event)
@@ -219,9 +269,15 @@ class FailoverChain(Generic[E]):
         command: Attempt | Sleep | GiveUp = flow.start()
         while True:
             if isinstance(command, Attempt):
+                hedge_after = flow.hedge_delay(streamed=False)
                 try:
-                    aw = call(self.entries[command.index])
-                    result = await acall_within(self.policy.timeout, command.key, aw)
+                    if hedge_after is not None:
+                        arun = partial(_aentry_call, call, self.entries, self.policy.timeout)
+                        adeliver = partial(_adeliver, flow, on_event)
+                        result = await arace(flow, command, arun, hedge_after, adeliver)
+                    else:
+                        aw = call(self.entries[command.index])
+                        result = await acall_within(self.policy.timeout, command.key, aw)
                 except Exception as exc:
                     command = flow.failed(exc)
                     await _adeliver(flow, on_event)
@@ -269,8 +325,24 @@ class FailoverChain(Generic[E]):
             if isinstance(command, GiveUp):
                 raise command.error
             policy = self.policy
+            hedge_after = flow.hedge_delay(streamed=True)
+            if hedge_after is not None:
+                try:
+                    prefix = partial(_prefix, policy, open_stream, commits, self.entries)
+                    deliver = partial(_deliver, flow, on_event)
+                    it, held, ended = race(
+                        flow, command, prefix, hedge_after, None, deliver, _close_prefix
+                    )
+                except Exception as exc:
+                    command = flow.failed(exc)
+                    _deliver(flow, on_event)
+                    continue
+                except BaseException:
+                    flow.abandon()
+                    raise
+                break
             it = StreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
-            held: list[C] = []
+            held = []
             ended = False
             try:
                 it.open(partial(open_stream, self.entries[command.index]))
@@ -332,8 +404,24 @@ class FailoverChain(Generic[E]):
             if isinstance(command, GiveUp):
                 raise command.error
             policy = self.policy
+            hedge_after = flow.hedge_delay(streamed=True)
+            if hedge_after is not None:
+                try:
+                    aprefix = partial(_aprefix, policy, open_stream, commits, self.entries)
+                    adeliver = partial(_adeliver, flow, on_event)
+                    it, held, ended = await arace(
+                        flow, command, aprefix, hedge_after, adeliver, _aclose_prefix
+                    )
+                except Exception as exc:
+                    command = flow.failed(exc)
+                    await _adeliver(flow, on_event)
+                    continue
+                except BaseException:
+                    flow.abandon()
+                    raise
+                break
             it = AsyncStreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
-            held: list[C] = []
+            held = []
             ended = False
             try:
                 it.open(partial(open_stream, self.entries[command.index]))

@@ -16,6 +16,7 @@ import tenacity
 from ._classify import ClassifierRule, status_of
 from ._durations import as_duration
 from ._events import contained_failure
+from ._hedge import AdaptiveHedge, HedgeAfter, as_hedge_after
 
 if TYPE_CHECKING:
     from ._events import Observer
@@ -27,6 +28,7 @@ __all__ = [
     "DeadlineOption",
     "FailoverDefaults",
     "FailoverPolicy",
+    "HedgeOption",
     "default_backoff",
     "get_failover_defaults",
     "set_failover_defaults",
@@ -91,6 +93,10 @@ DEFAULT: Final = _Default.DEFAULT
 DeadlineOption = Deadline | Literal[_Default.DEFAULT]
 """A deadline option as users pass it: seconds, a timedelta, ``None`` (off) or DEFAULT."""
 
+HedgeOption = float | timedelta | str | AdaptiveHedge | None | Literal[_Default.DEFAULT]
+"""``hedge_after`` as users pass it: seconds, a timedelta, ``"p95"``-style, an
+:class:`~failover_core.AdaptiveHedge`, ``None`` (off, the default) or DEFAULT."""
+
 # Deadline defaults: generous enough never to fail over a healthy slow model (a reasoning
 # model may think for minutes before its first token), tight enough that no request waits
 # forever on a provider that sends nothing. The README's "Deadlines" section explains them.
@@ -108,6 +114,7 @@ class FailoverDefaults:
     timeout: float | None = _TIMEOUT
     first_token_timeout: float | None = _FIRST_TOKEN_TIMEOUT
     idle_timeout: float | None = _IDLE_TIMEOUT
+    hedge_after: HedgeAfter | None = None
 
 
 _defaults_lock = threading.Lock()
@@ -145,12 +152,14 @@ def set_failover_defaults(
     timeout: DeadlineOption = DEFAULT,
     first_token_timeout: DeadlineOption = DEFAULT,
     idle_timeout: DeadlineOption = DEFAULT,
+    hedge_after: HedgeOption = DEFAULT,
 ) -> FailoverDefaults:
     """Change the defaults used by failover models built from now on; returns the old ones.
 
     ``max_retries`` below 1 means 1. ``cooldown`` and the deadlines are seconds, a
     timedelta or a string such as ``"5m"``. ``None`` leaves ``max_retries`` and
-    ``cooldown`` as they are; a deadline not given stays as it is, and ``None`` turns it off.
+    ``cooldown`` as they are; a deadline (or ``hedge_after``) not given stays as it is, and
+    ``None`` turns it off.
     """
     global _defaults
     new_retries = None if max_retries is None else _as_max_retries(max_retries)
@@ -162,6 +171,7 @@ def set_failover_defaults(
     ):
         if value is not DEFAULT:
             as_deadline(name, value)  # validate before taking the lock
+    new_hedge = None if hedge_after is DEFAULT else as_hedge_after(hedge_after)
     with _defaults_lock:
         old = _defaults
         _defaults = FailoverDefaults(
@@ -172,6 +182,7 @@ def set_failover_defaults(
                 "first_token_timeout", first_token_timeout, old.first_token_timeout
             ),
             idle_timeout=_deadline_or("idle_timeout", idle_timeout, old.idle_timeout),
+            hedge_after=old.hedge_after if hedge_after is DEFAULT else new_hedge,
         )
     return old
 
@@ -216,6 +227,8 @@ class FailoverPolicy:
     """Seconds a streamed attempt may take to its first output (text or a tool call)."""
     idle_timeout: float | None = None
     """Seconds a committed stream may go without a chunk."""
+    hedge_after: HedgeAfter | None = None
+    """Seconds (or adaptive) without output before the next model is raced (``None``: off)."""
 
     @classmethod
     def build(
@@ -229,6 +242,7 @@ class FailoverPolicy:
         timeout: DeadlineOption = DEFAULT,
         first_token_timeout: DeadlineOption = DEFAULT,
         idle_timeout: DeadlineOption = DEFAULT,
+        hedge_after: HedgeOption = DEFAULT,
     ) -> FailoverPolicy:
         """Validate user options, filling the gaps from the process defaults."""
         defaults = get_failover_defaults()
@@ -252,6 +266,9 @@ class FailoverPolicy:
                 "first_token_timeout", first_token_timeout, defaults.first_token_timeout
             ),
             idle_timeout=_deadline_or("idle_timeout", idle_timeout, defaults.idle_timeout),
+            hedge_after=defaults.hedge_after
+            if hedge_after is DEFAULT
+            else as_hedge_after(hedge_after),
         )
 
     def delay(self, attempt: int, error: BaseException) -> float:

@@ -28,6 +28,10 @@ class FailoverEvent:
     stream failed after output and nothing is tried). ``benched_for`` is the cooldown
     applied when ``benched`` is true. ``request`` is whatever the adapter passed as the
     request (the messages); observers may persist it, the library never logs it.
+
+    Hedges (``hedge_after``) are events too, with ``reason`` ``"hedge_started"`` then
+    ``"hedge_won"`` or ``"hedge_lost"``: ``model`` is the slow attempt, ``next_model`` the
+    hedge, ``error`` a :class:`~failover_core.HedgeNotice`, and nothing is benched.
     """
 
     model: str
@@ -79,6 +83,10 @@ _MESSAGES = {
     "timeout": "failover: attempt passed its deadline, abandoned, trying next model",
     "benched_elsewhere": "failover: model benched by another request, trying next model",
     "stream_interrupted": "failover: stream failed after output, not failing over",
+    "hedge_started": "failover: no output yet, hedging with the next model",
+    "hedge_won": "failover: the hedge answered first, the slower attempt cancelled",
+    "hedge_lost": "failover: the hedged attempt answered first, the hedge cancelled",
+    "failed_in_race": "failover: an attempt failed while its hedge race went on",
 }
 
 
@@ -86,7 +94,9 @@ def log_event(event: FailoverEvent) -> None:
     """A warning with the seed's fields. Never the request, never the error's message."""
     fields = event.as_dict()
     text = " ".join(f"{k}={v}" for k, v in fields.items() if k != "reason")
-    logger.warning(
+    # A hedge is routine (a few percent of requests), not a failure: info, not a warning.
+    logger.log(
+        logging.INFO if event.reason.startswith("hedge_") else logging.WARNING,
         "%s %s",
         _MESSAGES.get(event.reason, "failover decision"),
         text,

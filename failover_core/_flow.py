@@ -19,6 +19,12 @@ A stream reports its first output with :meth:`~FailoverFlow.committed`, its end 
 that stops a stream early) is reported with :meth:`~FailoverFlow.abandon`. After each
 command, a driver awaits (async) or runs (sync) the coroutines of ``async def`` observers
 (:meth:`~FailoverFlow.drain_observer_calls`).
+
+Hedging (``hedge_after``): before an attempt, :meth:`~FailoverFlow.hedge_delay` says how
+long to wait for its output; past that, :meth:`~FailoverFlow.hedge` gives the attempt to
+race beside it (or none). The driver reports the race's end with
+:meth:`~FailoverFlow.race_won`, or a racer's failure while the other runs on with
+:meth:`~FailoverFlow.race_failed`; a lone survivor then goes on as the current attempt.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from ._config import FailoverPolicy
 from ._errors import AllModelsFailedError, AttemptTimeoutError, StreamInterruptedError
 from ._events import FailoverEvent, logger, notify
 from ._health import HealthRegistry
+from ._hedge import AdaptiveHedge, HedgeNotice, Hedging, get_hedging
 
 __all__ = ["Attempt", "Command", "FailoverFlow", "GiveUp", "Served", "Sleep"]
 
@@ -69,14 +76,21 @@ Command = Attempt | Sleep | GiveUp
 
 @dataclass(frozen=True, slots=True)
 class Served:
-    """Which entry answered, and how many attempts failed before it did."""
+    """Which entry answered, and how many attempts failed before it did.
+
+    ``hedged``: the answer came from a hedge, started beside a slower attempt.
+    """
 
     model: str
     index: int
     failed_attempts: int
+    hedged: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        return {"model": self.model, "failed_attempts": self.failed_attempts}
+        out: dict[str, object] = {"model": self.model, "failed_attempts": self.failed_attempts}
+        if self.hedged:
+            out["hedged"] = True
+        return out
 
 
 class FailoverFlow:
@@ -110,6 +124,16 @@ class FailoverFlow:
         self._t0 = 0.0  # perf_counter at the current attempt's start (telemetry)
         self._ended = True  # the current attempt's end was reported (telemetry)
         self._attempts = 0  # attempts issued in this request, all entries together
+        # Hedging: the process's tracker and budget when this chain hedges, the current
+        # attempt's start on its clock, the hedge racing it (live position and its starts:
+        # the hedging clock's, the registry's, perf_counter's), whether one was used.
+        self._hedging: Hedging | None = None if policy.hedge_after is None else get_hedging()
+        self._streamed: bool | None = None
+        self._began = 0.0
+        self._hedge: tuple[int, float, float, float] | None = None
+        self._hedge_used = False
+        self._no_hedge = False
+        self._by_hedge = False
 
     # -- commands -----------------------------------------------------------------------
 
@@ -122,6 +146,8 @@ class FailoverFlow:
             self._best_effort = True
         else:
             self._skipped = [(k, until) for k, until in benched.items() if until is not None]
+        if self._hedging is not None:
+            self._hedging.budget.request()
         self._pos = self._enter(-1) or 0
         self._attempt = 1
         return self._current_attempt()
@@ -138,7 +164,12 @@ class FailoverFlow:
             self._probing.discard(key)
             self._tell("probe_ended", key, "recovered")
         self._answered(key)
-        return Served(model=key, index=self._live[self._pos], failed_attempts=self._failed_attempts)
+        return Served(
+            model=key,
+            index=self._live[self._pos],
+            failed_attempts=self._failed_attempts,
+            hedged=self._by_hedge,
+        )
 
     def committed(self) -> Served:
         """A stream committed to the current entry (its first output is out): who serves.
@@ -148,7 +179,10 @@ class FailoverFlow:
         """
         self._answered(self._key)
         return Served(
-            model=self._key, index=self._live[self._pos], failed_attempts=self._failed_attempts
+            model=self._key,
+            index=self._live[self._pos],
+            failed_attempts=self._failed_attempts,
+            hedged=self._by_hedge,
         )
 
     def failed(self, error: Exception) -> Command:
@@ -163,6 +197,7 @@ class FailoverFlow:
                 "probe_ended", key, "released" if kind is ErrorKind.REQUEST_SPECIFIC else "failed"
             )
         if kind is ErrorKind.REQUEST_SPECIFIC:
+            self._no_hedge = True  # deterministic: ordinary failover, no duplicate requests
             if key in self._probing:  # says nothing of the model: let another request probe
                 self._registry.release_probe(key)
                 self._probing.discard(key)
@@ -255,6 +290,130 @@ class FailoverFlow:
         calls, self._observer_calls = self._observer_calls, []
         return calls
 
+    # -- hedging ------------------------------------------------------------------------
+
+    def hedge_delay(self, streamed: bool) -> float | None:
+        """Seconds to wait for the current attempt's first output before hedging it, or
+        ``None``: no hedging (off, already hedged once, after a request-specific error,
+        nothing after it, every model benched, or an adaptive delay still cold)."""
+        self._streamed = streamed
+        hedging, after = self._hedging, self._policy.hedge_after
+        if hedging is None or after is None or self._hedge_used or self._no_hedge:
+            return None
+        if self._best_effort or self._pos + 1 >= len(self._live):
+            return None
+        if isinstance(after, AdaptiveHedge):
+            return hedging.tracker.delay(self._key, streamed, after)
+        return after
+
+    def hedge(self) -> Attempt | None:
+        """The current attempt gave no output in time: the attempt to race beside it.
+
+        ``None`` when no model after it is healthy (a benched model, or one recovering
+        behind another request's probe, is never hedged to) or the budget is spent.
+        """
+        hedging = self._hedging
+        if hedging is None or self._hedge_used:
+            return None
+        pos = next((p for p in range(self._pos + 1, len(self._live)) if self._healthy(p)), None)
+        if pos is None or not hedging.budget.try_hedge():
+            return None
+        now = hedging.clock()
+        self._hedge_used = True
+        self._hedge = (pos, now, self._registry.now(), time.perf_counter())
+        self._attempts += 1
+        key = self._keys[self._live[pos]]
+        waited = now - self._began
+        notice = HedgeNotice(f"no output from {self._key} after {waited:.3f} s; racing {key}")
+        self._emit(notice, ErrorKind.TRANSIENT, until=None, next_model=key, reason="hedge_started")
+        return Attempt(index=self._live[pos], key=key, number=1)
+
+    def race_won(self, hedge: bool) -> None:
+        """The race ended: the hedge (``hedge``) or the attempt it raced gave output first.
+        The loser is cancelled by the driver; it benches nothing and is not a failure."""
+        assert self._hedge is not None and self._hedging is not None, "race_won() with no race"
+        (pos, *started), self._hedge = self._hedge, None
+        key = self._keys[self._live[pos]]
+        outcome = "hedge_won" if hedge else "hedge_lost"
+        notice = HedgeNotice(f"{outcome}: {key if hedge else self._key} answered first")
+        self._emit(notice, ErrorKind.TRANSIENT, until=None, next_model=key, reason=outcome)
+        if not hedge:  # the hedge is cancelled
+            self._tell("attempt_ended", key, "cancelled", time.perf_counter() - started[2])
+        if hedge:
+            loser = self._key
+            self._attempt_ended("cancelled")
+            if self._streamed is not None:  # the loser's time is at least this: keep the tail
+                self._hedging.tracker.record(
+                    loser, self._streamed, self._hedging.clock() - self._began
+                )
+            if loser in self._probing:  # cancelled: no verdict; let another request probe
+                self._registry.release_probe(loser)
+                self._probing.discard(loser)
+            self._switch_to_hedge(pos, *started)
+
+    def race_failed(self, error: Exception, hedge: bool) -> None:
+        """A racer failed while the other runs on: record the failure (a strike, as for a
+        timeout; an auth error benches); the other goes on as the current attempt."""
+        assert self._hedge is not None, "race_failed() with no race"
+        (pos, *started), self._hedge = self._hedge, None
+        hedge_key = self._keys[self._live[pos]]
+        key = hedge_key if hedge else self._key
+        kind = classify(error, self._policy.rules)
+        outcome = "timeout" if isinstance(error, AttemptTimeoutError) else kind.value
+        if hedge:
+            self._tell("attempt_ended", key, outcome, time.perf_counter() - started[2])
+        else:
+            self._attempt_ended(outcome)
+        if probing_key := (key if key in self._probing else None):
+            released = kind is ErrorKind.REQUEST_SPECIFIC
+            self._tell("probe_ended", probing_key, "released" if released else "failed")
+        self._failed_attempts += 1
+        until: datetime | None = None
+        probing = key in self._probing
+        self._probing.discard(key)
+        if kind is ErrorKind.AUTH_DEAD:
+            until = self._registry.bench_now(key, self._policy.cooldown)
+        elif kind is ErrorKind.REQUEST_SPECIFIC:
+            self._no_hedge = True
+            if probing:
+                self._registry.release_probe(key)
+        else:
+            until = self._registry.record_failure(
+                key, self._policy.cooldown, exhausted=probing, strike_limit=self._policy.max_retries
+            )
+        survivor = self._key if hedge else hedge_key
+        self._emit(
+            error,
+            kind,
+            until=until,
+            next_model=survivor,
+            reason="failed_in_race",
+            model=key,
+            attempt=1 if hedge else self._attempt,
+        )
+        self._failures.append((key, kind, error))
+        if not hedge:
+            self._switch_to_hedge(pos, *started)
+
+    def _first_output(self, key: str) -> None:
+        """The current attempt produced its first output: time it, for adaptive delays."""
+        if self._hedging is not None and self._streamed is not None:
+            elapsed = self._hedging.clock() - self._began
+            self._hedging.tracker.record(key, self._streamed, elapsed)
+
+    def _switch_to_hedge(self, pos: int, began: float, started: float, t0: float) -> None:
+        """The hedge goes on as the current attempt, with its own start times."""
+        self._pos, self._attempt, self._began, self._by_hedge = pos, 1, began, True
+        self._started, self._t0, self._ended = started, t0, False
+
+    def _healthy(self, pos: int) -> bool:
+        """Neither benched nor recovering (whose one probe belongs to another request)."""
+        key = self._keys[self._live[pos]]
+        if self._registry.is_benched(key):
+            return False
+        record = self._registry.store.get(key)
+        return record is None or record.until is None
+
     def drain(self) -> list[FailoverEvent]:
         """Events decided since the last drain, for drivers that forward them elsewhere
         (framework callbacks). The policy's observer has already seen them."""
@@ -281,6 +440,7 @@ class FailoverFlow:
     def _answered(self, key: str) -> None:
         """The current attempt answered (a stream: its first output): once per request."""
         if not self._ended:
+            self._first_output(key)
             self._attempt_ended("success")
             self._tell("request_ended", key, self._attempts)
 
@@ -288,6 +448,9 @@ class FailoverFlow:
         self._started = self._registry.now()
         self._t0, self._ended = time.perf_counter(), False
         self._attempts += 1
+        if self._hedging is not None:
+            self._began = self._hedging.clock()
+        self._by_hedge = False
         return Attempt(index=self._live[self._pos], key=self._key, number=self._attempt)
 
     def _enter(self, after: int) -> int | None:
@@ -331,13 +494,15 @@ class FailoverFlow:
         until: datetime | None,
         next_model: str | None,
         reason: str,
+        model: str | None = None,
+        attempt: int | None = None,
     ) -> None:
         benched = until is not None
         event = FailoverEvent(
-            model=self._key,
+            model=self._key if model is None else model,
             error=error,
             kind=kind,
-            attempt=self._attempt,
+            attempt=self._attempt if attempt is None else attempt,
             benched=benched,
             benched_for=self._policy.cooldown if benched else None,
             next_model=next_model,

@@ -51,6 +51,7 @@ _CHAIN_FIELDS = frozenset(
         "timeout",
         "first_token_timeout",
         "idle_timeout",
+        "hedge_after",
     }
 )
 """Fields the chain is built from: assigning one rebuilds it."""
@@ -226,6 +227,9 @@ class FailoverChatModel(BaseChatModel):
         default_factory=lambda: fc.get_failover_defaults().idle_timeout
     )
     """Longest gap between chunks once a stream has produced output (None: off)."""
+    hedge_after: Any = Field(default_factory=lambda: fc.get_failover_defaults().hedge_after)
+    """Race the next model when an attempt has no output after this: seconds, a timedelta,
+    ``"p95"`` (adaptive) or None (off, the default). See the README's Hedging section."""
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
@@ -270,6 +274,7 @@ class FailoverChatModel(BaseChatModel):
             timeout=self.timeout,
             first_token_timeout=self.first_token_timeout,
             idle_timeout=self.idle_timeout,
+            hedge_after=self.hedge_after,
         )
         entries = _entries(self.models)
         chain = fc.FailoverChain(entries, policy, self.registry)
@@ -320,6 +325,7 @@ class FailoverChatModel(BaseChatModel):
         timeout: fc.DeadlineOption = fc.DEFAULT,
         first_token_timeout: fc.DeadlineOption = fc.DEFAULT,
         idle_timeout: fc.DeadlineOption = fc.DEFAULT,
+        hedge_after: fc.HedgeOption = fc.DEFAULT,
         per_provider: Mapping[str, Mapping[str, Any]] | None = None,
         **model_kwargs: Any,
     ) -> FailoverChatModel:
@@ -338,6 +344,7 @@ class FailoverChatModel(BaseChatModel):
             "timeout": timeout,
             "first_token_timeout": first_token_timeout,
             "idle_timeout": idle_timeout,
+            "hedge_after": hedge_after,
         }
         return cls(
             models=built,

@@ -63,6 +63,7 @@ _CHAIN_FIELDS = (
     "timeout",
     "first_token_timeout",
     "idle_timeout",
+    "hedge_after",
 )
 # Prompt shaping belongs to each child (each formats prompts its own way); on the failover
 # LLM it would be silently ignored, so it is refused.
@@ -294,6 +295,10 @@ class FailoverLLM(FunctionCallingLLM):
         default_factory=lambda: fc.get_failover_defaults().idle_timeout,
         description="Longest gap between chunks of a committed stream (None: off).",
     )
+    hedge_after: Any = Field(
+        default_factory=lambda: fc.get_failover_defaults().hedge_after,
+        description="Race the next LLM after this long without output: seconds, 'p95' or None.",
+    )
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -324,6 +329,7 @@ class FailoverLLM(FunctionCallingLLM):
             timeout=self.timeout,
             first_token_timeout=self.first_token_timeout,
             idle_timeout=self.idle_timeout,
+            hedge_after=self.hedge_after,
         )
         entries = _entries(self.llms)
         chain = fc.FailoverChain(entries, policy, self.registry)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 import failover_core as fc
-from failover_core import _classify, _telemetry
+from failover_core import _classify, _hedge, _telemetry
 
 pytest_plugins = ["failover_core.simulator.pytest_plugin"]
 
@@ -58,6 +58,7 @@ def _isolated_globals() -> Iterator[None]:
     rules = _classify._global_rules
     listeners = _telemetry._listeners
     old_registry = fc.set_health_registry(fc.HealthRegistry())
+    old_hedging = _hedge.set_hedging(_hedge.Hedging(_hedge.LatencyTracker(), fc.HedgeBudget()))
     yield
     fc.set_failover_defaults(
         defaults.max_retries,
@@ -65,7 +66,9 @@ def _isolated_globals() -> Iterator[None]:
         timeout=defaults.timeout,
         first_token_timeout=defaults.first_token_timeout,
         idle_timeout=defaults.idle_timeout,
+        hedge_after=defaults.hedge_after,
     )
     _classify._global_rules = rules
     _telemetry._listeners = listeners
     fc.set_health_registry(old_registry)
+    _hedge.set_hedging(old_hedging)

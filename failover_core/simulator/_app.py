@@ -378,10 +378,13 @@ def build_app(state: SimulatorState) -> Starlette:
     async def control_latency(request: Request) -> Response:
         data = await request.json()
         try:
+            p99, seed = data.get("p99"), data.get("seed")
             state.set_latency(
                 str(data["model"]),
                 float(data.get("seconds", 0.0)),
                 float(data.get("chunk_delay", 0.0)),
+                p99=None if p99 is None else float(p99),
+                seed=None if seed is None else int(seed),
             )
         except (KeyError, TypeError, ValueError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)

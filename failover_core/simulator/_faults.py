@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import math
+import random
 import threading
 from collections import Counter
 from collections.abc import Mapping
@@ -113,11 +115,23 @@ class RecordedRequest:
     had_credentials: bool
 
 
+_Z99 = 2.3263478740408408  # the standard normal's 99th percentile
+
+
 @dataclass
 class _Plan:
     faults: list[Fault] = field(default_factory=list)
     latency: float | None = None  # None: the "*" plan's, or none
     chunk_delay: float | None = None
+    p99: float | None = None  # a heavy tail: latency is then the median of a log-normal
+    rng: random.Random | None = None
+
+    def draw(self) -> float | None:
+        """This request's latency: fixed, or drawn from the log-normal (p50, p99)."""
+        if self.latency is None or self.p99 is None or self.rng is None:
+            return self.latency
+        sigma = math.log(self.p99 / self.latency) / _Z99
+        return self.rng.lognormvariate(math.log(self.latency), sigma)
 
 
 def _first(*values: float | None) -> float:
@@ -138,12 +152,30 @@ class SimulatorState:
         with self._lock:
             self._plans.setdefault(model, _Plan()).faults.append(fault)
 
-    def set_latency(self, model: str, seconds: float, chunk_delay: float = 0.0) -> None:
+    def set_latency(
+        self,
+        model: str,
+        seconds: float,
+        chunk_delay: float = 0.0,
+        *,
+        p99: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        """Delay ``model``'s answers (the first byte) by ``seconds``; ``chunk_delay``
+        between streamed chunks.
+
+        With ``p99``, each request's delay is drawn instead from a log-normal whose median
+        is ``seconds`` and whose 99th percentile is ``p99``: a provider with a heavy tail
+        (``seed`` makes the draws repeatable).
+        """
         if seconds < 0 or chunk_delay < 0:
             raise ValueError("latency and chunk_delay must not be negative")
+        if p99 is not None and not (seconds > 0 and p99 >= seconds):
+            raise ValueError("a latency p99 needs a positive median (seconds) no larger than it")
         with self._lock:
             plan = self._plans.setdefault(model, _Plan())
-            plan.latency, plan.chunk_delay = seconds, chunk_delay
+            plan.latency, plan.chunk_delay, plan.p99 = seconds, chunk_delay, p99
+            plan.rng = None if p99 is None else random.Random(seed)
 
     def clear(self, model: str | None = None) -> None:
         """Drop the faults of ``model`` (or of every model); latencies stay."""
@@ -170,7 +202,7 @@ class SimulatorState:
             self._calls[request.model] += 1
             self._requests.append(request)
             own, star = self._plans.get(request.model), self._plans.get("*")
-            latency = _first(*(p.latency for p in (own, star) if p is not None))
+            latency = _first(*(p.draw() for p in (own, star) if p is not None))
             chunk_delay = _first(*(p.chunk_delay for p in (own, star) if p is not None))
             for plan in (own, star):
                 if plan is None or not plan.faults:
@@ -215,6 +247,7 @@ class SimulatorState:
                     name: {
                         "faults": [f.to_dict() for f in plan.faults],
                         "latency": plan.latency,
+                        "latency_p99": plan.p99,
                         "chunk_delay": plan.chunk_delay,
                     }
                     for name, plan in self._plans.items()

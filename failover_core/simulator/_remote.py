@@ -53,10 +53,17 @@ class RemoteSimulator:
         """Streams send ``chunks`` content chunks, then keep-alives for ``seconds``."""
         return self.fail(model, stall_after_chunks=chunks, stall=seconds, **options)
 
-    def set_latency(self, model: str, seconds: float, chunk_delay: float = 0.0) -> None:
-        self._post(
-            "/_sim/latency", {"model": model, "seconds": seconds, "chunk_delay": chunk_delay}
-        )
+    def set_latency(
+        self,
+        model: str,
+        seconds: float,
+        chunk_delay: float = 0.0,
+        *,
+        p99: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        body = {"model": model, "seconds": seconds, "chunk_delay": chunk_delay}
+        self._post("/_sim/latency", {**body, "p99": p99, "seed": seed})
 
     def clear(self, model: str | None = None) -> None:
         self._post("/_sim/clear", {"model": model} if model else {})

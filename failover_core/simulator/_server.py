@@ -140,9 +140,21 @@ class ProviderSimulator:
         """Streams send ``chunks`` content chunks, then keep-alives for ``seconds``."""
         return self.fail(model, stall_after_chunks=chunks, stall=seconds, **options)
 
-    def set_latency(self, model: str, seconds: float, chunk_delay: float = 0.0) -> None:
-        """Delay every answer from ``model`` (``"*"``: any model), and each streamed chunk."""
-        self.state.set_latency(model, seconds, chunk_delay)
+    def set_latency(
+        self,
+        model: str,
+        seconds: float,
+        chunk_delay: float = 0.0,
+        *,
+        p99: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        """Delay every answer from ``model`` (``"*"``: any model), and each streamed chunk.
+
+        With ``p99``, each answer's delay is drawn from a heavy-tailed (log-normal)
+        distribution with median ``seconds`` and 99th percentile ``p99``.
+        """
+        self.state.set_latency(model, seconds, chunk_delay, p99=p99, seed=seed)
 
     def clear(self, model: str | None = None) -> None:
         """Heal ``model`` (or every model): its planned faults are dropped."""

@@ -162,6 +162,30 @@ def test_latency_is_added(provider_sim: ProviderSimulator, oai: openai.OpenAI) -
     assert time.perf_counter() - started >= 0.3
 
 
+def test_a_latency_distribution_has_the_median_and_tail_asked_for() -> None:
+    from failover_core.simulator import RecordedRequest, SimulatorState
+
+    state = SimulatorState()
+    state.set_latency("m1", 0.1, p99=2.0, seed=7)
+    request = RecordedRequest("openai", "m1", True, {}, False)
+    draws = sorted(state.admit(request)[1] for _ in range(4000))
+    assert 0.09 < draws[2000] < 0.11  # the median
+    assert 1.6 < draws[3960] < 2.5  # the 99th percentile
+    assert draws[-1] > 3.0  # a heavy tail: the worst is far beyond the p99
+    with pytest.raises(ValueError, match="p99"):
+        state.set_latency("m1", 0.5, p99=0.1)
+
+
+def test_a_latency_distribution_applies_over_http(provider_sim: ProviderSimulator) -> None:
+    from failover_core.simulator import RemoteSimulator
+
+    remote = RemoteSimulator(provider_sim.base_url)
+    remote.set_latency("m1", 0.01, p99=0.02, seed=1)
+    plan = httpx.get(f"{provider_sim.base_url}/_sim/state").json()["plans"]["m1"]
+    assert (plan["latency"], plan["latency_p99"]) == (0.01, 0.02)
+    remote.close()
+
+
 def test_requests_are_recorded_without_credentials(
     provider_sim: ProviderSimulator, oai: openai.OpenAI
 ) -> None:

@@ -1,0 +1,228 @@
+"""Hedging policy, pure and synchronous: when to hedge, and how many hedges to allow.
+
+A hedge starts the next healthy model beside an attempt that has produced no output after
+a delay; the first to produce output wins. The delay is fixed (``hedge_after=0.8``) or
+adaptive (``hedge_after="p95"``): a percentile of the model's own recent times to first
+output, kept per model by a :class:`LatencyTracker`. A :class:`HedgeBudget` caps hedges
+at a share of requests over a sliding window, so hedging cannot double the load on a
+provider that is slow because it is overloaded. Both are per process and read an
+injectable clock; the flow consults them, the drivers race.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+__all__ = [
+    "AdaptiveHedge",
+    "HedgeAfter",
+    "HedgeBudget",
+    "HedgeNotice",
+    "Hedging",
+    "LatencyTracker",
+    "as_hedge_after",
+    "get_hedge_budget",
+    "get_hedging",
+    "set_hedge_budget",
+    "set_hedging",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveHedge:
+    """Hedge after the ``percentile`` of the model's recent times to first output.
+
+    Never sooner than ``floor`` seconds; no hedge at all until the model has
+    ``min_samples`` recent samples (a cold model's percentile would be noise). ``"p95"``
+    means ``AdaptiveHedge(95.0)``.
+    """
+
+    percentile: float = 95.0
+    floor: float = 0.1
+    min_samples: int = 20
+
+    def __post_init__(self) -> None:
+        if not 0 < self.percentile < 100:
+            raise ValueError(f"a hedge percentile must be in (0, 100), got {self.percentile}")
+        if math.isnan(self.floor) or self.floor < 0:
+            raise ValueError(f"a hedge floor must not be negative, got {self.floor}")
+        if self.min_samples < 1:
+            raise ValueError(f"min_samples must be at least 1, got {self.min_samples}")
+
+
+HedgeAfter = float | AdaptiveHedge
+"""A chain's hedge delay once validated: seconds, or adaptive."""
+
+_PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
+
+
+def as_hedge_after(value: object) -> HedgeAfter | None:
+    """Validate a ``hedge_after`` option: seconds, a timedelta, ``"p95"``-style, an
+    :class:`AdaptiveHedge`, or ``None`` (no hedging)."""
+    if value is None or isinstance(value, AdaptiveHedge):
+        return value
+    if isinstance(value, str):
+        match = _PERCENTILE.match(value.strip().lower())
+        if match is None:
+            raise ValueError(f"hedge_after must look like 'p95' when a string, got {value!r}")
+        return AdaptiveHedge(float(match.group(1)))
+    if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
+        raise TypeError(f"hedge_after must be seconds, a timedelta, 'p95' or None, got {value!r}")
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if math.isnan(seconds) or seconds <= 0 or math.isinf(seconds):
+        raise ValueError(f"hedge_after must be positive and finite (None: off), got {value!r}")
+    return seconds
+
+
+class HedgeNotice(Exception):
+    """Never raised: the ``error`` of a hedge's :class:`~failover_core.FailoverEvent`, saying
+    why it happened (an attempt gave no output within the hedge delay)."""
+
+
+class LatencyTracker:
+    """Recent times to first output, per model key (a ring of ``size`` samples each).
+
+    Calls and streams are kept apart: a call's first output is its whole answer.
+    Thread-safe; a sample costs an append.
+    """
+
+    def __init__(self, size: int = 500) -> None:
+        if size < 1:
+            raise ValueError(f"a latency window needs at least one sample, got {size}")
+        self.size = size
+        self._lock = threading.Lock()
+        self._samples: dict[tuple[str, bool], deque[float]] = {}
+
+    def record(self, key: str, streamed: bool, seconds: float) -> None:
+        with self._lock:
+            ring = self._samples.get((key, streamed))
+            if ring is None:
+                ring = self._samples[(key, streamed)] = deque(maxlen=self.size)
+            ring.append(seconds)
+
+    def count(self, key: str, streamed: bool) -> int:
+        with self._lock:
+            return len(self._samples.get((key, streamed), ()))
+
+    def percentile(self, key: str, streamed: bool, q: float, min_samples: int) -> float | None:
+        """The ``q``-th percentile (nearest rank) of the samples, or ``None`` with fewer
+        than ``min_samples``."""
+        with self._lock:
+            ring = self._samples.get((key, streamed))
+            if ring is None or len(ring) < min_samples:
+                return None
+            ordered = sorted(ring)
+        rank = max(math.ceil(q / 100 * len(ordered)), 1)
+        return ordered[rank - 1]
+
+    def delay(self, key: str, streamed: bool, hedge: AdaptiveHedge) -> float | None:
+        """The adaptive hedge delay for ``key`` now, or ``None`` while it is cold."""
+        value = self.percentile(key, streamed, hedge.percentile, hedge.min_samples)
+        return None if value is None else max(value, hedge.floor)
+
+
+class HedgeBudget:
+    """At most ``share`` of requests hedged over the last ``window`` seconds.
+
+    At least one hedge per window is always allowed, so a quiet process can still hedge.
+    Counts live in ten buckets across the window: memory stays flat at any request rate.
+    Only requests that could hedge (their chain has ``hedge_after``) are counted.
+    """
+
+    BUCKETS = 10
+
+    def __init__(
+        self, share: float = 0.1, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if not 0 <= share <= 1:
+            raise ValueError(f"a hedge share must be in [0, 1], got {share}")
+        if not window > 0:
+            raise ValueError(f"a hedge window must be positive, got {window}")
+        self.share, self.window, self.clock = share, window, clock
+        self._lock = threading.Lock()
+        self._buckets: deque[list[float]] = deque()  # [start, requests, hedges]
+
+    def _bucket(self, now: float) -> list[float]:
+        width = self.window / self.BUCKETS
+        while self._buckets and self._buckets[0][0] <= now - self.window:
+            self._buckets.popleft()
+        if not self._buckets or self._buckets[-1][0] + width <= now:
+            self._buckets.append([now - (now % width), 0, 0])
+        return self._buckets[-1]
+
+    def request(self) -> None:
+        """A request that could hedge has started."""
+        with self._lock:
+            self._bucket(self.clock())[1] += 1
+
+    def try_hedge(self) -> bool:
+        """Take a hedge from the budget; False when the window's share is spent."""
+        if self.share == 0:
+            return False
+        with self._lock:
+            bucket = self._bucket(self.clock())
+            requests = sum(b[1] for b in self._buckets)
+            hedges = sum(b[2] for b in self._buckets)
+            if hedges >= max(1.0, self.share * requests):
+                return False
+            bucket[2] += 1
+            return True
+
+    def counts(self) -> tuple[int, int]:
+        """(requests, hedges) in the current window."""
+        with self._lock:
+            self._bucket(self.clock())
+            return (int(sum(b[1] for b in self._buckets)), int(sum(b[2] for b in self._buckets)))
+
+
+@dataclass
+class Hedging:
+    """The process's hedging state: latencies per model, the budget, and the clock that
+    times attempts (monotonic; injectable for tests)."""
+
+    tracker: LatencyTracker
+    budget: HedgeBudget
+    clock: Callable[[], float] = time.monotonic
+
+
+_lock = threading.Lock()
+_hedging = Hedging(LatencyTracker(), HedgeBudget())
+
+
+def get_hedging() -> Hedging:
+    with _lock:
+        return _hedging
+
+
+def set_hedging(hedging: Hedging) -> Hedging:
+    """Install ``hedging`` for the process (tests: a fake clock); returns the old one."""
+    global _hedging
+    if not isinstance(hedging, Hedging):
+        raise TypeError(f"expected a Hedging, got {hedging!r}")
+    with _lock:
+        old, _hedging = _hedging, hedging
+    return old
+
+
+def get_hedge_budget() -> HedgeBudget:
+    """The process-wide hedge budget."""
+    return get_hedging().budget
+
+
+def set_hedge_budget(budget: HedgeBudget) -> HedgeBudget:
+    """Replace the process-wide hedge budget (e.g. ``HedgeBudget(share=0.05)``); returns
+    the old one. Per process: with a fleet, each worker keeps its own share."""
+    global _hedging
+    if not isinstance(budget, HedgeBudget):
+        raise TypeError(f"expected a HedgeBudget, got {budget!r}")
+    with _lock:
+        old = _hedging.budget
+        _hedging = Hedging(_hedging.tracker, budget, _hedging.clock)
+    return old

@@ -1,0 +1,110 @@
+"""Hedged requests for FailoverLLM with real LlamaIndex clients over the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from llama_index.core.llms import ChatMessage
+
+import failover_core as fc
+from failover_core.simulator import ProviderSimulator
+from llamaindex_failover import FailoverDecisionEvent, FailoverLLM
+from tests.llamaindex.conftest import LIKE, OPENAI
+
+Make = Callable[..., Any]
+HELLO = [ChatMessage(role="user", content="hello")]
+HEDGE = 0.2  # seconds without output before the hedge starts
+SLOW = 3.0  # the slow primary's stall; nothing waits it out
+SLACK = 0.35
+
+PATHS = ["chat", "achat", "stream_chat", "astream_chat", "complete", "astream_complete"]
+
+
+async def _ask(llm: FailoverLLM, path: str) -> tuple[str, dict[str, Any]]:
+    """(text, failover metadata) of one request on ``path``."""
+    if path == "chat":
+        r: Any = llm.chat(HELLO)
+    elif path == "achat":
+        r = await llm.achat(HELLO)
+    elif path == "complete":
+        r = llm.complete("hello")
+    elif path == "stream_chat":
+        r = list(llm.stream_chat(HELLO))[-1]
+    elif path == "astream_chat":
+        r = [x async for x in await llm.astream_chat(HELLO)][-1]
+    else:
+        r = [x async for x in await llm.astream_complete("hello")][-1]
+    text = r.message.content if hasattr(r, "message") else r.text
+    return str(text), dict(r.additional_kwargs["failover"])
+
+
+async def _warm(sim: ProviderSimulator, *llms: Any) -> tuple[Any, ...]:
+    """Each client's first call builds its HTTP client (tenths of a second): done here,
+    outside the timings, and forgotten by the simulator."""
+    for llm in llms:
+        llm.chat(HELLO)
+        await llm.achat(HELLO)
+    sim.reset()
+    return llms
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_slow_primary_is_hedged_and_the_response_says_so(
+    provider_sim: ProviderSimulator,
+    openai_llm: Make,
+    like_llm: Make,
+    failover_llm: Make,
+    decisions: list[FailoverDecisionEvent],
+    path: str,
+) -> None:
+    children = await _warm(provider_sim, openai_llm(), like_llm())
+    provider_sim.stall_first_token(OPENAI, SLOW, keepalive=0.05)
+    seen: list[fc.FailoverEvent] = []
+    llm = failover_llm(*children, hedge_after=HEDGE, observer=seen.append)
+    started = time.perf_counter()
+    text, served = await _ask(llm, path)
+    assert HEDGE <= time.perf_counter() - started < HEDGE + SLACK
+    assert text == f"[{LIKE}] you said: hello"
+    assert served == {"model": f"openai_like/{LIKE}", "failed_attempts": 0, "hedged": True}
+    assert [e.reason for e in seen] == ["hedge_started", "hedge_won"]
+    assert [(d.model, d.next_model, d.benched) for d in decisions] == [
+        (f"openai/{OPENAI}", f"openai_like/{LIKE}", False)
+    ] * 2  # instrumentation sees each hedge event, nothing benched
+    assert (provider_sim.calls(OPENAI), provider_sim.calls(LIKE)) == (1, 1)
+    assert fc.list_benched() == []
+    if path.startswith("a"):  # cancelled: the provider sees the client leave at once
+        for _ in range(50):
+            if provider_sim.disconnects(OPENAI):
+                break
+            await asyncio.sleep(0.02)
+        assert provider_sim.disconnects(OPENAI) == 1
+
+
+@pytest.mark.parametrize("path", ["achat", "astream_chat"])
+async def test_the_primary_keeps_the_answer_when_it_beats_the_hedge(
+    provider_sim: ProviderSimulator,
+    openai_llm: Make,
+    like_llm: Make,
+    failover_llm: Make,
+    path: str,
+) -> None:
+    provider_sim.stall_first_token(OPENAI, HEDGE + 0.1, keepalive=0.05)
+    provider_sim.stall_first_token(LIKE, SLOW, keepalive=0.05)
+    seen: list[fc.FailoverEvent] = []
+    llm = failover_llm(openai_llm(), like_llm(), hedge_after=HEDGE, observer=seen.append)
+    text, served = await _ask(llm, path)
+    assert text == f"[{OPENAI}] you said: hello"
+    assert served == {"model": f"openai/{OPENAI}", "failed_attempts": 0}
+    assert [e.reason for e in seen] == ["hedge_started", "hedge_lost"]
+    assert fc.list_benched() == []
+
+
+def test_hedge_after_is_an_option_of_the_llm(openai_llm: Make, like_llm: Make) -> None:
+    llm = FailoverLLM(llms=[openai_llm(), like_llm()], hedge_after="p95")
+    assert llm.failover_chain.policy.hedge_after == fc.AdaptiveHedge(95.0)
+    with pytest.raises(ValueError, match="hedge_after"):
+        FailoverLLM(llms=[openai_llm(), like_llm()], hedge_after="soon")
