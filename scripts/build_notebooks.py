@@ -116,20 +116,27 @@ for message in result["messages"]:
     print(f"{message.type:>5} {served:<28} {message.content or message.tool_calls}")
 '''),
     md(
-        "## Decisions as LangChain events\n\nEvery decision also reaches callback handlers as "
-        'the custom event `"failover"`, so it shows in `astream_events` and in LangSmith '
-        "traces, where the child model's run is nested under the failover run."
+        "## Decisions as LangChain events\n\nIn traces the failover model is a router, like "
+        "`with_fallbacks`: its own run is a chain run, and each attempt is the child model's own "
+        "run under it, so usage and streamed tokens are counted once. Every decision also "
+        'reaches callback handlers as the custom event `"failover"`, so it shows in '
+        "`astream_events` and in LangSmith."
     ),
     code("""
 from failover_core import unbench_model
 
 unbench_model(primary_key := model.keys[0])  # give the primary another chance
+tokens = []
 async for event in model.astream_events("hello again", version="v2"):
-    if event["event"] == "on_custom_event":
-        print(event["name"], event["data"]["model"], event["data"]["kind"],
+    kind = event["event"]
+    if kind == "on_custom_event":
+        print("  decision:", event["data"]["model"], event["data"]["kind"],
               "->", event["data"]["next_model"])
-    elif event["event"] == "on_chat_model_start":
-        print("start", event["name"])
+    elif kind in ("on_chain_start", "on_chat_model_start"):
+        print(kind, event["name"])
+    elif kind == "on_chat_model_stream":
+        tokens.append(event["data"]["chunk"].text)
+print("streamed once:", "".join(tokens))
 """),
     md(
         "## Who served each request across an outage\n\n"
