@@ -211,6 +211,21 @@ def _tenacity_delay(wait: tenacity.wait.wait_base, attempt: int, error: BaseExce
     return float(wait(retry_call_state(attempt, error)))
 
 
+POLICY_OPTIONS = (
+    "max_retries",
+    "cooldown",
+    "backoff",
+    "observer",
+    "rules",
+    "timeout",
+    "first_token_timeout",
+    "idle_timeout",
+    "hedge_after",
+)
+"""The options :meth:`FailoverPolicy.build` takes: an adapter's fields of these names (with
+its models and registry) are what its chain is built from."""
+
+
 @dataclass(frozen=True)
 class FailoverPolicy:
     """Everything a chain needs to decide, fixed when the chain is built."""
@@ -229,6 +244,14 @@ class FailoverPolicy:
     """Seconds a committed stream may go without a chunk."""
     hedge_after: HedgeAfter | None = None
     """Seconds (or adaptive) without output before the next model is raced (``None``: off)."""
+
+    @classmethod
+    def of(cls, owner: object, extra_rules: Sequence[ClassifierRule] = ()) -> FailoverPolicy:
+        """The policy from an adapter's fields named as :data:`POLICY_OPTIONS`, its own
+        ``rules`` followed by ``extra_rules``."""
+        options = {name: getattr(owner, name) for name in POLICY_OPTIONS}
+        options["rules"] = [*options["rules"], *extra_rules]
+        return cls.build(**options)
 
     @classmethod
     def build(

@@ -30,6 +30,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from typing_extensions import Self, override
 
 import failover_core as fc
+from failover_core._config import POLICY_OPTIONS
 from failover_core._options import check_options
 
 from . import _callbacks as cb
@@ -39,21 +40,7 @@ __all__ = ["FailoverChatModel", "key_of", "register_provider"]
 _TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict")
 _DROPPED_KWARGS = ("model",)  # a failover model has no single model name to override
 _STRUCTURED = ("ls_structured_output_format", "structured_output_format")
-_CHAIN_FIELDS = frozenset(
-    {
-        "models",
-        "max_retries",
-        "cooldown",
-        "backoff",
-        "observer",
-        "rules",
-        "registry",
-        "timeout",
-        "first_token_timeout",
-        "idle_timeout",
-        "hedge_after",
-    }
-)
+_CHAIN_FIELDS = frozenset({"models", "registry", *POLICY_OPTIONS})
 """Fields the chain is built from: assigning one rebuilds it."""
 
 
@@ -265,17 +252,7 @@ class FailoverChatModel(BaseChatModel):
 
     def _rebuild(self) -> None:
         """Build the chain (policy, entries, registry) from the fields as they are now."""
-        policy = fc.FailoverPolicy.build(
-            max_retries=self.max_retries,
-            cooldown=self.cooldown,
-            backoff=self.backoff,
-            observer=self.observer,
-            rules=list(self.rules),
-            timeout=self.timeout,
-            first_token_timeout=self.first_token_timeout,
-            idle_timeout=self.idle_timeout,
-            hedge_after=self.hedge_after,
-        )
+        policy = fc.FailoverPolicy.of(self)
         entries = _entries(self.models)
         chain = fc.FailoverChain(entries, policy, self.registry)
         for entry in entries:

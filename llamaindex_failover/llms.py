@@ -32,6 +32,7 @@ from llama_index_instrumentation import get_dispatcher
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 import failover_core as fc
+from failover_core._config import POLICY_OPTIONS
 from failover_core._options import check_options
 
 from ._spans import astream_span, router_span, stream_span
@@ -52,19 +53,7 @@ R = TypeVar("R", ChatResponse, CompletionResponse)
 T = TypeVar("T")
 
 # Fields the chain is built from: assigning one rebuilds it (deadline fields go here too).
-_CHAIN_FIELDS = (
-    "llms",
-    "max_retries",
-    "cooldown",
-    "backoff",
-    "observer",
-    "rules",
-    "registry",
-    "timeout",
-    "first_token_timeout",
-    "idle_timeout",
-    "hedge_after",
-)
+_CHAIN_FIELDS = ("llms", "registry", *POLICY_OPTIONS)
 # Prompt shaping belongs to each child (each formats prompts its own way); on the failover
 # LLM it would be silently ignored, so it is refused.
 _PROMPT_FIELDS = (
@@ -320,17 +309,7 @@ class FailoverLLM(FunctionCallingLLM):
 
     def _new_chain(self, *, warn: bool = False) -> fc.FailoverChain[_Child]:
         """The chain from the fields as they are now (children are left untouched)."""
-        policy = fc.FailoverPolicy.build(
-            max_retries=self.max_retries,
-            cooldown=self.cooldown,
-            backoff=self.backoff,
-            observer=self.observer,
-            rules=[*list(self.rules), _tools_unsupported],
-            timeout=self.timeout,
-            first_token_timeout=self.first_token_timeout,
-            idle_timeout=self.idle_timeout,
-            hedge_after=self.hedge_after,
-        )
+        policy = fc.FailoverPolicy.of(self, extra_rules=[_tools_unsupported])
         entries = _entries(self.llms)
         chain = fc.FailoverChain(entries, policy, self.registry)
         if warn:
