@@ -22,6 +22,8 @@ instrument                                kind       attributes
 ``llm_failover.benches``                  counter    model, ``llm_failover.kind``
 ``llm_failover.probes``                   counter    model, ``llm_failover.result`` (recovered,
                                                      failed, released)
+``llm_failover.hedges``                   counter    model (the slow attempt),
+                                                     ``llm_failover.result`` (started, won, lost)
 ``llm_failover.benched``                  gauge      model, ``llm_failover.manual``: 1 while
                                                      benched, 0 after (read from the registry:
                                                      fleet-wide with the Redis store)
@@ -54,6 +56,7 @@ except ImportError as exc:  # pragma: no cover - exercised by users without the 
 
 __all__ = ["FailoverMetrics", "instrument_metrics", "uninstrument_metrics"]
 
+_HEDGE_RESULTS = {"hedge_started": "started", "hedge_won": "won", "hedge_lost": "lost"}
 _TTFO_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]
 
 
@@ -88,6 +91,11 @@ class FailoverMetrics:
         self.probes = meter.create_counter(
             "llm_failover.probes", unit="{probe}", description="Probes of recovering models."
         )
+        self.hedges = meter.create_counter(
+            "llm_failover.hedges",
+            unit="{hedge}",
+            description="Hedges started beside a slow attempt, and whether the hedge won.",
+        )
         self.time_to_first_output = meter.create_histogram(
             "llm_failover.time_to_first_output",
             unit="s",
@@ -117,6 +125,10 @@ class FailoverMetrics:
             self.time_to_first_output.record(seconds, _model(model))
 
     def decided(self, event: FailoverEvent) -> None:
+        if event.reason in _HEDGE_RESULTS:
+            result = _HEDGE_RESULTS[event.reason]
+            self.hedges.add(1, {**_model(event.model), "llm_failover.result": result})
+            return
         if event.next_model is not None or event.reason != "stream_interrupted":
             self.failovers.add(
                 1,

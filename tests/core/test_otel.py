@@ -209,3 +209,24 @@ def test_a_raising_listener_never_breaks_a_request(
     finally:
         _telemetry.remove_listener(broken)  # type: ignore[arg-type]
     assert sum("telemetry listener" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_hedges_are_counted_and_the_loser_is_a_cancelled_attempt(
+    reader: Any, registry: fc.HealthRegistry
+) -> None:
+    from tests.core.test_hedge import SLOW, Slow
+
+    slow, fast = Slow("openai/slow", SLOW), Slow("openai/fast")
+    policy = fc.FailoverPolicy.build(backoff=lambda n: 0.0, hedge_after=0.05)
+    chain = fc.FailoverChain([slow, fast], policy)
+    answer, served = await chain.ainvoke(lambda c: c.acall())
+    assert served.hedged and answer == "openai/fast:ok"
+    hedges = _counts(reader, "llm_failover.hedges", "llm_failover.model", "llm_failover.result")
+    assert hedges == {("openai/slow", "started"): 1, ("openai/slow", "won"): 1}
+    attempts = _counts(
+        reader, "llm_failover.attempts", "llm_failover.model", "llm_failover.outcome"
+    )
+    assert attempts == {("openai/slow", "cancelled"): 1, ("openai/fast", "success"): 1}
+    assert _counts(reader, "llm_failover.failovers", "llm_failover.reason") == {}
+    per_request = _counts(reader, "llm_failover.request.attempts", "llm_failover.served")
+    assert per_request == {("yes",): (1, 2)}
