@@ -416,10 +416,11 @@ class FailoverChain(Generic[E]):
                 except StopIteration:
                     break
                 except Exception as exc:
-                    it.close()
-                    it, held, ended = self._continue(
-                        flow, exc, texts, resume if resumable else None, on_event, commits
-                    )
+                    failure = exc  # continued outside this block: not the context of its errors
+                it.close()
+                it, held, ended = self._continue(
+                    flow, failure, texts, resume if resumable else None, on_event, commits
+                )
                 served = flow.committed()
             flow.succeeded()  # a stream is evidence of health once it has ended
         finally:
@@ -544,10 +545,11 @@ class FailoverChain(Generic[E]):
                 except StopAsyncIteration:
                     break
                 except Exception as exc:
-                    await it.aclose()
-                    it, held, ended = await self._acontinue(
-                        flow, exc, texts, resume if resumable else None, on_event, commits
-                    )
+                    failure = exc  # continued outside this block: not the context of its errors
+                await it.aclose()
+                it, held, ended = await self._acontinue(
+                    flow, failure, texts, resume if resumable else None, on_event, commits
+                )
                 served = flow.committed()
             flow.succeeded()  # a stream is evidence of health once it has ended
         finally:

@@ -256,3 +256,23 @@ def test_telemetry_counts_the_continuation_as_a_new_attempt(
         ("decided", "stream_resumed"),
         ("attempt", "c/3", "success"),
     ]
+
+
+def test_a_continuation_error_is_not_mistaken_for_the_first_failure(
+    clock: FakeClock, registry: fc.HealthRegistry
+) -> None:
+    # The continuation's own error (no status) must not read the broken stream's 503
+    # through its context: it is classified on its own.
+    a, c = broken(), FakeStreamEntry("c/3", open_error=RuntimeError("no status here"))
+    chain, events = chain_of([a, c], clock, registry)
+    with pytest.raises(fc.StreamInterruptedError) as info:
+        for _ in chain.stream(
+            lambda e: e.stream(), str, resume=Continuations("c/3").open, plain=plain
+        ):
+            pass
+    assert info.value.model == "c/3" and info.value.text == "Hello"
+    assert [(e.reason, e.status) for e in events] == [
+        ("stream_resumed", 503),
+        ("stream_interrupted", None),
+    ]
+    assert info.value.__cause__ is not None and info.value.__cause__.__context__ is None

@@ -7,16 +7,19 @@ call, structured output, or a stream when nothing after it can continue.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
 from pydantic import BaseModel
 
 import failover_core as fc
 from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel
+from tests.core.fakes import HTTPError
 from tests.langchain.conftest import CLAUDE, OPENAI, OPENAI_2
 from tests.langchain.test_reporting import RunTree, get_weather
 
@@ -163,7 +166,7 @@ async def test_keys_name_the_able_children_instead_of_the_default(
 
 
 @pytest.mark.parametrize("path", ["stream", "astream"])
-async def test_a_stream_that_emitted_a_tool_call_is_never_resumed(
+async def test_an_openai_tool_call_stream_is_never_resumed(
     provider_sim: ProviderSimulator,
     openai_model: Make,
     anthropic_model: Make,
@@ -171,32 +174,97 @@ async def test_a_stream_that_emitted_a_tool_call_is_never_resumed(
     path: str,
 ) -> None:
     _break(provider_sim, "error_event", after=2)
-    model = failover(openai_model(), anthropic_model(), resume_streams=True)
+    events: list[fc.FailoverEvent] = []
+    model = failover(openai_model(), anthropic_model(), resume_streams=True, observer=events.append)
     with pytest.raises(fc.StreamInterruptedError):
         await _chunks(model.bind_tools([get_weather]), path, "weather in Rome?")
+    assert [e.reason for e in events] == ["stream_interrupted"]
+    assert provider_sim.calls(CLAUDE) == 0
+
+
+class BrokenAfter(BaseChatModel):
+    """A child that streams ``chunks`` and then fails as a provider does (HTTP 503): for
+    chunk shapes the simulator's OpenAI API does not send (text before a tool call,
+    reasoning), and for requests whose text must not be continued."""
+
+    chunks: list[AIMessageChunk]
+
+    @property
+    def _llm_type(self) -> str:
+        return "broken"
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any) -> Any:
+        raise NotImplementedError
+
+    def _stream(
+        self, messages: Any, stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> Iterator[ChatGenerationChunk]:
+        for chunk in self.chunks:
+            yield ChatGenerationChunk(message=chunk)
+        raise HTTPError(503)
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self.bind(tools=tools, **kwargs)
+
+
+TOOL_CALL = {
+    "name": "get_weather",
+    "args": '{"ci',
+    "id": "call_1",
+    "index": 0,
+    "type": "tool_call_chunk",
+}
+NOT_PLAIN = {
+    "text_then_tool_call": [
+        AIMessageChunk(content="Let me check."),
+        AIMessageChunk(content="", tool_call_chunks=[TOOL_CALL]),  # type: ignore[list-item]
+    ],
+    "thinking_block": [
+        AIMessageChunk(content=[{"type": "thinking", "thinking": "hmm", "index": 0}]),
+        AIMessageChunk(content=[{"type": "text", "text": "The answer", "index": 1}]),
+    ],
+    "reasoning_content": [
+        AIMessageChunk(content="", additional_kwargs={"reasoning_content": "hmm"}),
+        AIMessageChunk(content="The answer"),
+    ],
+}
+
+
+@pytest.mark.parametrize("path", ["stream", "astream"])
+@pytest.mark.parametrize("shape", sorted(NOT_PLAIN))
+async def test_a_stream_with_a_tool_call_or_reasoning_is_never_resumed(
+    provider_sim: ProviderSimulator, anthropic_model: Make, failover: Make, path: str, shape: str
+) -> None:
+    events: list[fc.FailoverEvent] = []
+    first = BrokenAfter(chunks=NOT_PLAIN[shape])
+    model = failover(first, anthropic_model(), resume_streams=True, observer=events.append)
+    runnable = model.bind_tools([get_weather]) if "tool" in shape else model
+    with pytest.raises(fc.StreamInterruptedError) as info:
+        await _chunks(runnable, path)
+    assert info.value.model == "brokenafter"
+    assert [e.reason for e in events] == ["stream_interrupted"]
     assert provider_sim.calls(CLAUDE) == 0
 
 
 @pytest.mark.parametrize("shape", ["with_structured_output", "json_mode", "forced_tool"])
 async def test_structured_output_is_never_resumed(
-    provider_sim: ProviderSimulator,
-    openai_model: Make,
-    anthropic_model: Make,
-    failover: Make,
-    shape: str,
+    provider_sim: ProviderSimulator, anthropic_model: Make, failover: Make, shape: str
 ) -> None:
-    _break(provider_sim, "error_event", after=2)
-    model = failover(openai_model(), anthropic_model(), resume_streams=True)
+    # The broken child streamed plain text (JSON so far): the request is what forbids it.
+    events: list[fc.FailoverEvent] = []
+    first = BrokenAfter(chunks=[AIMessageChunk(content='{"city": '), AIMessageChunk(content='"Ro')])
+    model = failover(first, anthropic_model(), resume_streams=True, observer=events.append)
     runnable: Any = model
     kwargs: dict[str, Any] = {}
     if shape == "with_structured_output":
-        runnable = model.with_structured_output(Weather)
+        runnable = model.with_structured_output(Weather, include_raw=True)
     elif shape == "json_mode":
         kwargs = {"response_format": {"type": "json_object"}}
     else:
         runnable = model.bind_tools([get_weather], tool_choice="get_weather")
     with pytest.raises(fc.StreamInterruptedError):
         await _chunks(runnable, "astream", "weather in Rome?", **kwargs)
+    assert [e.reason for e in events] == ["stream_interrupted"]
     assert provider_sim.calls(CLAUDE) == 0
 
 

@@ -7,13 +7,14 @@ with nothing able after the broken model are never resumed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
+from llama_index.core.base.llms.types import ChatResponse, LLMMetadata, ThinkingBlock
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.span import SpanDropEvent
-from llama_index.core.llms import ChatMessage
+from llama_index.core.llms import ChatMessage, CustomLLM
 from llama_index.core.tools import FunctionTool
 from llama_index.llms.anthropic import Anthropic
 from pydantic import BaseModel
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 import failover_core as fc
 from failover_core.simulator import ProviderSimulator
 from llamaindex_failover import FailoverDecisionEvent, FailoverLLM
+from tests.core.fakes import HTTPError
 from tests.llamaindex.conftest import OPENAI, OPENAI_2
 
 Make = Callable[..., Any]
@@ -179,13 +181,87 @@ async def test_structured_output_is_never_resumed(
     assert provider_sim.calls(CLAUDE) == 0
 
 
-async def test_json_mode_is_never_resumed(
-    provider_sim: ProviderSimulator, openai_llm: Make, claude: Anthropic, failover_llm: Make
+class BrokenAfter(CustomLLM):
+    """A child whose chat stream sends ``responses`` then fails as a provider does (HTTP
+    503): for shapes the simulator's OpenAI API does not send (thinking, text before a
+    tool call) and for requests whose text must not be continued."""
+
+    responses: list[ChatResponse]
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(model_name="broken", is_chat_model=True)
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def stream_chat(self, messages: Any, **kwargs: Any) -> Iterator[ChatResponse]:
+        def gen() -> Iterator[ChatResponse]:
+            yield from self.responses
+            raise HTTPError(503)
+
+        return gen()
+
+    async def astream_chat(self, messages: Any, **kwargs: Any) -> AsyncIterator[ChatResponse]:
+        async def gen() -> AsyncIterator[ChatResponse]:
+            for response in self.responses:
+                yield response
+            raise HTTPError(503)
+
+        return gen()
+
+
+def _said(text: str, **kwargs: Any) -> ChatResponse:
+    return ChatResponse(message=ChatMessage(role="assistant", content=text, **kwargs), delta=text)
+
+
+CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{"}}
+NOT_PLAIN = {
+    "thinking_block": [
+        ChatResponse(
+            message=ChatMessage(role="assistant", blocks=[ThinkingBlock(content="hmm")]), delta=""
+        ),
+        _said("The answer"),
+    ],
+    "text_then_tool_call": [
+        _said("Let me check."),
+        ChatResponse(
+            message=ChatMessage(
+                role="assistant", content="Let me check.", additional_kwargs={"tool_calls": [CALL]}
+            ),
+            delta="",
+        ),
+    ],
+}
+
+
+@pytest.mark.parametrize("path", ["stream_chat", "astream_chat"])
+@pytest.mark.parametrize("shape", sorted(NOT_PLAIN))
+async def test_thinking_or_a_tool_call_is_never_resumed(
+    provider_sim: ProviderSimulator, claude: Anthropic, failover_llm: Make, path: str, shape: str
 ) -> None:
-    _break(provider_sim, "error_event", after=2)
-    llm = failover_llm(openai_llm(), claude, resume_streams=True)
+    events: list[fc.FailoverEvent] = []
+    first = BrokenAfter(responses=NOT_PLAIN[shape])
+    llm = failover_llm(first, claude, resume_streams=True, observer=events.append)
+    with pytest.raises(fc.StreamInterruptedError):
+        await _chat(llm, path)
+    assert [e.reason for e in events] == ["stream_interrupted"]
+    assert provider_sim.calls(CLAUDE) == 0
+
+
+async def test_json_mode_is_never_resumed(
+    provider_sim: ProviderSimulator, claude: Anthropic, failover_llm: Make
+) -> None:
+    # The broken child streamed plain text (JSON so far): the request is what forbids it.
+    events: list[fc.FailoverEvent] = []
+    first = BrokenAfter(responses=[_said('{"city": '), _said('{"city": "Ro')])
+    llm = failover_llm(first, claude, resume_streams=True, observer=events.append)
     with pytest.raises(fc.StreamInterruptedError):
         list(llm.stream_chat(ASK, response_format={"type": "json_object"}))
+    assert [e.reason for e in events] == ["stream_interrupted"]
     assert provider_sim.calls(CLAUDE) == 0
 
 
