@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
+import anthropic
 import pytest
 
 import failover_core as fc
 from failover_core import _telemetry
+from failover_core.simulator import ProviderSimulator
 from tests.conftest import FakeClock
 from tests.core.fakes import FakeStreamEntry, HTTPError
 
@@ -276,3 +278,40 @@ def test_a_continuation_error_is_not_mistaken_for_the_first_failure(
         ("stream_interrupted", None),
     ]
     assert info.value.__cause__ is not None and info.value.__cause__.__context__ is None
+
+
+# -- the simulator continues a prefilled Anthropic request ---------------------------------
+
+
+def test_the_simulator_continues_a_prefill_without_repeating_it(
+    provider_sim: ProviderSimulator,
+) -> None:
+    client = anthropic.Anthropic(
+        base_url=provider_sim.anthropic_base_url, api_key="x", max_retries=0
+    )
+    asked: list[Any] = [{"role": "user", "content": "tell me about failover"}]
+    prefill = "[gpt-4o-mini] you said:"
+
+    def continued(**kwargs: Any) -> str:
+        messages = [*asked, {"role": "assistant", "content": prefill}]
+        return "".join(
+            e.delta.text
+            for e in client.messages.create(
+                model="claude-haiku-4-5", max_tokens=100, messages=messages, stream=True, **kwargs
+            )
+            if e.type == "content_block_delta"
+        )
+
+    assert prefill + continued() == "[gpt-4o-mini] you said: tell me about failover"
+    reply = client.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=100,
+        messages=[*asked, {"role": "assistant", "content": "Some text I wrote"}],
+    )
+    assert reply.content[0].text == " [claude-haiku-4-5] continued."  # type: ignore[union-attr]
+    with pytest.raises(anthropic.BadRequestError, match="trailing whitespace"):
+        client.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=100,
+            messages=[*asked, {"role": "assistant", "content": prefill + " "}],
+        )

@@ -7,13 +7,18 @@ with nothing able after the broken model are never resumed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from llama_index.core.base.llms.types import ChatResponse, LLMMetadata, ThinkingBlock
+from llama_index.core.base.llms.types import (
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    LLMMetadata,
+    ThinkingBlock,
+)
 from llama_index.core.instrumentation.events import BaseEvent
-from llama_index.core.instrumentation.events.span import SpanDropEvent
 from llama_index.core.llms import ChatMessage, CustomLLM
 from llama_index.core.tools import FunctionTool
 from llama_index.llms.anthropic import Anthropic
@@ -123,9 +128,7 @@ async def test_the_failed_attempt_and_the_decision_show_in_instrumentation(
     assert record is not None and record.strikes == 1, "one strike, as an interrupted stream"
     spans = {e.span_id.split(".")[0] for e in events if e.span_id and "-" in e.span_id}
     assert {"OpenAI", "Anthropic"} <= spans, "both attempts are traced"
-    failed = [
-        e for e in events if type(e).__name__ == "ExceptionEvent" or isinstance(e, SpanDropEvent)
-    ]
+    failed = [e for e in events if type(e).__name__ in ("ExceptionEvent", "SpanDropEvent")]
     assert any(str(e.span_id).startswith("OpenAI.") for e in failed), "the first one errored"
 
 
@@ -198,15 +201,15 @@ class BrokenAfter(CustomLLM):
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
         raise NotImplementedError
 
-    def stream_chat(self, messages: Any, **kwargs: Any) -> Iterator[ChatResponse]:
-        def gen() -> Iterator[ChatResponse]:
+    def stream_chat(self, messages: Any, **kwargs: Any) -> ChatResponseGen:
+        def gen() -> ChatResponseGen:
             yield from self.responses
             raise HTTPError(503)
 
         return gen()
 
-    async def astream_chat(self, messages: Any, **kwargs: Any) -> AsyncIterator[ChatResponse]:
-        async def gen() -> AsyncIterator[ChatResponse]:
+    async def astream_chat(self, messages: Any, **kwargs: Any) -> ChatResponseAsyncGen:
+        async def gen() -> ChatResponseAsyncGen:
             for response in self.responses:
                 yield response
             raise HTTPError(503)
@@ -279,4 +282,5 @@ def test_assignment_rebuilds_the_chain_with_the_option(openai_llm: Make, claude:
     llm = FailoverLLM(llms=[openai_llm(), claude])
     assert llm.failover_chain.policy.resume_streams is False
     llm.resume_streams = [f"anthropic/{CLAUDE}"]
-    assert llm.failover_chain.policy.resume_streams == frozenset({f"anthropic/{CLAUDE}"})
+    policy = llm.failover_chain.policy
+    assert policy.resume_streams == frozenset({f"anthropic/{CLAUDE}"})
