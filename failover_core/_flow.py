@@ -292,7 +292,7 @@ class FailoverFlow:
         kind = classify(error, self._policy.rules)
         if kind is ErrorKind.REQUEST_SPECIFIC:
             return None
-        pos = self._enter(self._pos, lambda p: can_continue(self._live[p]))
+        pos = self._continuer(can_continue)
         if pos is None:
             return None
         key = self._key
@@ -304,6 +304,25 @@ class FailoverFlow:
         self._resumed = (key, len(text))
         self._pos, self._attempt = pos, 1
         return self._current_attempt()
+
+    def _continuer(self, can_continue: Callable[[int], bool]) -> int | None:
+        """The live position after the current one that continues the stream: able, and
+        entered in the registry (a recovering model is probed by it). A model benched
+        meanwhile, or probed by another request, is passed over, never tried as a last
+        resort: the stream would break once more (with everything benched from the start,
+        best effort, the first able one)."""
+        for pos in range(self._pos + 1, len(self._live)):
+            if not can_continue(self._live[pos]):
+                continue
+            if self._best_effort:
+                return pos
+            key = self._keys[self._live[pos]]
+            entry = self._registry.enter(key)
+            if entry == "probe":
+                self._probing.add(key)
+            if entry != "closed":
+                return pos
+        return None
 
     def _strike(self, error: Exception, kind: ErrorKind) -> datetime | None:
         """Record a committed stream's failure: one strike (an auth error benches)."""
@@ -515,14 +534,13 @@ class FailoverFlow:
         self._by_hedge = False
         return Attempt(index=self._live[self._pos], key=self._key, number=self._attempt)
 
-    def _enter(self, after: int, where: Callable[[int], bool] | None = None) -> int | None:
+    def _enter(self, after: int) -> int | None:
         """The next entry to try after position ``after``, entered in the registry.
 
         Skips entries benched meanwhile and recovering ones another request is probing,
         unless every entry left is one of those (then the first of them, best effort).
-        ``where`` limits the positions considered.
         """
-        rest = [p for p in range(after + 1, len(self._live)) if where is None or where(p)]
+        rest = range(after + 1, len(self._live))
         if not rest:
             return None
         if not self._best_effort:

@@ -161,6 +161,19 @@ def test_a_benched_able_model_is_not_resumed_on(
     assert c.opens == 0
 
 
+def test_a_model_benched_meanwhile_is_not_resumed_on_as_a_last_resort(
+    clock: FakeClock, registry: fc.HealthRegistry
+) -> None:
+    a, c = broken(), FakeStreamEntry("c/3")
+    chain, events = chain_of([a, c], clock, registry)
+    stream = chain.stream(lambda e: e.stream(), str, resume=Continuations("c/3").open, plain=plain)
+    assert next(stream)[0] == "Hel"
+    registry.bench_now("c/3", timedelta(minutes=5))  # by another request, mid-stream
+    with pytest.raises(fc.StreamInterruptedError):
+        list(stream)
+    assert c.opens == 0 and [e.reason for e in events] == ["stream_interrupted"]
+
+
 def test_a_request_specific_failure_is_not_dodged(
     clock: FakeClock, registry: fc.HealthRegistry
 ) -> None:
