@@ -5,7 +5,7 @@ spec parser. Neither LangChain nor LlamaIndex is imported here; the adapters
 (``langchain_failover``, ``llamaindex_failover``) are thin layers over this package.
 """
 
-from ._chain import Entry, FailoverChain, build_entries, check_unique_keys
+from ._chain import Entry, FailoverChain, Resume, build_entries, check_unique_keys
 from ._classify import (
     ClassifierRule,
     ErrorKind,
@@ -31,6 +31,7 @@ from ._errors import (
     AttemptTimeoutError,
     ChainConfigError,
     FailoverError,
+    ResumeNotice,
     SpecError,
     StreamInterruptedError,
 )
@@ -87,6 +88,8 @@ __all__ = [
     "ModelSpec",
     "Observer",
     "ProviderRegistry",
+    "Resume",
+    "ResumeNotice",
     "SDKRetriesWarning",
     "Served",
     "Sleep",

@@ -36,6 +36,7 @@ __all__ = [
     "FailoverChain",
     "OnEvent",
     "OnRetry",
+    "Resume",
     "build_entries",
     "check_unique_keys",
 ]
@@ -102,6 +103,37 @@ def check_unique_keys(entries: Sequence[Entry]) -> None:
             f"duplicate model key(s) in one chain: {', '.join(dupes)}; "
             "give distinct keys with a dict, e.g. {'openai/gpt-4o#a': model_a, ...}"
         )
+
+
+S = TypeVar("S")
+
+Resume = Callable[[E, str], Callable[[], S] | None]
+"""An adapter's continuation of a broken stream: given an entry and the text delivered so
+far, a function opening that entry's stream continuing the text (the request's messages
+plus the text as the assistant's own turn), or ``None`` when the entry (or the request)
+cannot continue it. Opening is deferred, so asking costs nothing."""
+
+
+def _resumed(
+    flow: FailoverFlow,
+    error: Exception,
+    text: str,
+    resume: Resume[E, S] | None,
+    entries: Sequence[E],
+) -> tuple[Attempt | None, Callable[[], S] | None]:
+    """The flow's choice of an entry to continue ``text`` on, and its opener (or nones)."""
+    if resume is None:
+        return None, None
+    openers: dict[int, Callable[[], S]] = {}
+
+    def can_continue(index: int) -> bool:
+        opener = resume(entries[index], text)
+        if opener is not None:
+            openers[index] = opener
+        return opener is not None
+
+    command = flow.resume(error, text, can_continue)
+    return command, None if command is None else openers.get(command.index)
 
 
 OnRetry = Callable[[Sleep], object]
@@ -304,13 +336,18 @@ class FailoverChain(Generic[E]):
         on_retry: OnRetry | None = None,
         on_event: OnEvent | None = None,
         commits: Callable[[C], bool] | None = None,
+        resume: Resume[E, Iterable[C]] | None = None,
+        plain: Callable[[C], bool] | None = None,
     ) -> Iterator[tuple[C, Served]]:
         """Stream from the first entry that produces output; fail over only before that.
 
         Chunks for which ``commits`` is false (a role header, an empty delta) are held back
         until the first that is true, so a failure right after them still fails over.
         A failure after output raises :class:`~failover_core.StreamInterruptedError`
-        carrying the text already delivered.
+        carrying the text already delivered, unless the policy resumes streams, every
+        chunk so far was ``plain`` text and ``resume(entry, text)`` opens a continuation on
+        an entry the flow picks: then the stream goes on with that continuation's chunks
+        (each yielded with a :class:`Served` naming both models).
         """
         flow = self.flow(request)
         command: Attempt | Sleep | GiveUp = flow.start()
@@ -362,25 +399,73 @@ class FailoverChain(Generic[E]):
             break
         it.commit()
         served = flow.committed()
-        texts = [text_of(chunk) for chunk in held]
+        texts: list[str] = []
+        resumable = resume is not None and plain is not None
         try:
-            for chunk in held:
-                yield chunk, served
-            while not ended:
+            while True:
+                for chunk in held:
+                    resumable = resumable and plain is not None and plain(chunk)
+                    texts.append(text_of(chunk))
+                    yield chunk, served
+                held = []
+                if ended:
+                    break
                 try:
-                    chunk = it.next()
+                    held.append(it.next())
+                    continue
                 except StopIteration:
                     break
                 except Exception as exc:
-                    error = flow.interrupted(exc, "".join(texts), len(texts))
-                    _deliver(flow, on_event)
-                    raise error from exc
-                texts.append(text_of(chunk))
-                yield chunk, served
+                    failure = exc  # continued outside this block: not the context of its errors
+                it.close()
+                it, held, ended = self._continue(
+                    flow, failure, texts, resume if resumable else None, on_event, commits
+                )
+                served = flow.committed()
             flow.succeeded()  # a stream is evidence of health once it has ended
         finally:
             flow.abandon()  # a consumer that stopped early gives back any probe lease
             it.close()
+
+    def _continue(
+        self,
+        flow: FailoverFlow,
+        error: Exception,
+        texts: list[str],
+        resume: Resume[E, Iterable[C]] | None,
+        on_event: OnEvent | None,
+        commits: Callable[[C], bool] | None,
+    ) -> tuple[StreamAttempt[C], list[C], bool]:
+        """A committed stream failed with ``error``: its continuation, opened up to its
+        first output (the chunks held, whether it ended), or the interruption raised."""
+        while True:
+            text = "".join(texts)
+            command, opener = _resumed(flow, error, text, resume, self.entries)
+            if command is None or opener is None:
+                interrupted = flow.interrupted(error, text, len(texts))
+                _deliver(flow, on_event)
+                raise interrupted from error
+            _deliver(flow, on_event)
+            policy = self.policy
+            it = StreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
+            held: list[C] = []
+            ended = False
+            try:
+                it.open(opener)
+                while not held or (commits is not None and not commits(held[-1])):
+                    held.append(it.next())
+            except StopIteration:
+                ended = True
+            except Exception as exc:
+                it.close()
+                error = exc
+                continue
+            except BaseException:
+                flow.abandon()
+                it.close()
+                raise
+            it.commit()
+            return it, held, ended
 
     async def astream(
         self,
@@ -390,6 +475,8 @@ class FailoverChain(Generic[E]):
         on_retry: OnRetry | None = None,
         on_event: OnEvent | None = None,
         commits: Callable[[C], bool] | None = None,
+        resume: Resume[E, AsyncIterable[C]] | None = None,
+        plain: Callable[[C], bool] | None = None,
     ) -> AsyncIterator[tuple[C, Served]]:
         """The async twin of :meth:`stream`."""
         flow = self.flow(request)
@@ -441,22 +528,69 @@ class FailoverChain(Generic[E]):
             break
         it.commit()
         served = flow.committed()
-        texts = [text_of(chunk) for chunk in held]
+        texts: list[str] = []
+        resumable = resume is not None and plain is not None
         try:
-            for chunk in held:
-                yield chunk, served
-            while not ended:
+            while True:
+                for chunk in held:
+                    resumable = resumable and plain is not None and plain(chunk)
+                    texts.append(text_of(chunk))
+                    yield chunk, served
+                held = []
+                if ended:
+                    break
                 try:
-                    chunk = await it.next()
+                    held.append(await it.next())
+                    continue
                 except StopAsyncIteration:
                     break
                 except Exception as exc:
-                    error = flow.interrupted(exc, "".join(texts), len(texts))
-                    await _adeliver(flow, on_event)
-                    raise error from exc
-                texts.append(text_of(chunk))
-                yield chunk, served
+                    failure = exc  # continued outside this block: not the context of its errors
+                await it.aclose()
+                it, held, ended = await self._acontinue(
+                    flow, failure, texts, resume if resumable else None, on_event, commits
+                )
+                served = flow.committed()
             flow.succeeded()  # a stream is evidence of health once it has ended
         finally:
             flow.abandon()  # a consumer that stopped early gives back any probe lease
             await it.aclose()
+
+    async def _acontinue(
+        self,
+        flow: FailoverFlow,
+        error: Exception,
+        texts: list[str],
+        resume: Resume[E, AsyncIterable[C]] | None,
+        on_event: OnEvent | None,
+        commits: Callable[[C], bool] | None,
+    ) -> tuple[AsyncStreamAttempt[C], list[C], bool]:
+        """The async twin of :meth:`_continue`."""
+        while True:
+            text = "".join(texts)
+            command, opener = _resumed(flow, error, text, resume, self.entries)
+            if command is None or opener is None:
+                interrupted = flow.interrupted(error, text, len(texts))
+                await _adeliver(flow, on_event)
+                raise interrupted from error
+            await _adeliver(flow, on_event)
+            policy = self.policy
+            it = AsyncStreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
+            held: list[C] = []
+            ended = False
+            try:
+                it.open(opener)
+                while not held or (commits is not None and not commits(held[-1])):
+                    held.append(await it.next())
+            except StopAsyncIteration:
+                ended = True
+            except Exception as exc:
+                await it.aclose()
+                error = exc
+                continue
+            except BaseException:
+                flow.abandon()
+                await it.aclose()
+                raise
+            it.commit()
+            return it, held, ended

@@ -6,7 +6,7 @@ import enum
 import math
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final, Literal
@@ -115,6 +115,7 @@ class FailoverDefaults:
     first_token_timeout: float | None = _FIRST_TOKEN_TIMEOUT
     idle_timeout: float | None = _IDLE_TIMEOUT
     hedge_after: HedgeAfter | None = None
+    resume_streams: ResumeStreams = False
 
 
 _defaults_lock = threading.Lock()
@@ -123,6 +124,27 @@ _defaults = FailoverDefaults()
 
 def _as_cooldown(value: timedelta | float | str) -> timedelta:
     return as_duration(value, "cooldown")
+
+
+ResumeStreams = bool | frozenset[str]
+"""``resume_streams`` as a policy holds it: off, on (children able by default), or the
+keys of the children that may continue a broken stream."""
+
+
+def as_resume_streams(value: bool | Iterable[str]) -> ResumeStreams:
+    """``True``/``False``, or the keys of the children that may continue a stream."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise TypeError(
+            "resume_streams must be True, False or a list of model keys, "
+            f"got {type(value).__name__}"
+        )
+    keys = frozenset(value)
+    bad = [k for k in keys if not isinstance(k, str) or not k.strip()]
+    if bad:
+        raise TypeError(f"resume_streams keys must be non-empty strings, got {bad[0]!r}")
+    return keys
 
 
 def _as_max_retries(value: int) -> int:
@@ -153,13 +175,15 @@ def set_failover_defaults(
     first_token_timeout: DeadlineOption = DEFAULT,
     idle_timeout: DeadlineOption = DEFAULT,
     hedge_after: HedgeOption = DEFAULT,
+    resume_streams: bool | Iterable[str] | None = None,
 ) -> FailoverDefaults:
     """Change the defaults used by failover models built from now on; returns the old ones.
 
     ``max_retries`` below 1 means 1. ``cooldown`` and the deadlines are seconds, a
     timedelta or a string such as ``"5m"``. ``None`` leaves ``max_retries`` and
     ``cooldown`` as they are; a deadline (or ``hedge_after``) not given stays as it is, and
-    ``None`` turns it off.
+    ``None`` turns it off. ``resume_streams`` (``None``: as it is) continues a broken
+    plain-text stream on the next model able to continue it (README, "Resumed streams").
     """
     global _defaults
     new_retries = None if max_retries is None else _as_max_retries(max_retries)
@@ -172,6 +196,7 @@ def set_failover_defaults(
         if value is not DEFAULT:
             as_deadline(name, value)  # validate before taking the lock
     new_hedge = None if hedge_after is DEFAULT else as_hedge_after(hedge_after)
+    new_resume = None if resume_streams is None else as_resume_streams(resume_streams)
     with _defaults_lock:
         old = _defaults
         _defaults = FailoverDefaults(
@@ -183,6 +208,7 @@ def set_failover_defaults(
             ),
             idle_timeout=_deadline_or("idle_timeout", idle_timeout, old.idle_timeout),
             hedge_after=old.hedge_after if hedge_after is DEFAULT else new_hedge,
+            resume_streams=old.resume_streams if new_resume is None else new_resume,
         )
     return old
 
@@ -221,6 +247,7 @@ POLICY_OPTIONS = (
     "first_token_timeout",
     "idle_timeout",
     "hedge_after",
+    "resume_streams",
 )
 """The options :meth:`FailoverPolicy.build` takes: an adapter's fields of these names (with
 its models and registry) are what its chain is built from."""
@@ -244,6 +271,16 @@ class FailoverPolicy:
     """Seconds a committed stream may go without a chunk."""
     hedge_after: HedgeAfter | None = None
     """Seconds (or adaptive) without output before the next model is raced (``None``: off)."""
+    resume_streams: ResumeStreams = False
+    """A broken plain-text stream goes on, from its text so far, on the next able model:
+    ``True`` (the children able by default: Anthropic's API) or the keys of those able."""
+
+    def may_continue(self, key: str, *, able: bool) -> bool:
+        """Whether the child ``key`` may continue a broken stream; ``able`` is the adapter's
+        default answer for it (used when ``resume_streams`` is ``True``)."""
+        if isinstance(self.resume_streams, frozenset):
+            return key in self.resume_streams
+        return self.resume_streams and able
 
     @classmethod
     def of(cls, owner: object, extra_rules: Sequence[ClassifierRule] = ()) -> FailoverPolicy:
@@ -266,6 +303,7 @@ class FailoverPolicy:
         first_token_timeout: DeadlineOption = DEFAULT,
         idle_timeout: DeadlineOption = DEFAULT,
         hedge_after: HedgeOption = DEFAULT,
+        resume_streams: bool | Iterable[str] | None = None,
     ) -> FailoverPolicy:
         """Validate user options, filling the gaps from the process defaults."""
         defaults = get_failover_defaults()
@@ -292,6 +330,9 @@ class FailoverPolicy:
             hedge_after=defaults.hedge_after
             if hedge_after is DEFAULT
             else as_hedge_after(hedge_after),
+            resume_streams=defaults.resume_streams
+            if resume_streams is None
+            else as_resume_streams(resume_streams),
         )
 
     def delay(self, attempt: int, error: BaseException) -> float:

@@ -5,6 +5,7 @@
     FailoverError
     ├── AllModelsFailedError      (also an ExceptionGroup of every cause)
     ├── StreamInterruptedError    (a stream failed after its first chunk; no replay)
+    ├── ResumeNotice              (never raised: the event of a resumed stream)
     ├── AttemptTimeoutError       (also a TimeoutError: an attempt ran past a deadline)
     └── ChainConfigError          (also a ValueError: a chain that cannot be built)
         └── SpecError             (a bad or missing model spec)
@@ -26,6 +27,7 @@ __all__ = [
     "AttemptTimeoutError",
     "ChainConfigError",
     "FailoverError",
+    "ResumeNotice",
     "SpecError",
     "StreamInterruptedError",
 ]
@@ -125,6 +127,24 @@ class StreamInterruptedError(FailoverError):
         self.kind = kind
         self.text = text
         self.chunks = chunks
+
+
+class ResumeNotice(FailoverError):
+    """Never raised: the ``error`` of a ``"stream_resumed"`` event. The stream of
+    ``model`` failed after ``characters`` characters of text and goes on on ``next_model``;
+    the provider's exception is ``__cause__`` (so the event's status is the failure's)."""
+
+    def __init__(self, model: str, next_model: str, characters: int, cause: Exception) -> None:
+        super().__init__(
+            f"stream from {model} failed after {characters} character(s); resumed on {next_model}"
+        )
+        self.model = model
+        self.next_model = next_model
+        self.characters = characters
+        self.__cause__ = cause
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.model, self.next_model, self.characters, self.__cause__))
 
 
 class AttemptTimeoutError(FailoverError, TimeoutError):

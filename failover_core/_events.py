@@ -32,6 +32,11 @@ class FailoverEvent:
     Hedges (``hedge_after``) are events too, with ``reason`` ``"hedge_started"`` then
     ``"hedge_won"`` or ``"hedge_lost"``: ``model`` is the slow attempt, ``next_model`` the
     hedge, ``error`` a :class:`~failover_core.HedgeNotice`, and nothing is benched.
+
+    A stream continued on another model (``resume_streams``) is the event ``reason``
+    ``"stream_resumed"``: ``model`` failed, ``next_model`` continues, ``error`` a
+    :class:`~failover_core.ResumeNotice` (with the character count; the failure is its
+    ``__cause__``).
     """
 
     model: str
@@ -83,6 +88,7 @@ _MESSAGES = {
     "timeout": "failover: attempt passed its deadline, abandoned, trying next model",
     "benched_elsewhere": "failover: model benched by another request, trying next model",
     "stream_interrupted": "failover: stream failed after output, not failing over",
+    "stream_resumed": "failover: stream failed after plain text, continued on the next model",
     "hedge_started": "failover: no output yet, hedging with the next model",
     "hedge_won": "failover: the hedge answered first, the slower attempt cancelled",
     "hedge_lost": "failover: the hedged attempt answered first, the hedge cancelled",

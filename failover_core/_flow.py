@@ -25,19 +25,29 @@ long to wait for its output; past that, :meth:`~FailoverFlow.hedge` gives the at
 race beside it (or none). The driver reports the race's end with
 :meth:`~FailoverFlow.race_won`, or a racer's failure while the other runs on with
 :meth:`~FailoverFlow.race_failed`; a lone survivor then goes on as the current attempt.
+
+Resumed streams (``resume_streams``): a committed stream that fails asks
+:meth:`~FailoverFlow.resume` first; an :class:`Attempt` is the model to continue the text
+on (the driver opens the adapter's continuation; it commits as usual), ``None`` means
+report :meth:`~FailoverFlow.interrupted` as before.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from . import _telemetry
 from ._classify import ErrorKind, classify
 from ._config import FailoverPolicy
-from ._errors import AllModelsFailedError, AttemptTimeoutError, StreamInterruptedError
+from ._errors import (
+    AllModelsFailedError,
+    AttemptTimeoutError,
+    ResumeNotice,
+    StreamInterruptedError,
+)
 from ._events import FailoverEvent, logger, notify
 from ._health import HealthRegistry
 from ._hedge import AdaptiveHedge, HedgeNotice, Hedging, get_hedging
@@ -79,17 +89,24 @@ class Served:
     """Which entry answered, and how many attempts failed before it did.
 
     ``hedged``: the answer came from a hedge, started beside a slower attempt.
+    ``resumed_from``: the answer continues a stream of that model, which failed after
+    ``resumed_after`` characters of text (``resume_streams``).
     """
 
     model: str
     index: int
     failed_attempts: int
     hedged: bool = False
+    resumed_from: str | None = None
+    resumed_after: int = 0
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"model": self.model, "failed_attempts": self.failed_attempts}
         if self.hedged:
             out["hedged"] = True
+        if self.resumed_from is not None:
+            out["resumed_from"] = self.resumed_from
+            out["resumed_after"] = self.resumed_after
         return out
 
 
@@ -134,6 +151,8 @@ class FailoverFlow:
         self._hedge_used = False
         self._no_hedge = False
         self._by_hedge = False
+        self._resumed: tuple[str, int] | None = None  # (model, characters) continued
+        self._request_told = False  # request_ended reported (once per request)
 
     # -- commands -----------------------------------------------------------------------
 
@@ -164,12 +183,7 @@ class FailoverFlow:
             self._probing.discard(key)
             self._tell("probe_ended", key, "recovered")
         self._answered(key)
-        return Served(
-            model=key,
-            index=self._live[self._pos],
-            failed_attempts=self._failed_attempts,
-            hedged=self._by_hedge,
-        )
+        return self._served()
 
     def committed(self) -> Served:
         """A stream committed to the current entry (its first output is out): who serves.
@@ -178,11 +192,17 @@ class FailoverFlow:
         a model that fails every stream midway still collects its strikes.
         """
         self._answered(self._key)
+        return self._served()
+
+    def _served(self) -> Served:
+        resumed_from, resumed_after = self._resumed or (None, 0)
         return Served(
             model=self._key,
             index=self._live[self._pos],
             failed_attempts=self._failed_attempts,
             hedged=self._by_hedge,
+            resumed_from=resumed_from,
+            resumed_after=resumed_after,
         )
 
     def failed(self, error: Exception) -> Command:
@@ -250,8 +270,64 @@ class FailoverFlow:
         A transient failure counts as one strike, like any failed attempt: it benches the
         model only once ``max_retries`` strikes come in with no success between them.
         """
+        kind = classify(error, self._policy.rules)
+        until = self._strike(error, kind)
+        self._emit(error, kind, until=until, next_model=None, reason="stream_interrupted")
+        return StreamInterruptedError(self._key, kind, text, chunks)
+
+    def resume(
+        self, error: Exception, text: str, can_continue: Callable[[int], bool]
+    ) -> Attempt | None:
+        """A committed stream failed after ``text``: the attempt to continue it on, or ``None``
+        (then report :meth:`interrupted`).
+
+        Only with ``resume_streams``, only when the driver saw plain text alone (it asks
+        only then) and the error says nothing of the request itself (a content filter is
+        not dodged by another model). The next live entry after the current one for which
+        ``can_continue(index)`` holds takes over; the failed model gets its strike, as an
+        interrupted stream does, and the new attempt is counted like any other.
+        """
+        if not self._policy.resume_streams:
+            return None
+        kind = classify(error, self._policy.rules)
+        if kind is ErrorKind.REQUEST_SPECIFIC:
+            return None
+        pos = self._continuer(can_continue)
+        if pos is None:
+            return None
+        key = self._key
+        until = self._strike(error, kind)
+        self._failed_attempts += 1
+        next_key = self._keys[self._live[pos]]
+        notice = ResumeNotice(key, next_key, len(text), error)
+        self._emit(notice, kind, until=until, next_model=next_key, reason="stream_resumed")
+        self._resumed = (key, len(text))
+        self._pos, self._attempt = pos, 1
+        return self._current_attempt()
+
+    def _continuer(self, can_continue: Callable[[int], bool]) -> int | None:
+        """The live position after the current one that continues the stream: able, and
+        entered in the registry (a recovering model is probed by it). A model benched
+        meanwhile, or probed by another request, is passed over, never tried as a last
+        resort: the stream would break once more (with everything benched from the start,
+        best effort, the first able one)."""
+        for pos in range(self._pos + 1, len(self._live)):
+            if not can_continue(self._live[pos]):
+                continue
+            if self._best_effort:
+                return pos
+            key = self._keys[self._live[pos]]
+            entry = self._registry.enter(key)
+            if entry == "probe":
+                self._probing.add(key)
+            if entry != "closed":
+                return pos
+        return None
+
+    def _strike(self, error: Exception, kind: ErrorKind) -> datetime | None:
+        """Record a committed stream's failure: one strike (an auth error benches)."""
         key, policy = self._key, self._policy
-        kind = classify(error, policy.rules)
+        self._attempt_ended("timeout" if isinstance(error, AttemptTimeoutError) else kind.value)
         until: datetime | None = None
         probing = key in self._probing  # a probe is one call: its failure benches again
         self._probing.discard(key)
@@ -267,15 +343,14 @@ class FailoverFlow:
             )
         elif probing:
             self._registry.release_probe(key)
-        self._emit(error, kind, until=until, next_model=None, reason="stream_interrupted")
-        return StreamInterruptedError(key, kind, text, chunks)
+        return until
 
     def abandon(self) -> None:
         """The caller cancelled during an attempt: give back any probe lease it holds, so
         another request can probe the model at once instead of after the lease."""
         if not self._ended:
             self._attempt_ended("cancelled")
-            self._tell("request_ended", None, self._attempts)
+            self._request_ended(None)
         probing, self._probing = sorted(self._probing), set()
         for key in probing:
             self._tell("probe_ended", key, "released")
@@ -437,12 +512,18 @@ class FailoverFlow:
             self._ended = True
             self._tell("attempt_ended", self._key, outcome, time.perf_counter() - self._t0)
 
+    def _request_ended(self, served: str | None) -> None:
+        # Once per request: a resumed stream answers twice (its first and its last model).
+        if not self._request_told:
+            self._request_told = True
+            self._tell("request_ended", served, self._attempts)
+
     def _answered(self, key: str) -> None:
         """The current attempt answered (a stream: its first output): once per request."""
         if not self._ended:
             self._first_output(key)
             self._attempt_ended("success")
-            self._tell("request_ended", key, self._attempts)
+            self._request_ended(key)
 
     def _current_attempt(self) -> Attempt:
         self._started = self._registry.now()
@@ -481,7 +562,7 @@ class FailoverFlow:
         self._emit(error, kind, until=until, next_model=next_model, reason=reason)
         self._failures.append((self._key, kind, error))
         if nxt is None:
-            self._tell("request_ended", None, self._attempts)
+            self._request_ended(None)
             return GiveUp(AllModelsFailedError(self._failures, skipped=self._skipped))
         self._pos, self._attempt = nxt, 1
         return self._current_attempt()

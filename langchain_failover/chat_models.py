@@ -158,11 +158,85 @@ def _commits(chunk: AIMessageChunk) -> bool:
     return bool(chunk.content or chunk.tool_call_chunks)
 
 
-def _served(message: BaseMessage, served: fc.Served) -> Any:
+def _served(message: BaseMessage, served: fc.Served, *, first: bool = True) -> Any:
     """A copy of the child's message saying who served it: the child's own message (and
-    its cache entry) is left as it was."""
-    metadata = {**message.response_metadata, "failover": served.as_dict()}
+    its cache entry) is left as it was.
+
+    The first chunk of a resumed stream's continuation (``first`` false) says only what
+    the resumption adds (``resumed_from``, ``resumed_on``, ``resumed_after``): LangChain
+    adds chunks up by joining their strings, and a second ``model`` would be glued onto
+    the first.
+    """
+    info = served.as_dict()
+    if not first:
+        info = {
+            "resumed_from": served.resumed_from,
+            "resumed_on": served.model,
+            "resumed_after": served.resumed_after,
+        }
+    metadata = {**message.response_metadata, "failover": info}
     return message.model_copy(update={"response_metadata": metadata})
+
+
+_NOT_PLAIN_KWARGS = ("tool_calls", "function_call", "reasoning_content", "reasoning", "parsed")
+
+
+def _plain(chunk: AIMessageChunk) -> bool:
+    """Plain assistant text only: no tool call, no reasoning or thinking, no parsed output.
+    Only a stream of such chunks may be continued on another model."""
+    if chunk.tool_call_chunks or chunk.tool_calls or chunk.invalid_tool_calls:
+        return False
+    if any(chunk.additional_kwargs.get(k) for k in _NOT_PLAIN_KWARGS):
+        return False
+    if isinstance(chunk.content, str):
+        return True
+    return all(
+        isinstance(block, str) or (isinstance(block, dict) and block.get("type") == "text")
+        for block in chunk.content
+    )
+
+
+def _resumable_request(request: _Request) -> bool:
+    """Free text was asked for: no structured output, no JSON mode, no forced tool."""
+    if any(request.call.get(k) for k in (*_STRUCTURED, "response_format")):
+        return False
+    choice = request.tools.get("tool_choice")
+    return not request.tools.get("tools") or choice in (None, "auto", "none")
+
+
+def _prefills(model: BaseChatModel) -> bool:
+    """Able to continue an assistant turn by default: a ``ChatAnthropic`` (the Messages
+    API continues a final assistant message; its Bedrock and Vertex kin too)."""
+    return any(
+        cls.__name__ == "ChatAnthropic" and cls.__module__.startswith("langchain_anthropic")
+        for cls in type(model).__mro__
+    )
+
+
+def _after_prefill(text: str, chunks: Iterator[AIMessageChunk]) -> Iterator[AIMessageChunk]:
+    """A continuation as the caller should see it: whitespace the prefill left out (the
+    caller has it already) is not repeated at its start."""
+    trim = text != text.rstrip()
+    for chunk in chunks:
+        if trim and chunk.content:
+            trim, chunk = False, _lstripped(chunk)
+        yield chunk
+
+
+async def _aafter_prefill(
+    text: str, chunks: AsyncIterator[AIMessageChunk]
+) -> AsyncIterator[AIMessageChunk]:
+    trim = text != text.rstrip()
+    async for chunk in chunks:
+        if trim and chunk.content:
+            trim, chunk = False, _lstripped(chunk)
+        yield chunk
+
+
+def _lstripped(chunk: AIMessageChunk) -> AIMessageChunk:
+    if isinstance(chunk.content, str):
+        return chunk.model_copy(update={"content": chunk.content.lstrip()})
+    return chunk
 
 
 def _direct_kwargs(kwargs: dict[str, Any]) -> tuple[list[str] | None, dict[str, Any]]:
@@ -217,6 +291,10 @@ class FailoverChatModel(BaseChatModel):
     hedge_after: Any = Field(default_factory=lambda: fc.get_failover_defaults().hedge_after)
     """Race the next model when an attempt has no output after this: seconds, a timedelta,
     ``"p95"`` (adaptive) or None (off, the default). See the README's Hedging section."""
+    resume_streams: Any = Field(default_factory=lambda: fc.get_failover_defaults().resume_streams)
+    """Continue a stream broken after plain text on the next model able to (True: the
+    ``ChatAnthropic`` children; or a list of the keys able), instead of raising
+    :class:`failover_core.StreamInterruptedError`. See the README's Resumed streams."""
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
@@ -303,6 +381,7 @@ class FailoverChatModel(BaseChatModel):
         first_token_timeout: fc.DeadlineOption = fc.DEFAULT,
         idle_timeout: fc.DeadlineOption = fc.DEFAULT,
         hedge_after: fc.HedgeOption = fc.DEFAULT,
+        resume_streams: bool | Sequence[str] | None = None,
         per_provider: Mapping[str, Mapping[str, Any]] | None = None,
         **model_kwargs: Any,
     ) -> FailoverChatModel:
@@ -322,6 +401,7 @@ class FailoverChatModel(BaseChatModel):
             "first_token_timeout": first_token_timeout,
             "idle_timeout": idle_timeout,
             "hedge_after": hedge_after,
+            "resume_streams": fc.DEFAULT if resume_streams is None else resume_streams,
         }
         return cls(
             models=built,
@@ -512,6 +592,21 @@ class FailoverChatModel(BaseChatModel):
         )
         return cast(AIMessage, _served(message, served))
 
+    def _continued(
+        self, request: _Request, child: _Child, text: str
+    ) -> tuple[Runnable[Any, Any], list[BaseMessage], dict[str, Any]] | None:
+        """What to call on ``child`` to continue ``text``: the request's messages plus the
+        text as the assistant's own turn (a prefill). ``None`` when this request may not be
+        continued (structured output, JSON mode, a forced tool choice) or ``child`` cannot.
+        """
+        prefill = text.rstrip()  # the Messages API refuses a prefill ending in whitespace
+        if not prefill or not _resumable_request(request):
+            return None
+        if not self._chain.policy.may_continue(child.key, able=_prefills(child.model)):
+            return None
+        target, call = request.target(child.model)
+        return target, [*request.messages, AIMessage(content=prefill)], call
+
     # -- the Runnable surface: the failover run is a chain run --------------------------
 
     @override
@@ -619,16 +714,36 @@ class FailoverChatModel(BaseChatModel):
                 Iterator[AIMessageChunk], target.stream(request.messages, child_config, **call)
             )
 
+        def open_continuation(
+            child: _Child, text: str
+        ) -> Callable[[], Iterator[AIMessageChunk]] | None:
+            continued = self._continued(request, child, text)
+            if continued is None:
+                return None
+            target, messages, call = continued
+            return lambda: _after_prefill(
+                text, cast(Iterator[AIMessageChunk], target.stream(messages, child_config, **call))
+            )
+
         output: AIMessageChunk | None = None
+        shown: fc.Served | None = None
         try:
             if self.rate_limiter:
                 self.rate_limiter.acquire(blocking=True)
             chunks = self._chain.stream(
-                open_stream, _text, request.messages, on_retry, on_event, _commits
+                open_stream,
+                _text,
+                request.messages,
+                on_retry,
+                on_event,
+                _commits,
+                resume=open_continuation,
+                plain=_plain,
             )
             for chunk, served in chunks:
-                if output is None:
-                    chunk = _served(chunk, served)
+                if served is not shown:
+                    chunk = _served(chunk, served, first=shown is None)
+                    shown = served
                 output = chunk if output is None else output + chunk
                 yield chunk
         except BaseException as exc:
@@ -666,16 +781,37 @@ class FailoverChatModel(BaseChatModel):
                 target.astream(request.messages, child_config, **call),
             )
 
+        def open_continuation(
+            child: _Child, text: str
+        ) -> Callable[[], AsyncIterator[AIMessageChunk]] | None:
+            continued = self._continued(request, child, text)
+            if continued is None:
+                return None
+            target, messages, call = continued
+            return lambda: _aafter_prefill(
+                text,
+                cast(AsyncIterator[AIMessageChunk], target.astream(messages, child_config, **call)),
+            )
+
         output: AIMessageChunk | None = None
+        shown: fc.Served | None = None
         try:
             if self.rate_limiter:
                 await self.rate_limiter.aacquire(blocking=True)
             chunks = self._chain.astream(
-                open_stream, _text, request.messages, on_retry, on_event, _commits
+                open_stream,
+                _text,
+                request.messages,
+                on_retry,
+                on_event,
+                _commits,
+                resume=open_continuation,
+                plain=_plain,
             )
             async for chunk, served in chunks:
-                if output is None:
-                    chunk = _served(chunk, served)
+                if served is not shown:
+                    chunk = _served(chunk, served, first=shown is None)
+                    shown = served
                 output = chunk if output is None else output + chunk
                 yield chunk
         except BaseException as exc:

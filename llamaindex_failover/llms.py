@@ -21,6 +21,7 @@ from llama_index.core.base.llms.types import (
     CompletionResponseAsyncGen,
     CompletionResponseGen,
     LLMMetadata,
+    MessageRole,
 )
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.instrumentation.events import BaseEvent
@@ -77,6 +78,8 @@ class FailoverDecisionEvent(BaseEvent):
     cooldown: float | None = None
     next_model: str | None = None
     error: str
+    reason: str = ""
+    """Why (``exhausted``, ``stream_resumed``, ...: :class:`failover_core.FailoverEvent`)."""
 
     @classmethod
     def class_name(cls) -> str:
@@ -93,6 +96,7 @@ class FailoverDecisionEvent(BaseEvent):
             cooldown=event.benched_for.total_seconds() if event.benched_for else None,
             next_model=event.next_model,
             error=f"{type(event.error).__name__}: {event.error}"[:1000],
+            reason=event.reason,
         )
 
 
@@ -183,6 +187,57 @@ def _commits_chat(response: ChatResponse) -> bool:
 
 def _commits_completion(response: CompletionResponse) -> bool:
     return bool(response.delta)
+
+
+_NOT_FREE_TEXT = ("tools", "tool_choice", "response_format", "output_cls")
+_NOT_PLAIN_KWARGS = ("tool_calls", "tool_call", "thinking", "reasoning", "reasoning_content")
+
+
+def _plain_chat(response: ChatResponse) -> bool:
+    """Plain assistant text only (no tool call, no thinking or reasoning): only a stream of
+    such responses may be continued on another LLM."""
+    message = response.message
+    if any(message.additional_kwargs.get(k) for k in _NOT_PLAIN_KWARGS):
+        return False
+    return all(getattr(block, "block_type", "text") == "text" for block in message.blocks)
+
+
+def _prefills(llm: LLM) -> bool:
+    """Able to continue an assistant turn by default: llama-index's Anthropic LLMs (the
+    Messages API continues a final assistant message)."""
+    return _provider(llm) == "anthropic"
+
+
+def _continuing(text: str, response: ChatResponse, trim: bool) -> ChatResponse:
+    """A continuation's response as the caller sees it: the message holds the whole answer
+    (the text delivered before, then the continuation so far), the delta only what is new."""
+    content = response.message.content or ""
+    delta = response.delta
+    if trim:  # whitespace the prefill left out: the caller has it already
+        before = content[: len(content) - len(delta or "")]
+        if delta and not before.strip():
+            delta = delta.lstrip()
+        content = content.lstrip()
+    message = ChatMessage(
+        role=MessageRole.ASSISTANT,
+        content=text + content,
+        additional_kwargs=response.message.additional_kwargs,
+    )
+    return response.model_copy(update={"message": message, "delta": delta})
+
+
+def _after_prefill(text: str, responses: Iterator[ChatResponse]) -> Iterator[ChatResponse]:
+    trim = text != text.rstrip()
+    for response in responses:
+        yield _continuing(text, response, trim)
+
+
+async def _aafter_prefill(
+    text: str, responses: AsyncIterator[ChatResponse]
+) -> AsyncIterator[ChatResponse]:
+    trim = text != text.rstrip()
+    async for response in responses:
+        yield _continuing(text, response, trim)
 
 
 def _served(response: R, served: fc.Served) -> R:
@@ -287,6 +342,11 @@ class FailoverLLM(FunctionCallingLLM):
     hedge_after: Any = Field(
         default_factory=lambda: fc.get_failover_defaults().hedge_after,
         description="Race the next LLM after this long without output: seconds, 'p95' or None.",
+    )
+    resume_streams: Any = Field(
+        default_factory=lambda: fc.get_failover_defaults().resume_streams,
+        description="Continue a chat stream broken after plain text on the next LLM able to "
+        "(True: Anthropic LLMs; or a list of keys).",
     )
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -451,11 +511,19 @@ class FailoverLLM(FunctionCallingLLM):
         text_of: Callable[[T], str],
         request: object,
         commits: Callable[[T], bool],
+        resume: fc.Resume[_Child, Iterator[T]] | None = None,
+        plain: Callable[[T], bool] | None = None,
     ) -> Iterator[tuple[T, fc.Served]]:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
         return self._chain.stream(
-            open_stream, text_of, request, on_event=_on_event, commits=commits
+            open_stream,
+            text_of,
+            request,
+            on_event=_on_event,
+            commits=commits,
+            resume=resume,
+            plain=plain,
         )
 
     async def _astream(
@@ -464,12 +532,33 @@ class FailoverLLM(FunctionCallingLLM):
         text_of: Callable[[T], str],
         request: object,
         commits: Callable[[T], bool],
+        resume: fc.Resume[_Child, AsyncIterator[T]] | None = None,
+        plain: Callable[[T], bool] | None = None,
     ) -> AsyncIterator[tuple[T, fc.Served]]:
         if self.rate_limiter is not None:
             await self.rate_limiter.async_acquire()
         return self._chain.astream(
-            open_stream, text_of, request, on_event=_aon_event, commits=commits
+            open_stream,
+            text_of,
+            request,
+            on_event=_aon_event,
+            commits=commits,
+            resume=resume,
+            plain=plain,
         )
+
+    def _continued(
+        self, messages: Sequence[ChatMessage], kwargs: Mapping[str, Any], child: _Child, text: str
+    ) -> list[ChatMessage] | None:
+        """The messages continuing ``text`` on ``child``: the request's, then the text as
+        the assistant's own turn (a prefill). ``None`` when the request asked for more than
+        free text (tools, a response format) or ``child`` cannot continue an answer."""
+        prefill = text.rstrip()  # the Messages API refuses a prefill ending in whitespace
+        if not prefill or any(kwargs.get(k) for k in _NOT_FREE_TEXT):
+            return None
+        if not self._chain.policy.may_continue(child.key, able=_prefills(child.llm)):
+            return None
+        return [*messages, ChatMessage(role=MessageRole.ASSISTANT, content=prefill)]
 
     # -- tools --------------------------------------------------------------------------
 
@@ -609,7 +698,19 @@ class FailoverLLM(FunctionCallingLLM):
         def open_stream(child: _Child) -> Iterator[ChatResponse]:
             return iter(self._llm(child).stream_chat(messages, **kwargs))
 
-        stream = self._stream(open_stream, _delta, messages, _commits_chat)
+        def open_continuation(
+            child: _Child, text: str
+        ) -> Callable[[], Iterator[ChatResponse]] | None:
+            continued = self._continued(messages, kwargs, child, text)
+            if continued is None:
+                return None
+            return lambda: _after_prefill(
+                text, iter(self._llm(child).stream_chat(continued, **kwargs))
+            )
+
+        stream = self._stream(
+            open_stream, _delta, messages, _commits_chat, open_continuation, _plain_chat
+        )
         return (_served(response, served) for response, served in stream)
 
     @astream_span
@@ -620,7 +721,24 @@ class FailoverLLM(FunctionCallingLLM):
             async for response in await self._llm(child).astream_chat(messages, **kwargs):
                 yield response
 
-        stream = await self._astream(open_stream, _delta, messages, _commits_chat)
+        async def continuation(
+            child: _Child, continued: list[ChatMessage], text: str
+        ) -> AsyncIterator[ChatResponse]:
+            responses = await self._llm(child).astream_chat(continued, **kwargs)
+            async for response in _aafter_prefill(text, responses):
+                yield response
+
+        def open_continuation(
+            child: _Child, text: str
+        ) -> Callable[[], AsyncIterator[ChatResponse]] | None:
+            continued = self._continued(messages, kwargs, child, text)
+            if continued is None:
+                return None
+            return lambda: continuation(child, continued, text)
+
+        stream = await self._astream(
+            open_stream, _delta, messages, _commits_chat, open_continuation, _plain_chat
+        )
         return (_served(response, served) async for response, served in stream)
 
     # -- completion ---------------------------------------------------------------------

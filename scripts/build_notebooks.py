@@ -139,6 +139,35 @@ async for event in model.astream_events("hello again", version="v2"):
 print("streamed once:", "".join(tokens))
 """),
     md(
+        "## A long answer cut midway, finished by the next model\n\n"
+        "With `resume_streams=True`, a plain-text stream that breaks after some text goes on "
+        "on the next model able to continue it (Anthropic's API continues a prefilled "
+        "assistant turn): the caller's stream carries on, nothing repeated, nothing lost. "
+        "Offline, the simulator breaks the primary's stream after six chunks."
+    ),
+    code("""
+if sim is not None:
+    sim.clear()
+    unbench_model(model.keys[0])
+    sim.fail("gpt-4o-mini", status=503, after_chunks=6)  # the next stream breaks midway
+    resumed = []
+    resuming = FailoverChatModel(models=[primary, backup], resume_streams=True,
+                                 observer=resumed.append)
+    question = "Why should a long answer survive a provider that fails halfway through it?"
+    by_model, current = {}, None
+    for chunk in resuming.stream(question):
+        info = chunk.response_metadata.get("failover")
+        if info:  # on the first chunk, and on the first chunk of the continuation
+            current = info.get("resumed_on", info.get("model"))
+        by_model[current] = by_model.get(current, "") + chunk.text
+    for key, text in by_model.items():
+        print(f"{key:>28}: {text!r}")
+    print("the caller saw:", "".join(by_model.values()))
+    [event] = resumed
+    print(f"{event.reason}: {event.model} -> {event.next_model} "
+          f"after {event.error.characters} characters")
+"""),
+    md(
         "## Who served each request across an outage\n\n"
         "Forty requests; offline, the primary returns 503 from request 10 to 17. The health "
         "registry here runs on a virtual clock, one second per request, so the picture is the "

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ._faults import Api, Fault, RecordedRequest, SimulatorState
-from ._payloads import Reply, error_body, next_id, plan_reply
+from ._payloads import Reply, error_body, next_id, plan_reply, prefill_refusal
 
 __all__ = ["build_app"]
 
@@ -316,6 +316,8 @@ def build_app(state: SimulatorState) -> Starlette:
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             return _error_response(api, Fault(status=400, message="A 'model' is required."))
         model, stream = body["model"], bool(body.get("stream"))
+        if api == "anthropic" and (refusal := prefill_refusal(body)) is not None:
+            return _error_response(api, Fault(status=400, message=refusal))
         had_credentials = bool(
             request.headers.get("authorization") or request.headers.get("x-api-key")
         )

@@ -240,8 +240,15 @@ def _user_text(messages: list[Mapping[str, Any]]) -> str:
 def plan_reply(api: Api, model: str, body: Mapping[str, Any]) -> Reply:
     """Decide the answer: a tool call when tools are offered and no tool result is in yet
     (or at every turn when the request requires one), JSON for a JSON-schema response
-    format, otherwise a line of text naming the model."""
+    format, otherwise a line of text naming the model.
+
+    An Anthropic request whose last message is the assistant's (a prefill) is continued:
+    the reply is the rest of the answer that prefill began (see :func:`_continuation`).
+    """
     messages = list(body.get("messages") or [])
+    if api == "anthropic" and messages and messages[-1].get("role") == "assistant":
+        prefill = _content_text(messages[-1].get("content"))
+        return Reply(text=_continuation(model, {**body, "messages": messages[:-1]}, prefill))
     text, after_tool = _last_turn(messages)
     tools = _tools(api, body)
     named, allowed, required = _forced_tool(api, body.get("tool_choice"))
@@ -261,6 +268,40 @@ def plan_reply(api: Api, model: str, body: Mapping[str, Any]) -> Reply:
     prefix = "tool said" if after_tool else "you said"
     snippet = " ".join(text.split())[:80]
     return Reply(text=f"[{model}] {prefix}: {snippet}" if snippet else f"[{model}] hello")
+
+
+_NAMED = re.compile(r"\[([^\]\s]+)\] ")
+
+
+def _continuation(model: str, body: Mapping[str, Any], prefill: str) -> str:
+    """The rest of an answer begun by ``prefill``, as the Messages API continues one.
+
+    The simulator's answers start with the answering model's name (``[gpt-4o-mini] ...``):
+    the rest is that model's whole answer to the same messages minus the prefill, so a
+    stream broken on one model and continued on another reads as the unbroken answer.
+    A prefill the simulator did not write is continued with a short sentence naming
+    ``model``. The continuation never repeats the prefill.
+    """
+    named = _NAMED.match(prefill)
+    if named is not None:
+        whole = plan_reply("openai", named.group(1), body).text
+        if whole.startswith(prefill) and len(whole) > len(prefill):
+            return whole[len(prefill) :]
+    return f" [{model}] continued."
+
+
+def prefill_refusal(body: Mapping[str, Any]) -> str | None:
+    """The Messages API's 400 for a prefill ending in whitespace, or ``None``."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], Mapping):
+        return None
+    last = messages[-1]
+    if last.get("role") != "assistant":
+        return None
+    text = _content_text(last.get("content"))
+    if text and text != text.rstrip():
+        return "messages: final assistant content cannot end with trailing whitespace"
+    return None
 
 
 _DEFAULTS: Mapping[int, tuple[str, str, str]] = {
