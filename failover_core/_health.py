@@ -367,7 +367,9 @@ class HealthRegistry:
         """May a request call ``key`` now? ``"probe"`` means it is the one probing it.
 
         Atomic in the store, so across threads, processes and (with a shared store) hosts,
-        one request at a time holds the probe lease of a recovering model.
+        one request at a time holds the probe lease of a recovering model. A store that
+        must not wait (on an event loop) takes the lease in the background and gives it to
+        the next request that asks: until then the model is skipped.
         """
         now = self.now()
         record = self._get(key)
@@ -394,6 +396,11 @@ class HealthRegistry:
             answer.append("probe")
             return dataclasses.replace(current, probe_until=now + self.probe_lease)
 
+        claim_later = getattr(self.store, "claim_later", None)
+        if claim_later is not None:  # on an event loop: claimed by the store's writer thread
+            held = claim_later(key, claim)
+            if held is not None:
+                return "probe" if held else "closed"
         self.store.update(key, claim)
         return answer[-1] if answer else "open"  # the last run: a store may retry fn
 
