@@ -155,6 +155,8 @@ class RedisHealthStore:
         self._records: dict[str, HealthRecord] = {}  # the copy: a key not here is absent
         self._stale: set[str] = set()  # changed; being re-read (or written by us)
         self._seen: dict[str, int] = {}  # bumped by each invalidation of a key
+        self._epoch = 0  # bumped by each (re)load of the whole copy
+        self._lost = False  # the connection was lost and has not come back yet
         self._offset: float | None = None  # the server's clock minus ours, off the loop
         self._synced = 0.0  # when the offset was measured (monotonic)
         self._leases: dict[str, float | None] = {}  # claims for the loop: lease taken
@@ -227,7 +229,13 @@ class RedisHealthStore:
                 self._untrust()
                 return
             except Exception as exc:
-                logger.debug("failover: invalidation connection lost (%s)", type(exc).__name__)
+                if not self._lost and not self._closed.is_set():
+                    self._lost = True
+                    logger.warning(
+                        "failover: Redis invalidation connection lost (%s); health is read "
+                        "from Redis (in-process on event loops) until it is back",
+                        type(exc).__name__,
+                    )
             self._untrust()
             self._closed.wait(self.reconnect_after)
 
@@ -262,6 +270,9 @@ class RedisHealthStore:
         self._load()  # after subscribing: a write from now on is announced to us
         with self._lock:
             self._trusted = True
+        if self._lost:
+            self._lost = False
+            logger.info("failover: Redis invalidation connection is back; health is cached again")
         pinged: float | None = None
         next_ping = time.monotonic() + self.heartbeat
         while not self._closed.is_set():
@@ -290,6 +301,7 @@ class RedisHealthStore:
         with self._lock:
             self._records = records
             self._stale.clear()
+            self._epoch += 1
 
     def _sync_clock(self) -> None:
         self._synced = time.monotonic()
@@ -331,18 +343,21 @@ class RedisHealthStore:
         with self._lock:
             return self._trusted and key not in self._stale, self._records.get(key)
 
-    def _seen_now(self, key: str) -> int:
+    def _seen_now(self, key: str) -> tuple[int, int]:
+        """A token that changes whenever the copy of ``key`` is re-read from Redis."""
         with self._lock:
-            return self._seen.get(key, 0)
+            return self._epoch, self._seen.get(key, 0)
 
-    def _settled(self, key: str, record: HealthRecord | None, wrote: bool, seen: int) -> None:
+    def _settled(
+        self, key: str, record: HealthRecord | None, wrote: bool, seen: tuple[int, int]
+    ) -> None:
         """After a transaction that read or wrote ``record``, with ``seen`` invalidations of
         the key read before it began. Once an invalidation came in meanwhile, the copy is
         the invalidation thread's. Otherwise: a write stays stale (read from Redis) until
         its own invalidation is read; a transaction that wrote nothing read the current
         record, which settles what the loop wrote ahead of it."""
         with self._lock:
-            if self._seen.get(key, 0) != seen:
+            if (self._epoch, self._seen.get(key, 0)) != seen:
                 return
             self._set(key, record)
             if wrote and self._trusted:
@@ -500,8 +515,13 @@ class RedisHealthStore:
                 if taken is None:
                     return False  # our claim is still on its way
                 del self._leases[key]
-                # Still ours: the copy holds the lease we wrote.
-                return cached is not None and cached.probe_until == taken
+                # Still ours: the copy holds the lease we wrote, and it has not run out.
+                now = self.clock_nowait()
+                return (
+                    cached is not None
+                    and cached.probe_until == taken
+                    and (now is None or now < taken)
+                )
             self._leases[key] = None
 
         def claim() -> None:
