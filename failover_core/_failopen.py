@@ -225,6 +225,18 @@ class FailOpenStore:
         primary: Any = self.primary
         return self._call(update, update_later)
 
+    async def claim_ahead(self, key: str, fn: Update) -> bool:
+        """On an event loop, take a probe lease for the next :meth:`claim_later` of ``key``
+        without blocking the loop (the primary's writer thread makes the claim). Says
+        whether this process holds it."""
+        if not self._nowait() or self.degraded:
+            return False
+        primary: Any = self.primary
+        try:
+            return bool(await primary.claim_ahead(key, fn, self._write_failed))
+        except NotCached:
+            return False
+
     def claim_later(self, key: str, fn: Update) -> bool | None:
         """On an event loop, an exclusive claim (a probe lease) without waiting.
 

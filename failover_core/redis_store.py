@@ -52,6 +52,9 @@ transaction to a writer thread of the store's own.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import math
@@ -159,7 +162,8 @@ class RedisHealthStore:
         self._lost = False  # the connection was lost and has not come back yet
         self._offset: float | None = None  # the server's clock minus ours, off the loop
         self._synced = 0.0  # when the offset was measured (monotonic)
-        self._leases: dict[str, float | None] = {}  # claims for the loop: lease taken
+        self._leases: dict[str, float] = {}  # probe leases taken for this process's loop
+        self._claims: dict[str, concurrent.futures.Future[None]] = {}  # claims on their way
         self._writes: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._watch_conn: Any = None
 
@@ -207,6 +211,11 @@ class RedisHealthStore:
         self.cache = False
         self._closed.set()
         self._writes.put(None)
+        with self._lock:
+            pending, self._claims = list(self._claims.values()), {}
+        for done in pending:
+            if not done.done():
+                done.set_result(None)
         with self._lock:
             self._trusted = False
         conn = self._watch_conn
@@ -370,12 +379,18 @@ class RedisHealthStore:
     def time(self) -> float:
         """The server's clock, in epoch seconds: our clock plus the offset the invalidation
         thread measures (``TIME``) while the copy is trusted; otherwise ``TIME`` now."""
+        entered = time.time()
         self._start()
         offset = self._offset
         if offset is not None and self._trusted:
             return time.time() + offset
+        self.client.ping()  # connected first: the reading below is one round trip
+        before = time.time()
         seconds, micros = self.client.time()
-        return float(seconds) + float(micros) / 1e6
+        after = time.time()
+        # The server's clock at the middle of this whole call (which a caller takes as the
+        # instant it answered), not at the middle of a call that also connected.
+        return float(seconds) + float(micros) / 1e6 + (entered + after) / 2 - (before + after) / 2
 
     def ping(self) -> None:
         """Ask the server itself (the copy cannot say whether Redis is back)."""
@@ -502,44 +517,80 @@ class RedisHealthStore:
     ) -> bool:
         """An exclusive claim (a probe lease) for a caller that cannot wait.
 
-        ``fn`` changes the record only when it takes the lease. The writer thread runs it
-        in a transaction; once it has taken the lease, the next caller for ``key`` gets
-        ``True`` (it is the one request in the fleet that holds it). Until then, ``False``.
+        ``fn`` changes the record only when it takes the lease. ``True`` when this process
+        took the lease in the fleet (:meth:`claim_ahead`, or an earlier call) and the lease
+        is still in force: the caller is the one request that holds it. Otherwise the claim
+        is handed to the writer thread, for the next caller, and the answer is ``False``.
         """
         with self._lock:
             if not self._trusted:
                 raise NotCached(key)
-            if key in self._leases:
-                taken = self._leases[key]
+            taken = self._leases.pop(key, None)
+            if taken is not None:
                 cached = self._records.get(key)
-                if taken is None:
-                    return False  # our claim is still on its way
-                del self._leases[key]
-                # Still ours: the copy holds the lease we wrote, and it has not run out.
                 now = self.clock_nowait()
-                return (
+                if (
                     cached is not None
                     and cached.probe_until == taken
                     and (now is None or now < taken)
-                )
-            self._leases[key] = None
+                ):
+                    return True  # still ours: the copy holds the lease we wrote
+            if key in self._claims:
+                return False
+        self._queue_claim(key, fn, on_error)
+        return False
+
+    async def claim_ahead(
+        self, key: str, fn: Update, on_error: Callable[[Exception], None]
+    ) -> bool:
+        """Take the lease with ``fn`` without blocking the loop, for the next
+        :meth:`claim_in_background` of ``key``; says whether this process holds it. Waits
+        at most one timeout, and not at all while another process holds the lease."""
+        with self._lock:
+            if not self._trusted:
+                raise NotCached(key)
+            if key in self._leases:
+                return True
+            cached = self._records.get(key)
+        now = self.clock_nowait()
+        leased = cached is not None and cached.probe_until is not None
+        if leased and now is not None and cached is not None and now <= (cached.probe_until or 0):
+            return False  # someone else's lease
+        pending = asyncio.wrap_future(self._queue_claim(key, fn, on_error))
+        timeout = self.client.connection_pool.connection_kwargs.get("socket_timeout") or 0.25
+        # Past one timeout the request goes on without it; the lease goes to a later one.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(pending), timeout)
+        with self._lock:
+            return key in self._leases
+
+    def _queue_claim(
+        self, key: str, fn: Update, on_error: Callable[[Exception], None]
+    ) -> concurrent.futures.Future[None]:
+        with self._lock:
+            pending = self._claims.get(key)
+            if pending is not None:
+                return pending
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+            self._claims[key] = done
 
         def claim() -> None:
             try:
                 new, wrote = self._update(key, fn)
             except Exception as exc:
                 with self._lock:
-                    self._leases.pop(key, None)
+                    self._claims.pop(key, None)
+                done.set_result(None)
                 on_error(exc)
                 return
             with self._lock:
+                self._claims.pop(key, None)
                 if wrote and new is not None and new.probe_until is not None:
                     self._leases[key] = new.probe_until
-                else:
-                    self._leases.pop(key, None)
+            done.set_result(None)
 
         self._writes.put(claim)
-        return False
+        return done
 
     def _write_loop(self) -> None:
         while True:

@@ -120,7 +120,8 @@ def test_writes_only_when_state_changes_and_other_workers_see_them(redis_url: st
     client.config_resetstat()
     for _ in range(20):
         assert other.is_benched("m/a") and registry.is_benched("m/a")
-    assert commands(client) == {}, "reads of a bench are local too"
+    # At most a store's own re-read of the write, if it was still on its way.
+    assert set(commands(client)) <= {"mget"}, "reads of a bench are local too"
 
 
 # -- 2. propagation across processes --------------------------------------------------------
