@@ -164,6 +164,7 @@ class RedisHealthStore:
         self._synced = 0.0  # when the offset was measured (monotonic)
         self._leases: dict[str, float] = {}  # probe leases taken for this process's loop
         self._claims: dict[str, concurrent.futures.Future[None]] = {}  # claims on their way
+        self._pending: dict[str, int] = {}  # writes of the loop on their way to Redis
         self._writes: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._watch_conn: Any = None
 
@@ -284,6 +285,7 @@ class RedisHealthStore:
             logger.info("failover: Redis invalidation connection is back; health is cached again")
         pinged: float | None = None
         next_ping = time.monotonic() + self.heartbeat
+        lingering: set[str] = set()
         while not self._closed.is_set():
             if conn.can_read(timeout=min(self.heartbeat, 0.25)):
                 message = conn.read_response()
@@ -292,6 +294,13 @@ class RedisHealthStore:
                 elif message[0] == b"message":
                     self._invalidated(message[2])
                 continue
+            # A safety net: a key still marked changed a quiet quarter second later is
+            # re-read, so a race this code did not foresee cannot leave the copy behind.
+            with self._lock:
+                stale = self._stale - self._pending.keys()
+            if again := sorted(stale & lingering):
+                self._invalidated([self._key(key).encode() for key in again])
+            lingering = stale
             now = time.monotonic()
             if pinged is not None and now - pinged > max(self.heartbeat, 0.5):
                 raise TimeoutError("the invalidation connection stopped answering")
@@ -337,8 +346,26 @@ class RedisHealthStore:
         raws = self.client.mget([self._key(key) for key in keys])
         with self._lock:
             for key, raw in zip(keys, raws, strict=True):
+                if key in self._pending:
+                    continue  # the loop's own write, not in Redis yet: settled after it
                 self._set(key, _decode(key, raw))
                 self._stale.discard(key)
+
+    def _refresh(self, key: str) -> None:
+        """Re-read ``key`` after the loop's write reached Redis (off the loop)."""
+        for _ in range(10):
+            seen = self._seen_now(key)
+            try:
+                raw = self.client.get(self._key(key))
+            except Exception:
+                return  # stays stale: read from Redis until its next invalidation
+            with self._lock:
+                if key in self._pending:
+                    return  # another write of the loop is on its way; it re-reads after
+                if (self._epoch, self._seen.get(key, 0)) == seen:
+                    self._set(key, _decode(key, raw))
+                    self._stale.discard(key)
+                    return
 
     def _set(self, key: str, record: HealthRecord | None) -> None:
         if record is None:
@@ -347,10 +374,15 @@ class RedisHealthStore:
             self._records[key] = record
 
     def _fresh(self, key: str) -> tuple[bool, HealthRecord | None]:
-        """(whether the copy is exact for ``key``, its record there)."""
+        """(whether the copy can answer for ``key``, its record there). It can while it is
+        trusted and not re-reading the key, and, whatever Redis holds yet, while a write
+        of this process's loop is on its way to it (this process reads its own writes)."""
         self._start()
         with self._lock:
-            return self._trusted and key not in self._stale, self._records.get(key)
+            record = self._records.get(key)
+            if key in self._pending:
+                return True, record
+            return self._trusted and key not in self._stale, record
 
     def _seen_now(self, key: str) -> tuple[int, int]:
         """A token that changes whenever the copy of ``key`` is re-read from Redis."""
@@ -493,21 +525,27 @@ class RedisHealthStore:
             if not self._trusted:
                 raise NotCached(key)
             cached = self._records.get(key)
+            exact = key not in self._stale and key not in self._pending
         new = fn(cached)
-        if new is cached:
-            return cached
-        with self._lock:  # the loop sees its own write at once; other threads ask Redis
+        if new is cached and exact:
+            return cached  # nothing to write, as Redis holds it
+        with self._lock:  # this process sees its own write at once
             self._set(key, new)
             self._stale.add(key)
+            self._pending[key] = self._pending.get(key, 0) + 1
 
         def write() -> None:
-            seen = self._seen_now(key)
             try:
-                new, wrote = self._transact(key, fn)
+                self._transact(key, fn)
             except Exception as exc:
                 on_error(exc)
                 return
-            self._settled(key, new, wrote, seen)
+            finally:
+                with self._lock:
+                    left = self._pending.pop(key, 1) - 1
+                    if left:
+                        self._pending[key] = left
+            self._refresh(key)
 
         self._writes.put(write)
         return new
@@ -527,14 +565,12 @@ class RedisHealthStore:
                 raise NotCached(key)
             taken = self._leases.pop(key, None)
             if taken is not None:
-                cached = self._records.get(key)
+                # Ours until it runs out: we wrote it in a transaction, and the registry
+                # asks only while the record is still recovering. (The copy may not show
+                # it yet: its invalidation can still be on its way.)
                 now = self.clock_nowait()
-                if (
-                    cached is not None
-                    and cached.probe_until == taken
-                    and (now is None or now < taken)
-                ):
-                    return True  # still ours: the copy holds the lease we wrote
+                if now is None or now < taken:
+                    return True
             if key in self._claims:
                 return False
         self._queue_claim(key, fn, on_error)

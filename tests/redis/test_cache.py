@@ -318,6 +318,35 @@ def test_four_processes_of_32_async_requests_make_exactly_one_probe(redis_url: s
     assert setup.is_benched("m/a"), "the probe failed: benched again"
 
 
+def test_on_an_event_loop_the_next_request_after_a_cooldown_is_the_probe(redis_url: str) -> None:
+    """The lease is claimed off the loop for the request about to start, so a quiet
+    worker's next request probes the model: it is not skipped for a lease it never uses."""
+    registry, _ = fleet(redis_url)
+    a, b = FakeEntry("m/a", [HTTPError(503)] * 100), FakeEntry("m/b")
+    policy = fc.FailoverPolicy.build(max_retries=1, cooldown=timedelta(seconds=60))
+    chain = fc.FailoverChain([a, b], policy, registry)
+    operator = RedisHealthStore.from_url(redis_url, cache=False)
+    ended = lambda r: r and fc.HealthRecord(until=operator.time() - 1, cooldown=60)  # noqa: E731
+
+    async def call(entry: FakeEntry) -> str:
+        return entry.call()
+
+    async def rounds() -> list[int]:
+        calls = []
+        for _ in range(5):
+            await asyncio.to_thread(operator.update, "m/a", ended)  # the cooldown just ended
+            while registry.is_benched("m/a"):  # noqa: ASYNC110 - until this worker hears of it
+                await asyncio.sleep(0.001)
+            before = a.calls
+            assert (await chain.ainvoke(call))[1].model == "m/b"
+            calls.append(a.calls - before)
+        return calls
+
+    registry.bench_now("m/a", COOL)
+    assert asyncio.run(rounds()) == [1] * 5, "each probe made by the next request"
+    assert registry.is_benched("m/a"), "the failed probe benched it again"
+
+
 def test_the_async_path_does_no_redis_io_on_the_loop_even_when_redis_stalls(
     own_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
