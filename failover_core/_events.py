@@ -7,6 +7,7 @@ import inspect
 import logging
 import threading
 import traceback
+import weakref
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -93,8 +94,27 @@ def log_event(event: FailoverEvent) -> None:
 
 
 _reported_lock = threading.Lock()
-_reported: set[tuple[str, int]] = set()
+_reported: dict[str, weakref.WeakSet[Any]] = {}
+_reported_ids: set[tuple[str, int]] = set()  # callables that take no weak reference
 _REPORTED_MAX = 1024
+
+
+def _first_failure(role: str, fn: object) -> bool:
+    """Whether this is ``fn``'s first failure in ``role`` (then it is remembered)."""
+    with _reported_lock:
+        seen = _reported.setdefault(role, weakref.WeakSet())
+        try:
+            if fn in seen:
+                return False
+            seen.add(fn)
+            return True
+        except TypeError:  # not weak-referenceable or not hashable: remember its id
+            ident = (role, id(fn))
+            if ident in _reported_ids:
+                return False
+            if len(_reported_ids) < _REPORTED_MAX:
+                _reported_ids.add(ident)
+            return True
 
 
 def contained_failure(role: str, fn: object, exc: BaseException, fallback: str) -> None:
@@ -105,11 +125,7 @@ def contained_failure(role: str, fn: object, exc: BaseException, fallback: str) 
     formatted with ``chain=False`` and never includes it. Later failures of the same
     callable are logged at debug level only, so a broken hook cannot flood the logs.
     """
-    ident = (role, id(fn))
-    with _reported_lock:
-        first = ident not in _reported
-        if first and len(_reported) < _REPORTED_MAX:
-            _reported.add(ident)
+    first = _first_failure(role, fn)
     trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, chain=False))
     logger.log(
         logging.ERROR if first else logging.DEBUG,

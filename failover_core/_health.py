@@ -258,6 +258,9 @@ class HealthRegistry:
     everyone; failure benches it again for ``cooldown_growth`` times the last cooldown, up
     to ``max_cooldown``. ``probe=False`` restores the seed's behaviour (an expired bench is
     simply forgotten); ``cooldown_growth=1`` keeps every bench at the chain's cooldown.
+
+    Over a store with its own clock (Redis), ``clock`` is only read between syncs: the
+    store's clock is asked every ``time_sync`` seconds and every record is kept in it.
     """
 
     def __init__(

@@ -81,7 +81,7 @@ from ._health import HealthRecord, Update, record_problem, report_bad_record
 __all__ = ["NotCached", "RedisHealthStore"]
 
 _FIELDS = {f.name for f in dataclasses.fields(HealthRecord)}
-_CONFLICTS = 50  # optimistic retries before giving up on a key under heavy contention
+_CONFLICTS = 1000  # optimistic retries on a key before giving up (a livelock guard only)
 _CHANNEL = "__redis__:invalidate"
 _CLIENT_NAME = "llm-failover-invalidation"
 _CLOCK_SYNC = 60.0  # seconds between two readings of the server's clock

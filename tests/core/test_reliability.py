@@ -358,6 +358,18 @@ async def test_a_cancelled_streaming_probe_releases_its_lease(
     assert registry.enter("a/1") == "probe"
 
 
+def test_a_streaming_probe_stopped_early_by_its_consumer_releases_its_lease(
+    clock: FakeClock, registry: fc.HealthRegistry
+) -> None:
+    _recovering(registry, clock)
+    chain = chain_of([FakeStreamEntry("a/1"), FakeStreamEntry("b/2")], clock, registry)
+    stream = chain.stream(lambda e: e.stream(), str)
+    assert next(stream)[1].model == "a/1"  # the probe is streaming
+    assert registry.enter("a/1") == "closed"
+    stream.close()  # type: ignore[attr-defined]  # the consumer stops: no verdict either way
+    assert registry.enter("a/1") == "probe"
+
+
 def test_an_interrupted_sync_probe_releases_its_lease(
     clock: FakeClock, registry: fc.HealthRegistry
 ) -> None:
