@@ -322,12 +322,22 @@ def test_four_processes_of_32_async_requests_make_exactly_one_probe(redis_url: s
 def test_on_an_event_loop_the_next_request_after_a_cooldown_is_the_probe(redis_url: str) -> None:
     """The lease is claimed off the loop for the request about to start, so a quiet
     worker's next request probes the model: it is not skipped for a lease it never uses."""
-    registry, store = fleet(redis_url)
+    registry, _ = fleet(redis_url)
     a, b = FakeEntry("m/a", [HTTPError(503)] * 100), FakeEntry("m/b")
     policy = fc.FailoverPolicy.build(max_retries=1, cooldown=timedelta(seconds=60))
     chain = fc.FailoverChain([a, b], policy, registry)
     operator = RedisHealthStore.from_url(redis_url, cache=False)
     ended = lambda r: r and fc.HealthRecord(until=operator.time() - 1, cooldown=60)  # noqa: E731
+
+    def benched_in_redis() -> bool:
+        record = operator.get("m/a")
+        return record is not None and record.benched_at(operator.time())
+
+    async def until(check: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 2
+        while not check():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.001)
 
     async def call(entry: FakeEntry) -> str:
         return entry.call()
@@ -335,11 +345,10 @@ def test_on_an_event_loop_the_next_request_after_a_cooldown_is_the_probe(redis_u
     async def rounds() -> list[int]:
         calls = []
         for _ in range(5):
+            # The failed probe's bench has reached Redis (the writer thread sends it).
+            await asyncio.to_thread(until_sync, benched_in_redis)
             await asyncio.to_thread(operator.update, "m/a", ended)  # the cooldown just ended
-            heard_by = time.monotonic() + 2
-            while registry.is_benched("m/a"):  # until this worker hears of it
-                assert time.monotonic() < heard_by, (store._pending, store._stale, registry.store)
-                await asyncio.sleep(0.001)
+            await until(lambda: not registry.is_benched("m/a"))  # this worker heard of it
             before = a.calls
             assert (await chain.ainvoke(call))[1].model == "m/b"
             calls.append(a.calls - before)
@@ -348,6 +357,10 @@ def test_on_an_event_loop_the_next_request_after_a_cooldown_is_the_probe(redis_u
     registry.bench_now("m/a", COOL)
     assert asyncio.run(rounds()) == [1] * 5, "each probe made by the next request"
     assert registry.is_benched("m/a"), "the failed probe benched it again"
+
+
+def until_sync(check: Callable[[], bool]) -> None:
+    assert eventually(check)
 
 
 def test_the_async_path_does_no_redis_io_on_the_loop_even_when_redis_stalls(
