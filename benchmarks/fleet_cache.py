@@ -33,7 +33,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import redis
@@ -347,10 +346,6 @@ def _fleet(kind: str, sim: Any, redis_url: str, rounds: int) -> list[str]:
         signals.set("bench:round", str(n + 1))
         time.sleep(ROUND)
     [benched, *observed] = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
-    if os.environ.get("FLEET_CACHE_DUMP"):
-        Path(os.environ["FLEET_CACHE_DUMP"] + kind).write_text(
-            json.dumps([arms, benched, observed])
-        )
     delays: list[float] = []
     for arm, (t0, _) in zip(arms, benched, strict=False):
         for log in observed:
