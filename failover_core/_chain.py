@@ -298,6 +298,7 @@ class FailoverChain(Generic[E]):
         ``on_retry`` and ``on_event`` may be coroutine functions here.
         """
         flow = self.flow(request)
+        await self.registry.prepare(self.keys)  # a probe lease, claimed off the loop
         command: Attempt | Sleep | GiveUp = flow.start()
         while True:
             if isinstance(command, Attempt):
@@ -480,6 +481,7 @@ class FailoverChain(Generic[E]):
     ) -> AsyncIterator[tuple[C, Served]]:
         """The async twin of :meth:`stream`."""
         flow = self.flow(request)
+        await self.registry.prepare(self.keys)  # a probe lease, claimed off the loop
         command: Attempt | Sleep | GiveUp = flow.start()
         while True:
             if isinstance(command, Sleep):

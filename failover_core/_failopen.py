@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ._events import logger
 from ._health import HealthRecord, HealthStore, MemoryHealthStore, Update
 
-__all__ = ["FailOpenStore"]
+__all__ = ["FailOpenStore", "NotCached", "on_event_loop"]
+
+
+class NotCached(RuntimeError):
+    """A store's local copy cannot answer without the network (it is not trusted now)."""
+
+
+def on_event_loop() -> bool:
+    """Whether the caller runs on an asyncio event loop (and must not wait on a socket)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
 
 T = TypeVar("T")
 _PING = "llm-failover:ping"
@@ -34,6 +49,14 @@ class FailOpenStore:
     wait one timeout, once; after that, one request per ``retry_after`` window checks it
     again (one timeout while it is still stalled) while every other request goes on with
     the local store without waiting.
+
+    On an event loop, a primary that can answer without the network (the cached
+    :class:`~failover_core.redis_store.RedisHealthStore`) is never made to wait: reads come
+    from its copy, writes are applied to the copy and handed to its writer thread, and a
+    probe lease is claimed in the background and handed to the next request that asks
+    (:meth:`claim_in_background`). While its copy is not trusted (its invalidation connection is
+    down), calls on the loop use the local store, quietly, and the primary is asked again
+    on the next call: as soon as the copy is back, so is the fleet's health.
     """
 
     def __init__(
@@ -59,24 +82,41 @@ class FailOpenStore:
         """Whether the last call to the primary failed (the local store is in use)."""
         return self._retry_at is not None
 
-    def _call(self, op: Callable[[HealthStore], T]) -> T:
+    def _nowait(self) -> bool:
+        """Whether this call runs on an event loop and the primary can answer it cached."""
+        nonblocking = getattr(self.primary, "nonblocking", None)
+        return nonblocking is not None and bool(nonblocking()) and on_event_loop()
+
+    def _call(self, op: Callable[[HealthStore], T], on_loop: Callable[[], T] | None = None) -> T:
+        """``op`` on the primary (or ``on_loop``, its no-wait form, on an event loop);
+        on the local store while the primary is down or cannot answer without waiting."""
+        nowait = on_loop is not None and self._nowait()
         with self._lock:
             retry_at = self._retry_at
-        if retry_at is not None and (self.clock() < retry_at or not self._check_back()):
+        if retry_at is not None and (self.clock() < retry_at or not self._check_back(nowait)):
             return op(self.fallback)
         try:
-            return op(self.primary)
+            return on_loop() if nowait and on_loop is not None else op(self.primary)
+        except NotCached:
+            self._went_down(None)
+            return op(self.fallback)
         except Exception as exc:
             self._went_down(exc)
             return op(self.fallback)
 
-    def _went_down(self, exc: Exception) -> None:
+    def _went_down(self, exc: Exception | None) -> None:
+        """The primary failed (``exc``), or cannot answer the loop yet (``None``: no
+        warning, and it is asked again on the next call)."""
         with self._lock:
             first = self._retry_at is None
             if first:  # before any request reads the local store: start it from what we knew
                 self._seeded = dict(self._seen)
                 for key, record in self._seeded.items():
                     self.fallback.update(key, _later(record))
+            if exc is None:
+                if first:
+                    self._retry_at = self.clock()
+                return
             self._retry_at = self.clock() + self.retry_after
         if first:
             logger.warning(
@@ -85,7 +125,7 @@ class FailOpenStore:
                 type(exc).__name__,
             )
 
-    def _check_back(self) -> bool:
+    def _check_back(self, nowait: bool) -> bool:
         """Whether the primary is back; only one caller at a time asks, the rest go on."""
         if not self._checking.acquire(blocking=False):
             return False
@@ -93,17 +133,31 @@ class FailOpenStore:
             with self._lock:
                 if self._retry_at is None:
                     return True  # another request found it back meanwhile
-            return self._came_back()
+            return self._came_back(nowait)
         finally:
             self._checking.release()
 
-    def _came_back(self) -> bool:
-        """Try the primary again: merge what was recorded locally into it. Says if it is up."""
+    def _came_back(self, nowait: bool) -> bool:
+        """Try the primary again: merge what was recorded locally into it. Says if it is up.
+
+        On an event loop, "back" means its copy is trusted again, and the merge is handed
+        to its writer thread."""
+        primary: Any = self.primary
         try:
-            self.primary.get(_PING)  # answers even when nothing was recorded locally
+            if nowait:
+                primary.peek(_PING)
+            elif hasattr(primary, "ping"):
+                primary.ping()
+            else:
+                primary.get(_PING)  # answers even when nothing was recorded locally
             for key, local in self.fallback.items():
                 if self._seeded.get(key) != local:  # changed during the outage
-                    self.primary.update(key, _later(local))
+                    if nowait:
+                        primary.update_later(key, _later(local), self._write_failed)
+                    else:
+                        primary.update(key, _later(local))
+        except NotCached:  # not yet: ask again on the next call, it costs nothing
+            return False
         except Exception:  # still down: keep serving locally, try again later
             with self._lock:
                 self._retry_at = self.clock() + self.retry_after
@@ -116,12 +170,24 @@ class FailOpenStore:
             logger.info("failover: health store is back; health is shared again")
         return True
 
+    def _write_failed(self, exc: Exception) -> None:
+        """A write the primary's writer thread could not make: the primary is down."""
+        self._went_down(exc)
+
     def time(self) -> float | None:
         """The primary's clock while it answers (``None`` otherwise: keep the last offset)."""
         primary_time = getattr(self.primary, "time", None)
         if primary_time is None:
             return None
-        return self._call(lambda store: primary_time() if store is self.primary else None)
+        primary: Any = self.primary
+
+        def clock_nowait() -> float | None:
+            now: float | None = primary.clock_nowait()
+            return now
+
+        return self._call(
+            lambda store: primary_time() if store is self.primary else None, clock_nowait
+        )
 
     def _noted(self, store: HealthStore, key: str, record: HealthRecord | None) -> None:
         if store is not self.primary:
@@ -138,7 +204,13 @@ class FailOpenStore:
             self._noted(store, key, record)
             return record
 
-        return self._call(get)
+        def peek() -> HealthRecord | None:
+            record: HealthRecord | None = primary.peek(key)
+            self._noted(self.primary, key, record)
+            return record
+
+        primary: Any = self.primary
+        return self._call(get, peek)
 
     def update(self, key: str, fn: Update) -> HealthRecord | None:
         def update(store: HealthStore) -> HealthRecord | None:
@@ -146,7 +218,43 @@ class FailOpenStore:
             self._noted(store, key, record)
             return record
 
-        return self._call(update)
+        def update_later() -> HealthRecord | None:
+            record: HealthRecord | None = primary.update_later(key, fn, self._write_failed)
+            return record  # not noted: what the fleet holds is known once it is written
+
+        primary: Any = self.primary
+        return self._call(update, update_later)
+
+    async def claim_ahead(self, key: str, fn: Update) -> bool:
+        """On an event loop, take a probe lease for the next :meth:`claim_later` of ``key``
+        without blocking the loop (the primary's writer thread makes the claim). Says
+        whether this process holds it."""
+        if not self._nowait() or self.degraded:
+            return False
+        primary: Any = self.primary
+        try:
+            return bool(await primary.claim_ahead(key, fn, self._write_failed))
+        except NotCached:
+            return False
+
+    def claim_later(self, key: str, fn: Update) -> bool | None:
+        """On an event loop, an exclusive claim (a probe lease) without waiting.
+
+        ``True``: the caller holds the lease (taken in the fleet by the primary's writer
+        thread for this process); ``False``: not now; ``None``: not on a loop, or the
+        primary is not in use: make the claim with :meth:`update` (it will not wait).
+        """
+        if not self._nowait():
+            return None
+        primary: Any = self.primary
+
+        def claim(store: HealthStore) -> bool | None:
+            return None  # the local store: an ordinary update will do
+
+        def claim_later() -> bool | None:
+            return bool(primary.claim_in_background(key, fn, self._write_failed))
+
+        return self._call(claim, claim_later)
 
     def items(self) -> list[tuple[str, HealthRecord]]:
         return self._call(lambda store: store.items())

@@ -21,7 +21,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal, Protocol
@@ -366,22 +366,8 @@ class HealthRegistry:
             )
         return sorted(out, key=lambda b: b.model)
 
-    def enter(self, key: str) -> Entry:
-        """May a request call ``key`` now? ``"probe"`` means it is the one probing it.
-
-        Atomic in the store, so across threads, processes and (with a shared store) hosts,
-        one request at a time holds the probe lease of a recovering model.
-        """
-        now = self.now()
-        record = self._get(key)
-        if record is None or record.until is None:
-            return "open"
-        if record.benched_at(now):
-            return "closed"
-        if not self.probe:
-            self._live(key, now)
-            return "open"
-        answer: list[Entry] = []
+    def _claim(self, key: str, now: float, answer: MutableSequence[Entry]) -> Update:
+        """The update that takes ``key``'s probe lease if it is free (noting the answer)."""
 
         def claim(current: HealthRecord | None) -> HealthRecord | None:
             current = sane(key, current)
@@ -397,8 +383,53 @@ class HealthRegistry:
             answer.append("probe")
             return dataclasses.replace(current, probe_until=now + self.probe_lease)
 
+        return claim
+
+    def enter(self, key: str) -> Entry:
+        """May a request call ``key`` now? ``"probe"`` means it is the one probing it.
+
+        Atomic in the store, so across threads, processes and (with a shared store) hosts,
+        one request at a time holds the probe lease of a recovering model. A store that
+        must not wait (on an event loop) hands the claim to a thread and gives the lease to
+        the next request that asks (:meth:`prepare` makes that the request about to start).
+        """
+        now = self.now()
+        record = self._get(key)
+        if record is None or record.until is None:
+            return "open"
+        if record.benched_at(now):
+            return "closed"
+        if not self.probe:
+            self._live(key, now)
+            return "open"
+        answer: list[Entry] = []
+        claim = self._claim(key, now, answer)
+        claim_later = getattr(self.store, "claim_later", None)
+        if claim_later is not None:  # on an event loop: claimed by the store's writer thread
+            held = claim_later(key, claim)
+            if held is not None:
+                return "probe" if held else "closed"
         self.store.update(key, claim)
         return answer[-1] if answer else "open"  # the last run: a store may retry fn
+
+    async def prepare(self, keys: Sequence[str]) -> None:
+        """Async drivers await this before a request starts: the probe lease of a model
+        whose bench has ended is claimed without blocking the loop (in the store's thread),
+        so that this request, the next to :meth:`enter` it, is the one that probes. With a
+        store that answers at once, or nothing recovering, it does nothing."""
+        claim_ahead = getattr(self.store, "claim_ahead", None)
+        if claim_ahead is None or not self.probe:
+            return
+        now = self.now()
+        for key in keys:  # in the order the flow enters them: up to the first it would call
+            record = self._get(key)
+            if record is None or record.until is None:
+                return  # open: the request starts there
+            if record.benched_at(now):
+                continue
+            if await claim_ahead(key, self._claim(key, now, [])):
+                return  # leased to this process: this request probes it
+            # someone else is probing it: the request will pass it by
 
     # -- writing ------------------------------------------------------------------------
 

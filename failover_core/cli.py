@@ -66,7 +66,7 @@ def _registry(url: str | None) -> HealthRegistry:
         raise SystemExit(
             "llm-failover: needs the redis package: pip install 'llm-failover[redis]'"
         ) from None
-    return HealthRegistry(RedisHealthStore.from_url(url, timeout=5.0))
+    return HealthRegistry(RedisHealthStore.from_url(url, timeout=5.0, cache=False))
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
