@@ -12,7 +12,7 @@ import re
 import time
 from pathlib import Path
 
-from . import fleet, hang, hedge, memory, outage, overhead
+from . import fleet, fleet_cache, hang, hedge, memory, outage, overhead
 from ._common import Table, machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +32,11 @@ def main() -> None:
     tables += outage.run(n=8, m=20, herd=50) if args.quick else outage.run()
     tables.append(hang.run(n=4 if args.quick else 8))
     tables.append(fleet.run())
+    tables += [
+        fleet_cache.per_request(requests=300 if args.quick else 2000),
+        fleet_cache.fleet(rounds=4 if args.quick else 12),
+        fleet_cache.event_loop(),
+    ]
     tables.append(hedge.run(n=300 if args.quick else 1000))
     tables.append(memory.run(requests=20_000 if args.quick else 100_000))
 
