@@ -211,11 +211,9 @@ class FailoverFlow:
         key, attempt, policy = self._key, self._attempt, self._policy
         kind = classify(error, policy.rules)
         self._last = (error, kind)
-        self._attempt_ended("timeout" if isinstance(error, AttemptTimeoutError) else kind.value)
+        self._attempt_ended(_outcome(error, kind))
         if key in self._probing:
-            self._tell(
-                "probe_ended", key, "released" if kind is ErrorKind.REQUEST_SPECIFIC else "failed"
-            )
+            self._probe_failed(key, kind)
         if kind is ErrorKind.REQUEST_SPECIFIC:
             self._no_hedge = True  # deterministic: ordinary failover, no duplicate requests
             if key in self._probing:  # says nothing of the model: let another request probe
@@ -327,14 +325,12 @@ class FailoverFlow:
     def _strike(self, error: Exception, kind: ErrorKind) -> datetime | None:
         """Record a committed stream's failure: one strike (an auth error benches)."""
         key, policy = self._key, self._policy
-        self._attempt_ended("timeout" if isinstance(error, AttemptTimeoutError) else kind.value)
+        self._attempt_ended(_outcome(error, kind))
         until: datetime | None = None
         probing = key in self._probing  # a probe is one call: its failure benches again
         self._probing.discard(key)
         if probing:
-            self._tell(
-                "probe_ended", key, "released" if kind is ErrorKind.REQUEST_SPECIFIC else "failed"
-            )
+            self._probe_failed(key, kind)
         if kind is ErrorKind.AUTH_DEAD:
             until = self._registry.bench_now(key, policy.cooldown)
         elif kind is not ErrorKind.REQUEST_SPECIFIC:
@@ -434,14 +430,13 @@ class FailoverFlow:
         hedge_key = self._keys[self._live[pos]]
         key = hedge_key if hedge else self._key
         kind = classify(error, self._policy.rules)
-        outcome = "timeout" if isinstance(error, AttemptTimeoutError) else kind.value
+        outcome = _outcome(error, kind)
         if hedge:
             self._tell("attempt_ended", key, outcome, time.perf_counter() - started[2])
         else:
             self._attempt_ended(outcome)
-        if probing_key := (key if key in self._probing else None):
-            released = kind is ErrorKind.REQUEST_SPECIFIC
-            self._tell("probe_ended", probing_key, "released" if released else "failed")
+        if key in self._probing:
+            self._probe_failed(key, kind)
         self._failed_attempts += 1
         until: datetime | None = None
         probing = key in self._probing
@@ -506,6 +501,12 @@ class FailoverFlow:
         """Report a fact to the process's telemetry listeners (none by default: nil cost)."""
         if _telemetry.listeners():
             _telemetry.report(method, *args)
+
+    def _probe_failed(self, key: str, kind: ErrorKind) -> None:
+        """A probe's call failed: a verdict on the model, unless the error was the
+        request's (then the lease is handed back without one)."""
+        released = kind is ErrorKind.REQUEST_SPECIFIC
+        self._tell("probe_ended", key, "released" if released else "failed")
 
     def _attempt_ended(self, outcome: str) -> None:
         if not self._ended:
@@ -596,3 +597,8 @@ class FailoverFlow:
         if pending is not None:
             self._observer_calls.append((self._policy.observer, pending))
         self._pending.append(event)
+
+
+def _outcome(error: Exception, kind: ErrorKind) -> str:
+    """How a failed attempt ended, for telemetry: a deadline, or the error's kind."""
+    return "timeout" if isinstance(error, AttemptTimeoutError) else kind.value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -72,3 +73,15 @@ def _isolated_globals() -> Iterator[None]:
     _telemetry._listeners = listeners
     fc.set_health_registry(old_registry)
     _hedge.set_hedging(old_hedging)
+
+
+@pytest.fixture
+def reader() -> Iterator[Any]:
+    """Failover metrics on, recorded into the OpenTelemetry SDK's in-memory reader."""
+    otel = pytest.importorskip("failover_core.otel")
+    sdk_metrics = pytest.importorskip("opentelemetry.sdk.metrics")
+    sdk_export = pytest.importorskip("opentelemetry.sdk.metrics.export")
+    metrics = sdk_export.InMemoryMetricReader()
+    otel.instrument_metrics(sdk_metrics.MeterProvider(metric_readers=[metrics]))
+    yield metrics
+    otel.uninstrument_metrics()

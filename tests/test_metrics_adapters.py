@@ -3,7 +3,6 @@ instrumentation, process-wide, counts what a LangChain chain and a LlamaIndex ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,14 +18,6 @@ from llamaindex_failover import FailoverLLM
 otel = pytest.importorskip("failover_core.otel")
 sdk_metrics = pytest.importorskip("opentelemetry.sdk.metrics")
 sdk_export = pytest.importorskip("opentelemetry.sdk.metrics.export")
-
-
-@pytest.fixture
-def reader() -> Iterator[Any]:
-    reader = sdk_export.InMemoryMetricReader()
-    otel.instrument_metrics(sdk_metrics.MeterProvider(metric_readers=[reader]))
-    yield reader
-    otel.uninstrument_metrics()
 
 
 def _attempts(reader: Any) -> dict[tuple[str, str], int]:

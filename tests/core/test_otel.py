@@ -3,7 +3,6 @@ scraped through the Prometheus exporter."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,14 +16,6 @@ from tests.core.fakes import FakeEntry, FakeStreamEntry, HTTPError
 otel = pytest.importorskip("failover_core.otel")
 sdk_metrics = pytest.importorskip("opentelemetry.sdk.metrics")
 sdk_export = pytest.importorskip("opentelemetry.sdk.metrics.export")
-
-
-@pytest.fixture
-def reader() -> Iterator[Any]:
-    reader = sdk_export.InMemoryMetricReader()
-    otel.instrument_metrics(sdk_metrics.MeterProvider(metric_readers=[reader]))
-    yield reader
-    otel.uninstrument_metrics()
 
 
 def _points(reader: Any, name: str) -> list[tuple[dict[str, Any], Any]]:
