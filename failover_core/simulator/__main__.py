@@ -4,6 +4,7 @@ Faults are given as ``MODEL=STATUS[,option=value...]`` (or ``MODEL=option=value,
 for example::
 
     llm-failover-sim --port 8099 --fail "gpt-4o-mini=503,times=5" --latency "*=0.05"
+    llm-failover-sim --latency "gpt-4o-mini=0.1,p99=1.5"   # a heavy tail: p50 100 ms, p99 1.5 s
     llm-failover-sim --fail "gpt-4o-mini=hang=30,times=forever"
     llm-failover-sim --fail "claude-haiku=stall_after_chunks=2,stall=20"
 
@@ -60,12 +61,19 @@ def parse_fault(text: str) -> tuple[str, Fault]:
         raise argparse.ArgumentTypeError(f"bad fault {text!r}: {exc}") from exc
 
 
-def parse_latency(text: str) -> tuple[str, float]:
+def parse_latency(text: str) -> tuple[str, float, dict[str, float]]:
+    """``MODEL=SECONDS``, or ``MODEL=P50,p99=P99[,seed=N]`` for a heavy-tailed delay."""
     model, _, value = text.partition("=")
+    first, *rest = value.split(",")
     try:
-        return model.strip(), float(value)
+        options = {k.strip(): float(v) for k, _, v in (part.partition("=") for part in rest)}
+        if set(options) - {"p99", "seed"}:
+            raise ValueError(f"unknown option {sorted(set(options) - {'p99', 'seed'})[0]!r}")
+        return model.strip(), float(first), options
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected MODEL=SECONDS, got {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"expected MODEL=SECONDS or MODEL=P50,p99=SECONDS, got {text!r}"
+        ) from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,8 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=parse_latency,
         action="append",
         default=[],
-        metavar="MODEL=SECONDS",
-        help="added latency per model (repeatable)",
+        metavar="MODEL=SECONDS[,p99=SECONDS]",
+        help="added latency per model; with p99, heavy-tailed (repeatable)",
     )
     args = parser.parse_args(argv)
     try:
@@ -105,8 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim = ProviderSimulator(args.host, args.port).start()
     for model, fault in args.fail:
         sim.state.add_fault(model, fault)
-    for model, seconds in args.latency:
-        sim.set_latency(model, seconds)
+    for model, seconds, tail in args.latency:
+        seed = tail.get("seed")
+        sim.set_latency(
+            model, seconds, p99=tail.get("p99"), seed=None if seed is None else int(seed)
+        )
     print(f"llm-failover simulator on {sim.base_url}", flush=True)
     print(f"  OpenAI base URL:    {sim.openai_base_url}", flush=True)
     print(f"  Anthropic base URL: {sim.anthropic_base_url}", flush=True)

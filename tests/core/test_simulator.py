@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from failover_core.simulator import Fault, ProviderSimulator, sample_from_schema
-from failover_core.simulator.__main__ import parse_fault
+from failover_core.simulator.__main__ import parse_fault, parse_latency
 
 USER = [{"role": "user", "content": "what is the weather"}]
 WEATHER_TOOL = {
@@ -224,9 +224,32 @@ def test_cli_fault_syntax() -> None:
     assert (fault.status, fault.times, fault.retry_after, fault.after_chunks) == (503, None, 1.5, 2)
 
 
+def test_cli_latency_syntax_takes_a_heavy_tail() -> None:
+    import argparse
+
+    assert parse_latency("*=0.05") == ("*", 0.05, {})
+    assert parse_latency("gpt-4o-mini=0.1,p99=1.5,seed=3") == (
+        "gpt-4o-mini",
+        0.1,
+        {"p99": 1.5, "seed": 3.0},
+    )
+    with pytest.raises(argparse.ArgumentTypeError, match="MODEL=P50,p99=SECONDS"):
+        parse_latency("gpt-4o-mini=0.1,p95=1.5")
+
+
 def test_cli_starts_a_server_users_can_point_clients_at() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "failover_core.simulator", "--port", "0", "--fail", "cli-model=401"],
+        [
+            sys.executable,
+            "-m",
+            "failover_core.simulator",
+            "--port",
+            "0",
+            "--fail",
+            "cli-model=401",
+            "--latency",
+            "slow-model=0.01,p99=0.05,seed=1",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
