@@ -570,7 +570,7 @@ for m, start, end in benches:
         "stretches needs something else. Here the primary's time to first token is "
         "heavy-tailed (median 100 ms, p99 1.5 s) and the backup is steady (median 100 ms, "
         "p99 150 ms). The same 300 streamed requests, 6 at a time, without hedging and with "
-        "`hedge_after=\"p95\"`: once the primary has 20 samples, a request with no first token "
+        '`hedge_after="p95"`: once the primary has 20 samples, a request with no first token '
         "after the primary's own 95th percentile starts the backup beside it, and the first "
         "to answer wins."
     ),
