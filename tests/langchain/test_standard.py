@@ -16,8 +16,9 @@ What is not run, and why:
   models and callables: backoff, observer).
 - VCR tests: nothing to record; the simulator is the cassette.
 
-No standard test is marked xfail or overridden: the failover model's own run is a chain
-run, so the suite sees exactly one chat-model run (the serving child's) per call.
+No standard test is marked as an expected failure or overridden: the failover model's own
+run is a chain run, so the suite sees exactly one chat-model run (the serving child's) per
+call.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
+from llama_index.core.llms import ChatMessage
 from llama_index.llms.openai import OpenAI
 from llama_index.llms.openai_like import OpenAILike
 from pydantic import Field
@@ -130,3 +131,24 @@ def settings_callbacks() -> Iterator[Callable[[CallbackManager | None], None]]:
 
     yield set_manager
     Settings._callback_manager = old
+
+
+HELLO = [ChatMessage(role="user", content="hello")]
+
+
+async def ask(llm: FailoverLLM, path: str) -> tuple[str, dict[str, Any]]:
+    """(text, failover metadata) of one request on ``path`` (a stream: its last response)."""
+    if path == "chat":
+        r: Any = llm.chat(HELLO)
+    elif path == "achat":
+        r = await llm.achat(HELLO)
+    elif path == "complete":
+        r = llm.complete("hello")
+    elif path == "stream_chat":
+        r = list(llm.stream_chat(HELLO))[-1]
+    elif path == "astream_chat":
+        r = [x async for x in await llm.astream_chat(HELLO)][-1]
+    else:
+        r = [x async for x in await llm.astream_complete("hello")][-1]
+    text = r.message.content if hasattr(r, "message") else r.text
+    return str(text), dict(r.additional_kwargs["failover"])

@@ -14,7 +14,7 @@ from llama_index.core.llms import ChatMessage
 import failover_core as fc
 from failover_core.simulator import ProviderSimulator
 from llamaindex_failover import FailoverLLM
-from tests.llamaindex.conftest import LIKE, OPENAI
+from tests.llamaindex.conftest import LIKE, OPENAI, ask
 
 Make = Callable[..., Any]
 HELLO = [ChatMessage(role="user", content="hello")]
@@ -24,24 +24,6 @@ SLACK = 0.45  # the fallback's answer and scheduling (< one more deadline)
 
 DEADLINES = {"timeout": DEADLINE, "first_token_timeout": DEADLINE, "idle_timeout": DEADLINE}
 PATHS = ["chat", "achat", "stream_chat", "astream_chat", "complete", "astream_complete"]
-
-
-async def _ask(llm: FailoverLLM, path: str) -> tuple[str, str]:
-    """(text, served model) of one request on ``path``."""
-    if path == "chat":
-        r: Any = llm.chat(HELLO)
-    elif path == "achat":
-        r = await llm.achat(HELLO)
-    elif path == "complete":
-        r = llm.complete("hello")
-    elif path == "stream_chat":
-        r = list(llm.stream_chat(HELLO))[-1]
-    elif path == "astream_chat":
-        r = [x async for x in await llm.astream_chat(HELLO)][-1]
-    else:
-        r = [x async for x in await llm.astream_complete("hello")][-1]
-    text = r.message.content if hasattr(r, "message") else r.text
-    return str(text), str(r.additional_kwargs["failover"]["model"])
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -58,7 +40,8 @@ async def test_a_hung_primary_fails_over_within_one_deadline_on_every_path(
         provider_sim.hang(OPENAI, HANG, times=None)
     llm = failover_llm(openai_llm(), like_llm(), **DEADLINES)
     started = time.perf_counter()
-    text, model = await _ask(llm, path)
+    text, served = await ask(llm, path)
+    model = served["model"]
     assert DEADLINE <= time.perf_counter() - started < DEADLINE + SLACK
     assert (text, model) == (f"[{LIKE}] you said: hello", f"openai_like/{LIKE}")
     assert provider_sim.calls(OPENAI) == 1  # not retried: one deadline per model

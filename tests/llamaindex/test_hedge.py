@@ -13,7 +13,7 @@ from llama_index.core.llms import ChatMessage
 import failover_core as fc
 from failover_core.simulator import ProviderSimulator
 from llamaindex_failover import FailoverDecisionEvent, FailoverLLM
-from tests.llamaindex.conftest import LIKE, OPENAI
+from tests.llamaindex.conftest import LIKE, OPENAI, ask
 
 Make = Callable[..., Any]
 HELLO = [ChatMessage(role="user", content="hello")]
@@ -22,24 +22,6 @@ SLOW = 3.0  # the slow primary's stall; nothing waits it out
 SLACK = 0.35
 
 PATHS = ["chat", "achat", "stream_chat", "astream_chat", "complete", "astream_complete"]
-
-
-async def _ask(llm: FailoverLLM, path: str) -> tuple[str, dict[str, Any]]:
-    """(text, failover metadata) of one request on ``path``."""
-    if path == "chat":
-        r: Any = llm.chat(HELLO)
-    elif path == "achat":
-        r = await llm.achat(HELLO)
-    elif path == "complete":
-        r = llm.complete("hello")
-    elif path == "stream_chat":
-        r = list(llm.stream_chat(HELLO))[-1]
-    elif path == "astream_chat":
-        r = [x async for x in await llm.astream_chat(HELLO)][-1]
-    else:
-        r = [x async for x in await llm.astream_complete("hello")][-1]
-    text = r.message.content if hasattr(r, "message") else r.text
-    return str(text), dict(r.additional_kwargs["failover"])
 
 
 async def _warm(sim: ProviderSimulator, *llms: Any) -> tuple[Any, ...]:
@@ -66,7 +48,7 @@ async def test_a_slow_primary_is_hedged_and_the_response_says_so(
     seen: list[fc.FailoverEvent] = []
     llm = failover_llm(*children, hedge_after=HEDGE, observer=seen.append)
     started = time.perf_counter()
-    text, served = await _ask(llm, path)
+    text, served = await ask(llm, path)
     assert HEDGE <= time.perf_counter() - started < HEDGE + SLACK
     assert text == f"[{LIKE}] you said: hello"
     assert served == {"model": f"openai_like/{LIKE}", "failed_attempts": 0, "hedged": True}
@@ -96,7 +78,7 @@ async def test_the_primary_keeps_the_answer_when_it_beats_the_hedge(
     provider_sim.stall_first_token(LIKE, SLOW, keepalive=0.05)
     seen: list[fc.FailoverEvent] = []
     llm = failover_llm(openai_llm(), like_llm(), hedge_after=HEDGE, observer=seen.append)
-    text, served = await _ask(llm, path)
+    text, served = await ask(llm, path)
     assert text == f"[{OPENAI}] you said: hello"
     assert served == {"model": f"openai/{OPENAI}", "failed_attempts": 0}
     assert [e.reason for e in seen] == ["hedge_started", "hedge_lost"]
