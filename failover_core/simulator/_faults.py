@@ -138,6 +138,26 @@ def _first(*values: float | None) -> float:
     return next((v for v in values if v is not None), 0.0)
 
 
+class FaultShortcuts:
+    """The named slow faults, in terms of ``fail``: one definition for the simulator in
+    this process and for a remote one."""
+
+    def fail(self, model: str, status: int = 503, **options: Any) -> Fault:
+        raise NotImplementedError
+
+    def hang(self, model: str, seconds: float, **options: Any) -> Fault:
+        """Accept ``model``'s requests and send nothing for ``seconds``, then give up."""
+        return self.fail(model, hang=seconds, **options)
+
+    def stall_first_token(self, model: str, seconds: float, **options: Any) -> Fault:
+        """Streams send a role header, then keep-alives for ``seconds``, then content."""
+        return self.fail(model, stall_first_token=seconds, **options)
+
+    def stall_after_chunks(self, model: str, chunks: int, seconds: float, **options: Any) -> Fault:
+        """Streams send ``chunks`` content chunks, then keep-alives for ``seconds``."""
+        return self.fail(model, stall_after_chunks=chunks, stall=seconds, **options)
+
+
 class SimulatorState:
     """Thread-safe: written by tests in one thread, read by the server in another."""
 

@@ -6,12 +6,12 @@ from typing import Any
 
 import httpx
 
-from ._faults import Fault
+from ._faults import Fault, FaultShortcuts
 
 __all__ = ["RemoteSimulator"]
 
 
-class RemoteSimulator:
+class RemoteSimulator(FaultShortcuts):
     """The same fault and count methods as :class:`ProviderSimulator`, over HTTP.
 
     Useful when the simulator runs in its own process (``llm-failover-sim``), so that the
@@ -40,18 +40,6 @@ class RemoteSimulator:
         fault = Fault(status=status, **options)  # validated here, before it is sent
         self._post("/_sim/faults", {"model": model, **fault.to_dict()})
         return fault
-
-    def hang(self, model: str, seconds: float, **options: Any) -> Fault:
-        """Accept ``model``'s requests and send nothing for ``seconds``, then give up."""
-        return self.fail(model, hang=seconds, **options)
-
-    def stall_first_token(self, model: str, seconds: float, **options: Any) -> Fault:
-        """Streams send a role header, then keep-alives for ``seconds``, then content."""
-        return self.fail(model, stall_first_token=seconds, **options)
-
-    def stall_after_chunks(self, model: str, chunks: int, seconds: float, **options: Any) -> Fault:
-        """Streams send ``chunks`` content chunks, then keep-alives for ``seconds``."""
-        return self.fail(model, stall_after_chunks=chunks, stall=seconds, **options)
 
     def set_latency(
         self,

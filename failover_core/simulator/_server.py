@@ -12,12 +12,12 @@ from typing import Any
 import uvicorn
 
 from ._app import build_app
-from ._faults import Fault, RecordedRequest, SimulatorState
+from ._faults import Fault, FaultShortcuts, RecordedRequest, SimulatorState
 
 __all__ = ["ProviderSimulator"]
 
 
-class ProviderSimulator:
+class ProviderSimulator(FaultShortcuts):
     """A fault-injecting OpenAI + Anthropic server on ``127.0.0.1``.
 
     >>> with ProviderSimulator() as sim:                          # doctest: +SKIP
@@ -127,18 +127,6 @@ class ProviderSimulator:
         fault = Fault(status=status, **options)
         self.state.add_fault(model, fault)
         return fault
-
-    def hang(self, model: str, seconds: float, **options: Any) -> Fault:
-        """Accept ``model``'s requests and send nothing for ``seconds``, then give up."""
-        return self.fail(model, hang=seconds, **options)
-
-    def stall_first_token(self, model: str, seconds: float, **options: Any) -> Fault:
-        """Streams send a role header, then keep-alives for ``seconds``, then content."""
-        return self.fail(model, stall_first_token=seconds, **options)
-
-    def stall_after_chunks(self, model: str, chunks: int, seconds: float, **options: Any) -> Fault:
-        """Streams send ``chunks`` content chunks, then keep-alives for ``seconds``."""
-        return self.fail(model, stall_after_chunks=chunks, stall=seconds, **options)
 
     def set_latency(
         self,
