@@ -54,8 +54,7 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 3.0) -> bool:
     return condition()
 
 
-def _deadlines_of(**overrides: Any) -> dict[str, Any]:
-    return {"timeout": DEADLINE, "first_token_timeout": DEADLINE, "idle_timeout": DEADLINE}
+DEADLINES = {"timeout": DEADLINE, "first_token_timeout": DEADLINE, "idle_timeout": DEADLINE}
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -67,7 +66,7 @@ async def test_a_hung_primary_fails_over_within_one_deadline_on_every_path(
     path: str,
 ) -> None:
     provider_sim.hang(OPENAI, HANG, times=None)
-    model = failover(openai_model(), anthropic_model(), **_deadlines_of())
+    model = failover(openai_model(), anthropic_model(), **DEADLINES)
     started = time.perf_counter()
     answer = await _ask(model, path)
     assert DEADLINE <= time.perf_counter() - started < DEADLINE + SLACK
@@ -90,7 +89,7 @@ async def test_keepalives_after_a_role_header_are_not_a_first_token(
     # timeout; they are not output, so the first-token deadline still fires.
     provider_sim.stall_first_token(primary, HANG, keepalive=0.05, times=None)
     stalled = openai_model() if primary == OPENAI else anthropic_model()
-    model = failover(stalled, openai_model(OPENAI_2), **_deadlines_of())
+    model = failover(stalled, openai_model(OPENAI_2), **DEADLINES)
     started = time.perf_counter()
     answer = await _ask(model, path)
     assert DEADLINE <= time.perf_counter() - started < DEADLINE + SLACK
@@ -111,7 +110,7 @@ async def test_async_attempts_past_their_deadline_close_the_http_request(
         provider_sim.stall_first_token(hung, 5.0, keepalive=0.05)
     else:
         provider_sim.hang(hung, 5.0)
-    model = failover(openai_model(hung), anthropic_model(), **_deadlines_of())
+    model = failover(openai_model(hung), anthropic_model(), **DEADLINES)
     await _ask(model, path)
     # cancelled: the provider sees the client leave at once, not after its 5 s
     for _ in range(50):
@@ -130,7 +129,7 @@ async def test_a_stream_stalled_midway_raises_stream_interrupted_with_its_text(
     path: str,
 ) -> None:
     provider_sim.stall_after_chunks(OPENAI, 2, HANG, keepalive=0.05)
-    model = failover(openai_model(), anthropic_model(), **_deadlines_of())
+    model = failover(openai_model(), anthropic_model(), **DEADLINES)
     got: list[str] = []
 
     async def consume() -> None:
@@ -157,7 +156,7 @@ def test_timed_out_attempts_from_separate_requests_bench_the_model(
     provider_sim.hang(OPENAI, HANG, times=None)
     seen: list[fc.FailoverEvent] = []
     model = failover(
-        openai_model(), anthropic_model(), max_retries=2, observer=seen.append, **_deadlines_of()
+        openai_model(), anthropic_model(), max_retries=2, observer=seen.append, **DEADLINES
     )
     model.invoke("one")
     assert not fc.is_benched(f"openai/{OPENAI}")
@@ -178,7 +177,7 @@ def test_a_healthy_slow_stream_inside_its_deadlines_is_served_whole(
 ) -> None:
     # every gap is under the deadline; the whole stream is longer than each deadline
     provider_sim.set_latency(OPENAI, DEADLINE / 2, chunk_delay=DEADLINE / 3)
-    model = failover(openai_model(), anthropic_model(), **_deadlines_of())
+    model = failover(openai_model(), anthropic_model(), **DEADLINES)
     started = time.perf_counter()
     chunks = list(model.stream("hello there my friend"))
     assert time.perf_counter() - started > 2 * DEADLINE
