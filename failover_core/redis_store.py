@@ -170,6 +170,14 @@ class RedisHealthStore:
         self._leases: dict[str, float] = {}  # probe leases taken for this process's loop
         self._claims: dict[str, concurrent.futures.Future[None]] = {}  # claims on their way
         self._pending: dict[str, int] = {}  # writes of the loop on their way to Redis
+        # Read-your-own-writes for blocking writes: a read of Redis (a reload, an
+        # invalidation) that overlapped one of them may predate it, so it leaves the key
+        # stale (read from Redis) until a later invalidation re-reads it.
+        self._writing: dict[str, int] = {}  # transactions in flight, by key
+        self._writes_done = 0  # transactions finished so far
+        # Each key's last write: the count when it finished, and what it wrote (unknown
+        # when the transaction failed: it may or may not have reached Redis).
+        self._written: dict[str, tuple[int, bool, HealthRecord | None]] = {}
         self._writes: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._watch_conn: Any = None
 
@@ -317,14 +325,32 @@ class RedisHealthStore:
 
     def _load(self) -> None:
         """Read every record under the prefix into the copy."""
+        with self._lock:
+            began = self._writes_done
         records: dict[str, HealthRecord] = {}
         for key, record in self.items():
             records[key] = record
         self._sync_clock()
         with self._lock:
+            for key in self._pending:  # the loop's own writes, not in Redis yet
+                self._set_in(records, key, self._records.get(key))
             self._records = records
-            self._stale.clear()
+            self._stale = {
+                key for key in [*self._written, *self._writing] if self._hides(key, began)
+            }
             self._epoch += 1
+
+    def _hides(self, key: str, began: int) -> bool:
+        """Whether the copy of ``key``, read from Redis since the count of writes was
+        ``began``, may hide this process's own write (under the lock): one was in flight,
+        or one finished meanwhile and the copy does not hold what it wrote."""
+        if key in self._writing:
+            return True
+        done = self._written.get(key)
+        if done is None or done[0] < began:
+            return False
+        _, known, record = done
+        return not known or record != self._records.get(key)
 
     def _sync_clock(self) -> None:
         self._synced = time.monotonic()
@@ -348,13 +374,15 @@ class RedisHealthStore:
             for key in keys:
                 self._stale.add(key)
                 self._seen[key] = self._seen.get(key, 0) + 1
+            began = self._writes_done
         raws = self.client.mget([self._key(key) for key in keys])
         with self._lock:
             for key, raw in zip(keys, raws, strict=True):
                 if key in self._pending:
                     continue  # the loop's own write, not in Redis yet: settled after it
                 self._set(key, _decode(key, raw))
-                self._stale.discard(key)
+                if not self._hides(key, began):
+                    self._stale.discard(key)
 
     def _refresh(self, key: str) -> None:
         """Re-read ``key`` after the loop's write reached Redis (off the loop)."""
@@ -369,14 +397,19 @@ class RedisHealthStore:
                     return  # another write of the loop is on its way; it re-reads after
                 if (self._epoch, self._seen.get(key, 0)) == seen:
                     self._set(key, _decode(key, raw))
-                    self._stale.discard(key)
+                    if key not in self._writing:
+                        self._stale.discard(key)
                     return
 
     def _set(self, key: str, record: HealthRecord | None) -> None:
+        self._set_in(self._records, key, record)
+
+    @staticmethod
+    def _set_in(records: dict[str, HealthRecord], key: str, record: HealthRecord | None) -> None:
         if record is None:
-            self._records.pop(key, None)
+            records.pop(key, None)
         else:
-            self._records[key] = record
+            records[key] = record
 
     def _fresh(self, key: str) -> tuple[bool, HealthRecord | None]:
         """(whether the copy can answer for ``key``, its record there). It can while it is
@@ -398,15 +431,22 @@ class RedisHealthStore:
         self, key: str, record: HealthRecord | None, wrote: bool, seen: tuple[int, int]
     ) -> None:
         """After a transaction that read or wrote ``record``, with ``seen`` invalidations of
-        the key read before it began. Once an invalidation came in meanwhile, the copy is
-        the invalidation thread's. Otherwise: a write stays stale (read from Redis) until
-        its own invalidation is read; a transaction that wrote nothing read the current
-        record, which settles what the loop wrote ahead of it."""
+        the key read before it began (called once it is no longer counted in flight).
+
+        Once an invalidation or a reload came in meanwhile, the copy is the invalidation
+        thread's, and it left the key stale if its read may predate a write; the key is
+        settled here only when the copy holds what this transaction found or wrote (else a
+        later invalidation, or the watcher's safety net, re-reads it). Otherwise: a write
+        stays stale (read from Redis) until its own invalidation is read; a transaction
+        that wrote nothing read the current record, which settles what the loop wrote
+        ahead of it."""
         with self._lock:
             if (self._epoch, self._seen.get(key, 0)) != seen:
+                if self._records.get(key) == record and key not in self._writing:
+                    self._stale.discard(key)
                 return
             self._set(key, record)
-            if wrote and self._trusted:
+            if (wrote and self._trusted) or key in self._writing:
                 self._stale.add(key)
             else:
                 self._stale.discard(key)
@@ -448,8 +488,21 @@ class RedisHealthStore:
         fresh, cached = self._fresh(key)
         if fresh and fn(cached) is cached:
             return cached, False
-        seen = self._seen_now(key)
-        new, wrote = self._transact(key, fn)
+        with self._lock:
+            seen = self._epoch, self._seen.get(key, 0)
+            self._writing[key] = self._writing.get(key, 0) + 1
+        new, wrote, failed = None, True, True  # a transaction that failed may have written
+        try:
+            new, wrote = self._transact(key, fn)
+            failed = False
+        finally:
+            with self._lock:
+                left = self._writing.pop(key) - 1
+                if left:
+                    self._writing[key] = left
+                if wrote:
+                    self._written[key] = self._writes_done, not failed, new
+                    self._writes_done += 1
         if self.cache:
             self._settled(key, new, wrote, seen)
         return new, wrote

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -265,6 +266,109 @@ def test_a_server_without_client_tracking_is_read_on_every_call(
     other = fc.HealthRegistry(fc.FailOpenStore(cached(redis_url)))
     assert other.is_benched("m/a"), "still shared, read from Redis"
     assert not primary.cache_trusted and not primary.nonblocking()
+
+
+# -- 4b. a process reads its own writes, whatever the invalidation thread is reading ----------
+
+
+class Gate:
+    """Holds the invalidation thread at one step until the test lets it go on."""
+
+    def __init__(self) -> None:
+        self.reached, self.go = threading.Event(), threading.Event()
+
+    def hold(self) -> None:
+        self.reached.set()
+        assert self.go.wait(5), "the test never let the invalidation thread go on"
+
+
+def trusted(url: str) -> tuple[fc.HealthRegistry, RedisHealthStore]:
+    store = cached(url)
+    registry = fc.HealthRegistry(store)
+    registry.is_benched("warm/up")
+    assert eventually(lambda: store.cache_trusted)
+    return registry, store
+
+
+def test_a_bench_made_while_the_copy_reloads_is_seen_at_once(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy reloads (a FLUSHDB, a reconnect) from a read of Redis made before this
+    process's bench and installed after it: the bench must not vanish until its own
+    invalidation arrives. (This made the fleet's one-probe test see no probe at all.)"""
+    registry, store = trusted(redis_url)
+    loaded, reloaded, own_invalidation = Gate(), threading.Event(), Gate()
+    real_items, real_invalidated = store.items, store._invalidated
+
+    def items() -> list[tuple[str, fc.HealthRecord]]:
+        read = real_items()
+        loaded.hold()  # read, not installed yet
+        return read
+
+    def invalidated(names: list[bytes] | None) -> None:
+        if names is not None:
+            own_invalidation.hold()
+        real_invalidated(names)
+        if names is None:
+            reloaded.set()
+
+    monkeypatch.setattr(store, "items", items)
+    monkeypatch.setattr(store, "_invalidated", invalidated)
+    redis.Redis.from_url(redis_url).flushdb()
+    assert loaded.reached.wait(5)
+    until = registry.bench_now("m/a", COOL)
+    loaded.go.set()
+    assert reloaded.wait(5)
+    try:
+        assert registry.is_benched("m/a"), "this process's own bench, read back at once"
+        assert registry.benched_until("m/a") == until
+    finally:
+        own_invalidation.go.set()
+    assert eventually(lambda: store.cache_trusted and "m/a" not in store._stale)
+    client = redis.Redis.from_url(redis_url)
+    client.config_resetstat()
+    assert registry.is_benched("m/a") and commands(client) == {}, "then cached again"
+
+
+def test_a_bench_made_while_another_change_is_read_is_seen_at_once(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another worker changes the record; this process's invalidation thread reads that
+    change just before this process benches the model, and installs it just after: the
+    older record must not hide the bench."""
+    registry, store = trusted(redis_url)
+    read_theirs, read_ours = Gate(), Gate()
+    real_mget, real_invalidated = store.client.mget, store._invalidated
+    calls: list[int] = []
+
+    def mget(keys: Any, *args: Any) -> Any:
+        values = real_mget(keys, *args)
+        read_theirs.hold()  # read, not installed yet
+        return values
+
+    def invalidated(names: list[bytes] | None) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            with monkeypatch.context() as patch:
+                patch.setattr(store.client, "mget", mget)
+                real_invalidated(names)
+        else:
+            read_ours.hold()  # the invalidation of our own bench waits
+            real_invalidated(names)
+
+    monkeypatch.setattr(store, "_invalidated", invalidated)
+    ended = {"until": time.time() - 120, "cooldown": 60}  # their record: a bench long over
+    redis.Redis.from_url(redis_url).set(PREFIX + "m/a", json.dumps(ended))
+    assert read_theirs.reached.wait(5)
+    registry.bench_now("m/a", COOL)
+    read_theirs.go.set()
+    assert read_ours.reached.wait(5)
+    try:
+        assert registry.is_benched("m/a"), "this process's own bench, read back at once"
+    finally:
+        read_ours.go.set()
+    assert eventually(lambda: "m/a" not in store._stale), "settled by its own invalidation"
+    assert registry.is_benched("m/a")
 
 
 # -- 2b/3. one probe in the fleet from event loops; no Redis I/O on a loop ------------------
