@@ -17,7 +17,7 @@ from failover_core.simulator import ProviderSimulator
 from tests.llamaindex.conftest import OPENAI
 
 Make = Callable[..., Any]
-CLAUDE = "claude-3-5-haiku-latest"
+CLAUDE = "claude-haiku-4-5"
 HELLO = [ChatMessage(role="user", content="hello")]
 
 
