@@ -52,7 +52,14 @@ from ._health import (
     set_health_store,
     unbench_model,
 )
-from ._hedge import AdaptiveHedge, HedgeBudget, HedgeNotice, get_hedge_budget, set_hedge_budget
+from ._hedge import (
+    AdaptiveHedge,
+    FleetTally,
+    HedgeBudget,
+    HedgeNotice,
+    get_hedge_budget,
+    set_hedge_budget,
+)
 from ._specs import ModelSpec, ProviderRegistry, parse_spec, split_specs
 from ._warnings import SDKRetriesWarning, warn_if_child_retries
 
@@ -77,6 +84,7 @@ __all__ = [
     "FailoverEvent",
     "FailoverFlow",
     "FailoverPolicy",
+    "FleetTally",
     "GiveUp",
     "HealthRecord",
     "HealthRegistry",

@@ -6,10 +6,13 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._events import logger
 from ._health import HealthRecord, HealthStore, MemoryHealthStore, Update
+
+if TYPE_CHECKING:
+    from ._hedge import FleetTally
 
 __all__ = ["FailOpenStore", "NotCached", "on_event_loop"]
 
@@ -76,6 +79,13 @@ class FailOpenStore:
         self._checking = threading.Lock()  # one request at a time asks a down primary
         self._seen: dict[str, HealthRecord] = {}  # benches last seen in the primary
         self._seeded: dict[str, HealthRecord] = {}  # what the local store started with
+
+    @property
+    def hedge_tally(self) -> FleetTally | None:
+        """The primary's fleet-wide hedge counts (they fall back to this process's own
+        when the primary has been away a while)."""
+        tally: FleetTally | None = getattr(self.primary, "hedge_tally", None)
+        return tally
 
     @property
     def degraded(self) -> bool:

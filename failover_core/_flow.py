@@ -166,7 +166,7 @@ class FailoverFlow:
         else:
             self._skipped = [(k, until) for k, until in benched.items() if until is not None]
         if self._hedging is not None:
-            self._hedging.budget.request()
+            self._hedging.budget.request(self._registry.hedge_tally)
         self._pos = self._enter(-1) or 0
         self._attempt = 1
         return self._current_attempt()
@@ -387,7 +387,7 @@ class FailoverFlow:
         if hedging is None or self._hedge_used:
             return None
         pos = next((p for p in range(self._pos + 1, len(self._live)) if self._healthy(p)), None)
-        if pos is None or not hedging.budget.try_hedge():
+        if pos is None or not hedging.budget.try_hedge(self._registry.hedge_tally):
             return None
         now = hedging.clock()
         self._hedge_used = True

@@ -24,10 +24,13 @@ import warnings
 from collections.abc import Callable, Iterator, MutableSequence, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from ._durations import MAX_DURATION, as_duration, describe_seconds
 from ._events import logger
+
+if TYPE_CHECKING:
+    from ._hedge import FleetTally
 
 __all__ = [
     "BenchedModel",
@@ -285,6 +288,12 @@ class HealthRegistry:
         self.time_sync = time_sync
         self._offset = 0.0  # the store's clock minus ours
         self._synced_at: float | None = None
+
+    @property
+    def hedge_tally(self) -> FleetTally | None:
+        """The store's fleet-wide hedge counts (a shared store's), else ``None``."""
+        tally: FleetTally | None = getattr(self.store, "hedge_tally", None)
+        return tally
 
     # -- time ---------------------------------------------------------------------------
 

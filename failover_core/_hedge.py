@@ -6,7 +6,9 @@ adaptive (``hedge_after="p95"``): a percentile of the model's own recent times t
 output, kept per model by a :class:`LatencyTracker`. A :class:`HedgeBudget` caps hedges
 at a share of requests over a sliding window, so hedging cannot double the load on a
 provider that is slow because it is overloaded. Both are per process and read an
-injectable clock; the flow consults them, the drivers race.
+injectable clock; the flow consults them, the drivers race. With a fleet-wide health store
+(Redis), the budget also counts the rest of the fleet's requests and hedges through the
+store's :class:`FleetTally`, so the share holds for the fleet, not for each worker.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 __all__ = [
     "AdaptiveHedge",
+    "FleetTally",
     "HedgeAfter",
     "HedgeBudget",
     "HedgeNotice",
@@ -128,12 +132,32 @@ class LatencyTracker:
         return None if value is None else max(value, hedge.floor)
 
 
+class FleetTally(Protocol):
+    """Where a shared health store keeps the fleet's hedge budget counts.
+
+    Both methods answer from memory (they run on the request path, on event loops too);
+    the store exchanges the counts with the rest of the fleet in the background.
+    """
+
+    def add(self, window: float, requests: int, hedges: int) -> None:
+        """Count this process's requests and hedges for budgets of ``window`` seconds."""
+        ...
+
+    def others(self, window: float) -> tuple[int, int] | None:
+        """The rest of the fleet's (requests, hedges) over the last ``window`` seconds as
+        last heard, or ``None`` when that is too old to go by (the store is away)."""
+        ...
+
+
 class HedgeBudget:
     """At most ``share`` of requests hedged over the last ``window`` seconds.
 
-    At least one hedge per window is always allowed, so a quiet process can still hedge.
-    Counts live in ten buckets across the window: memory stays flat at any request rate.
-    Only requests that could hedge (their chain has ``hedge_after``) are counted.
+    At least one hedge per window is always allowed, so a quiet process (or fleet) can
+    still hedge. Counts live in ten buckets across the window: memory stays flat at any
+    request rate. Only requests that could hedge (their chain has ``hedge_after``) are
+    counted. Given a :class:`FleetTally` (the flow passes the health store's), the share
+    is of the whole fleet's requests and hedges; while the tally has nothing recent, of
+    this process's alone.
     """
 
     BUCKETS = 10
@@ -157,23 +181,28 @@ class HedgeBudget:
             self._buckets.append([now - (now % width), 0, 0])
         return self._buckets[-1]
 
-    def request(self) -> None:
+    def request(self, fleet: FleetTally | None = None) -> None:
         """A request that could hedge has started."""
         with self._lock:
             self._bucket(self.clock())[1] += 1
+        if fleet is not None:
+            fleet.add(self.window, 1, 0)
 
-    def try_hedge(self) -> bool:
+    def try_hedge(self, fleet: FleetTally | None = None) -> bool:
         """Take a hedge from the budget; False when the window's share is spent."""
         if self.share == 0:
             return False
+        others = (0, 0) if fleet is None else fleet.others(self.window) or (0, 0)
         with self._lock:
             bucket = self._bucket(self.clock())
-            requests = sum(b[1] for b in self._buckets)
-            hedges = sum(b[2] for b in self._buckets)
+            requests = sum(b[1] for b in self._buckets) + others[0]
+            hedges = sum(b[2] for b in self._buckets) + others[1]
             if hedges >= max(1.0, self.share * requests):
                 return False
             bucket[2] += 1
-            return True
+        if fleet is not None:
+            fleet.add(self.window, 0, 1)
+        return True
 
     def counts(self) -> tuple[int, int]:
         """(requests, hedges) in the current window."""
@@ -218,7 +247,7 @@ def get_hedge_budget() -> HedgeBudget:
 
 def set_hedge_budget(budget: HedgeBudget) -> HedgeBudget:
     """Replace the process-wide hedge budget (e.g. ``HedgeBudget(share=0.05)``); returns
-    the old one. Per process: with a fleet, each worker keeps its own share."""
+    the old one. With a fleet-wide health store (Redis), the share is the fleet's."""
     global _hedging
     if not isinstance(budget, HedgeBudget):
         raise TypeError(f"expected a HedgeBudget, got {budget!r}")

@@ -78,13 +78,134 @@ from ._events import logger
 from ._failopen import NotCached
 from ._health import HealthRecord, Update, record_problem, report_bad_record
 
-__all__ = ["NotCached", "RedisHealthStore"]
+__all__ = ["HedgeTally", "NotCached", "RedisHealthStore"]
 
 _FIELDS = {f.name for f in dataclasses.fields(HealthRecord)}
 _CONFLICTS = 1000  # optimistic retries on a key before giving up (a livelock guard only)
 _CHANNEL = "__redis__:invalidate"
 _CLIENT_NAME = "llm-failover-invalidation"
 _CLOCK_SYNC = 60.0  # seconds between two readings of the server's clock
+
+
+_BUCKETS = 10  # the hedge budget's buckets per window (as HedgeBudget's)
+
+
+class HedgeTally:
+    """The hedge budget's counts, shared by every process on one Redis (a FleetTally).
+
+    Requests and hedges are counted in the process (a lock and a dict: no I/O on the
+    request path, loops included) by bucket of the store's clock, ten to a budget's window.
+    Every ``every`` seconds the store's writer thread adds them to Redis (``HINCRBY`` of
+    this process's own fields in a hash per bucket, ``prefix + "<width ms>:<bucket>"``,
+    expiring after the window) and reads every process's fields back in the same round
+    trip. A budget asks :meth:`others`: the rest of the fleet's counts in its window as last
+    read, or ``None`` when the last reading is more than ``stale_after`` seconds old (Redis
+    away): the budget then goes by this process alone. Counts a restarted Redis lost are
+    simply gone: nothing is subtracted that is no longer there.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        clock: Callable[[], float],
+        *,
+        every: float = 1.0,
+        stale_after: float = 5.0,
+    ) -> None:
+        self.client, self.prefix, self.clock = client, prefix, clock
+        self.every, self.stale_after = every, stale_after
+        self._lock = threading.Lock()
+        self._windows: dict[float, float] = {}  # window -> when last used (monotonic)
+        self._me = os.urandom(6).hex()  # this process's fields (a new one after a fork)
+        self._pending: dict[tuple[float, int], list[int]] = {}  # not sent yet
+        self._fleet: dict[tuple[float, int], tuple[int, int]] = {}  # the others', last read
+        self._read_at: float | None = None  # when (monotonic)
+        self._read: set[float] = set()  # the windows it read
+        self._due = 0.0
+
+    def _bucket(self, window: float) -> int:
+        return math.floor(self.clock() / (window / _BUCKETS))
+
+    def add(self, window: float, requests: int, hedges: int) -> None:
+        bucket = self._bucket(window)
+        with self._lock:
+            self._windows[window] = time.monotonic()
+            counts = self._pending.setdefault((window, bucket), [0, 0])
+            counts[0] += requests
+            counts[1] += hedges
+
+    def others(self, window: float) -> tuple[int, int] | None:
+        last = self._bucket(window)
+        with self._lock:
+            self._windows[window] = time.monotonic()  # read from the next exchange on
+            if window not in self._read or self._read_at is None:
+                return None
+            if time.monotonic() - self._read_at > self.stale_after:
+                return None
+            requests = hedges = 0
+            for bucket in range(last - _BUCKETS + 1, last + 1):
+                theirs = self._fleet.get((window, bucket), (0, 0))
+                requests += theirs[0]
+                hedges += theirs[1]
+            return requests, hedges
+
+    def _name(self, window: float, bucket: int) -> str:
+        return f"{self.prefix}{round(window * 1000)}:{bucket}"
+
+    def _theirs(self, fields: dict[bytes, bytes]) -> tuple[int, int]:
+        """The other processes' (requests, hedges) in one bucket's hash."""
+        counts = {"r": 0, "h": 0}
+        for name, value in fields.items():
+            kind, _, who = name.decode(errors="replace").partition(":")
+            if kind in counts and who != self._me and value.isdigit():
+                counts[kind] += int(value)
+        return counts["r"], counts["h"]
+
+    def due(self) -> bool:
+        """Whether a budget uses the tally and the last exchange is ``every`` seconds old."""
+        return bool(self._windows) and time.monotonic() >= self._due
+
+    def exchange(self) -> None:
+        """Send this process's new counts and read the fleet's, in one round trip."""
+        now = time.monotonic()
+        self._due = now + self.every
+        with self._lock:
+            for window, used in list(self._windows.items()):
+                if now - used > 2 * window:  # no budget of that window asked lately
+                    del self._windows[window]
+            windows = list(self._windows)
+            sent, self._pending = self._pending, {}
+        current = {window: self._bucket(window) for window in windows}
+        sent = {
+            (w, b): c for (w, b), c in sent.items() if w in current and b > current[w] - _BUCKETS
+        }
+        pipe = self.client.pipeline(transaction=False)
+        for (window, bucket), (requests, hedges) in sent.items():
+            name = self._name(window, bucket)
+            pipe.hincrby(name, "r:" + self._me, requests)
+            pipe.hincrby(name, "h:" + self._me, hedges)
+            pipe.expire(name, math.ceil(window * 2))
+        reads = [(w, b) for w in windows for b in range(current[w] - _BUCKETS + 1, current[w] + 1)]
+        for window, bucket in reads:
+            pipe.hgetall(self._name(window, bucket))
+        try:
+            replies = pipe.execute()
+        except Exception:
+            with self._lock:  # not sent: counted again next time
+                for key, (requests, hedges) in sent.items():
+                    counts = self._pending.setdefault(key, [0, 0])
+                    counts[0] += requests
+                    counts[1] += hedges
+            raise
+        fleet = {
+            key: self._theirs(fields)
+            for key, fields in zip(reads, replies[len(replies) - len(reads) :], strict=True)
+        }
+        with self._lock:
+            self._fleet = fleet
+            self._read_at = time.monotonic()
+            self._read = set(windows)
 
 
 class _NoTracking(Exception):
@@ -97,6 +218,10 @@ def _encode(record: HealthRecord) -> str:
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number")
+
+
+def _nothing() -> None:
+    return None
 
 
 def _decode(key: str, raw: bytes | str | None) -> HealthRecord | None:
@@ -143,9 +268,11 @@ class RedisHealthStore:
         cache: bool = True,
         heartbeat: float = 1.0,
         reconnect_after: float = 0.1,
+        hedge_prefix: str = "llm-failover:hedges:",
     ) -> None:
         self.client = client
         self.prefix = prefix
+        self.hedge_prefix = hedge_prefix
         self.retention = retention
         self.strike_window = strike_window
         self.cache = cache
@@ -180,6 +307,7 @@ class RedisHealthStore:
         self._written: dict[str, tuple[int, bool, HealthRecord | None]] = {}
         self._writes: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._watch_conn: Any = None
+        self._tally = HedgeTally(self.client, self.hedge_prefix, self._now_nowait)
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 0.25, **options: Any) -> RedisHealthStore:
@@ -687,11 +815,32 @@ class RedisHealthStore:
         return done
 
     def _write_loop(self) -> None:
+        tally = self._tally
         while True:
-            job = self._writes.get()
+            try:
+                job = self._writes.get(timeout=tally.every)
+            except queue.Empty:
+                job = _nothing
             if job is None:
                 return
             job()
+            if tally.due():
+                try:
+                    tally.exchange()
+                except Exception as exc:  # Redis away: the budgets count this process alone
+                    logger.debug("failover: hedge counts not exchanged: %r", exc)
+
+    @property
+    def hedge_tally(self) -> HedgeTally | None:
+        """The fleet's hedge budget counts (see :class:`HedgeTally`); ``None`` without the
+        cache (no writer thread to exchange them)."""
+        self._start()
+        return self._tally if self.cache else None
+
+    def _now_nowait(self) -> float:
+        """The server's clock if measured, else ours (the tally's buckets)."""
+        now = self.clock_nowait()
+        return time.time() if now is None else now
 
     # -- listing ------------------------------------------------------------------------
 
