@@ -227,12 +227,12 @@ async def arace(
                 continue
             # Both may be done: an answer beats a failure.
             task = next((t for t in done if t.exception() is None), next(iter(done)))
-            _, hedged = tasks.pop(task)
+            winner, hedged = tasks.pop(task)
             error = task.exception()
             if error is None:
                 if tasks:
                     flow.race_won(hedged)
-                    await _stop(tasks, cleanup)
+                    await _stop(tasks, cleanup, f"lost a hedged race to {winner.key}")
                     await deliver()
                 return task.result()
             if not tasks or not isinstance(error, Exception):
@@ -246,14 +246,19 @@ async def arace(
 async def _stop(
     tasks: dict[asyncio.Future[T], tuple[Attempt, bool]],
     cleanup: Callable[[T], Awaitable[object]] | None,
+    reason: str | None = None,
 ) -> None:
-    """Cancel the racers left and wait for them; dispose of results they finished with."""
+    """Cancel the racers left and wait for them; dispose of results they finished with.
+
+    ``reason`` is the message of the ``CancelledError`` a racer sees: what its tracing
+    reports (a loser's model run ends as an error saying it lost the race).
+    """
     pending = list(tasks)
     tasks.clear()
     if not pending:
         return
     for task in pending:
-        task.cancel()
+        task.cancel(reason)
     await asyncio.wait(pending)
     for task in pending:
         if cleanup is not None and not task.cancelled() and task.exception() is None:

@@ -9,21 +9,28 @@ sums model runs (usage handlers, LangSmith cost, ``astream_events`` tokens, Lang
 Facts this relies on (langchain-core 1.x): a chain run manager's ``get_child()`` gives the
 callbacks for runs nested under it; custom events reach handlers (and ``astream_events``)
 only through a manager that has the handlers, with the failover run's id;
-``on_retry`` needs a real tenacity ``RetryCallState``.
+``on_retry`` needs a real tenacity ``RetryCallState``; a chat model's ``agenerate`` that is
+cancelled reports no end for its run (see :class:`AttemptRun`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import tenacity
 from langchain_core.callbacks import (
     AsyncCallbackManager,
     AsyncCallbackManagerForChainRun,
+    AsyncCallbackManagerForLLMRun,
+    BaseCallbackHandler,
+    BaseCallbackManager,
     CallbackManager,
     CallbackManagerForChainRun,
 )
+from langchain_core.language_models import BaseChatModel
+from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs, patch_config
 
@@ -119,3 +126,87 @@ def event_data(event: fc.FailoverEvent) -> dict[str, Any]:
 def retry_state(command: fc.Sleep) -> tenacity.RetryCallState:
     """A real tenacity ``RetryCallState`` for ``on_retry`` (tracers read its fields)."""
     return retry_call_state(command.attempt, command.error, command.seconds)
+
+
+class AttemptRun(BaseCallbackHandler):
+    """Watches one async attempt's chat-model run: its id once started, and whether it ended.
+
+    langchain-core's ``agenerate`` reports nothing to callbacks when it is cancelled (its
+    ``gather`` is cancelled before it can call ``on_llm_error``), so an ``ainvoke`` attempt
+    cancelled midway (a hedge's loser, an attempt past its deadline, a request its caller
+    cancelled) would stay open in every tracer forever. Given to that attempt alone (not
+    inherited by runs inside it), this handler tells :func:`aend_cancelled` whether there
+    is a run to end, and which.
+    """
+
+    run_inline = True  # told in line with the start: no thread, no reordering
+
+    def __init__(self) -> None:
+        self.run_id: UUID | None = None
+        self.parent_run_id: UUID | None = None
+        self.tags: list[str] = []
+        self.metadata: dict[str, Any] = {}
+        self.ended = False
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[Any]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if self.run_id is None:
+            self.run_id, self.parent_run_id = run_id, parent_run_id
+            self.tags, self.metadata = list(tags or []), dict(metadata or {})
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        if run_id == self.run_id:
+            self.ended = True
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        if run_id == self.run_id:
+            self.ended = True
+
+
+def watched(config: RunnableConfig, watch: AttemptRun) -> RunnableConfig:
+    """``config`` for one attempt, with ``watch`` among its callbacks (for that run only)."""
+    callbacks = config.get("callbacks")
+    if isinstance(callbacks, BaseCallbackManager):
+        manager = callbacks.copy()
+    else:
+        manager = AsyncCallbackManager(handlers=[])
+        for handler in callbacks or []:
+            manager.add_handler(handler)
+    manager.add_handler(watch, inherit=False)
+    return patch_config(config, callbacks=manager)
+
+
+async def aend_cancelled(
+    watch: AttemptRun, config: RunnableConfig, model: BaseChatModel, error: BaseException
+) -> None:
+    """End the attempt's run as an error if it started and nothing ended it.
+
+    The error is the ``CancelledError`` itself, as langchain-core's own ``astream`` and v3
+    event stream report a cancelled model run (a hedge's loser's says it lost the race).
+    The handlers are found as ``agenerate`` found them: the attempt's callbacks and the
+    model's own.
+    """
+    if watch.run_id is None or watch.ended:
+        return
+    watch.ended = True
+    manager = AsyncCallbackManager.configure(
+        config.get("callbacks"), model.callbacks, model.verbose
+    )
+    run = AsyncCallbackManagerForLLMRun(
+        run_id=watch.run_id,
+        handlers=manager.handlers,
+        inheritable_handlers=manager.inheritable_handlers,
+        parent_run_id=watch.parent_run_id,
+        tags=watch.tags,
+        metadata=watch.metadata,
+    )
+    await run.on_llm_error(error, response=LLMResult(generations=[]))

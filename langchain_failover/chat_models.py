@@ -556,7 +556,13 @@ class FailoverChatModel(BaseChatModel):
             stop, rest = _direct_kwargs(kwargs)
             result = await child.model._agenerate_with_cache(request.messages, stop=stop, **rest)
             return result.generations[0].message
-        return cast(BaseMessage, await target.ainvoke(request.messages, config, **kwargs))
+        watch = cb.AttemptRun()
+        attempt = cb.watched(config, watch)
+        try:
+            return cast(BaseMessage, await target.ainvoke(request.messages, attempt, **kwargs))
+        except BaseException as exc:  # cancelled: the child's run has no end unless we end it
+            await cb.aend_cancelled(watch, attempt, child.model, exc)
+            raise
 
     def _answer(
         self,

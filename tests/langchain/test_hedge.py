@@ -9,8 +9,10 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.callbacks import UsageMetadataCallbackHandler
 from langchain_core.messages import BaseMessage
+from langchain_core.tracers.base import BaseTracer
+from langchain_core.tracers.schemas import Run
 
 import failover_core as fc
 from failover_core.simulator import ProviderSimulator
@@ -112,51 +114,126 @@ async def test_adaptive_hedging_learns_the_primarys_latency_then_cuts_its_tail(
     assert answer.response_metadata["failover"]["hedged"] is True
 
 
-class _Runs(BaseCallbackHandler):
-    """Chat model runs as a tracer sees them: parent, and how each ended."""
+class _Tracer(BaseTracer):
+    """A tracer built as LangSmith's is: every run it started, and the order runs ended in."""
 
     def __init__(self) -> None:
-        self.parents: dict[UUID, UUID | None] = {}
-        self.ended: dict[UUID, str] = {}
+        super().__init__()
+        self.started: dict[UUID, Run] = {}
+        self.ended: list[UUID] = []
 
-    def on_chat_model_start(
-        self,
-        serialized: Any,
-        messages: Any,
-        *,
-        run_id: UUID,
-        parent_run_id: UUID | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.parents[run_id] = parent_run_id
+    def _persist_run(self, run: Run) -> None:
+        return None
 
-    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self.ended[run_id] = "end"
+    def _on_run_create(self, run: Run) -> None:
+        self.started[run.id] = run
 
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self.ended[run_id] = type(error).__name__
+    def _on_run_update(self, run: Run) -> None:
+        self.ended.append(run.id)
+
+    def router(self) -> Run:
+        [run] = [r for r in self.started.values() if r.run_type == "chain"]
+        return run
+
+    def attempts(self) -> dict[str, Run]:
+        """The model runs by model class; each attempt is one run."""
+        runs = [r for r in self.started.values() if r.run_type == "llm"]
+        assert len(runs) == len({r.name for r in runs})
+        return {r.name: r for r in runs}
+
+    async def all_ended(self, within: float = 3.0) -> bool:
+        for _ in range(int(within / 0.02)):
+            if len(self.ended) >= len(self.started):
+                break
+            await asyncio.sleep(0.02)
+        assert len(self.ended) == len(set(self.ended)), "a run ended twice"
+        return set(self.ended) == set(self.started)
 
 
-@pytest.mark.parametrize("path", PATHS)
-async def test_both_attempts_are_model_runs_under_the_failover_run_the_loser_cancelled(
+def _tracer_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What LangChain logged about its handlers (a tracer's 'No indexed run ID' among it)."""
+    return [r.getMessage() for r in caplog.records if r.name.startswith("langchain_core")]
+
+
+@pytest.mark.parametrize("path", ["ainvoke", "astream"])
+async def test_the_cancelled_losers_run_ends_as_an_error_before_the_failover_run_ends(
     provider_sim: ProviderSimulator,
     openai_model: Make,
     anthropic_model: Make,
     failover: Make,
+    caplog: pytest.LogCaptureFixture,
     path: str,
 ) -> None:
     provider_sim.stall_first_token(OPENAI, SLOW, keepalive=0.05)
-    runs = _Runs()
+    tracer, usage = _Tracer(), UsageMetadataCallbackHandler()
     model = failover(openai_model(), anthropic_model(), hedge_after=HEDGE)
-    await _ask(model, path, {"callbacks": [runs]})
-    children = {run for run, parent in runs.parents.items() if parent is not None}
-    assert len(children) == 2  # each attempt once
-    assert len({runs.parents[run] for run in children}) == 1  # siblings, under the failover
-    ended = sorted(runs.ended.get(run, "open") for run in children)
-    # langchain-core's agenerate reports no end for a cancelled call (its gather is
-    # cancelled before it can); its astream reports the CancelledError. A sync loser is
-    # abandoned: its run ends whenever its provider answers, long after this request.
-    assert ended == (["CancelledError", "end"] if path == "astream" else ["end", "open"])
+    await _ask(model, path, {"callbacks": [tracer, usage]})
+    router, runs = tracer.router(), tracer.attempts()
+    loser, winner = runs["ChatOpenAI"], runs["ChatAnthropic"]
+    assert sorted(tracer.ended) == sorted(tracer.started), "every run started has ended, once"
+    assert tracer.ended[-1] == router.id  # the attempts first, as a tree is closed
+    assert loser.parent_run_id == winner.parent_run_id == router.id
+    assert (loser.error or "").startswith(
+        f"CancelledError('lost a hedged race to anthropic/{CLAUDE}')"
+    )
+    assert winner.error is None and router.error is None
+    assert list(usage.usage_metadata) == [CLAUDE]  # the loser had reported no usage
+    assert _tracer_warnings(caplog) == []
+
+
+@pytest.mark.parametrize("why", ["deadline", "caller"])
+async def test_an_attempt_cancelled_inside_ainvoke_ends_its_run_as_an_error(
+    provider_sim: ProviderSimulator,
+    openai_model: Make,
+    anthropic_model: Make,
+    failover: Make,
+    caplog: pytest.LogCaptureFixture,
+    why: str,
+) -> None:
+    provider_sim.stall_first_token(OPENAI, SLOW, keepalive=0.05)
+    tracer = _Tracer()
+    config: Any = {"callbacks": [tracer]}
+    if why == "deadline":
+        model = failover(openai_model(), anthropic_model(), timeout=HEDGE, max_retries=1)
+        await model.ainvoke("hello", config)
+    else:
+        model = failover(openai_model(), anthropic_model())
+        task = asyncio.ensure_future(model.ainvoke("hello", config))
+        await asyncio.sleep(HEDGE)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    router, cancelled = tracer.router(), tracer.attempts()["ChatOpenAI"]
+    assert sorted(tracer.ended) == sorted(tracer.started)
+    assert tracer.ended[-1] == router.id
+    assert cancelled.parent_run_id == router.id
+    assert (cancelled.error or "").startswith("CancelledError(")
+    assert (router.error is None) == (why == "deadline")
+    assert _tracer_warnings(caplog) == []
+
+
+@pytest.mark.parametrize("path", ["invoke", "stream"])
+async def test_an_abandoned_sync_losers_run_ends_under_the_failover_run_when_its_call_ends(
+    provider_sim: ProviderSimulator,
+    openai_model: Make,
+    anthropic_model: Make,
+    failover: Make,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+) -> None:
+    provider_sim.stall_first_token(OPENAI, 1.0, keepalive=0.05)
+    tracer = _Tracer()
+    model = failover(openai_model(), anthropic_model(), hedge_after=HEDGE)
+    await _ask(model, path, {"callbacks": [tracer]})
+    loser = tracer.attempts()["ChatOpenAI"]
+    assert loser.id not in tracer.ended  # a blocking call cannot be interrupted
+    assert await tracer.all_ended(), "the loser's run ends when its worker is done with it"
+    assert loser.parent_run_id == tracer.router().id
+    if path == "stream":  # closed by its worker at its first chunk
+        assert (loser.error or "").startswith("GeneratorExit")
+    else:  # its provider answered: a call made and paid for, reported as the child did
+        assert loser.error is None
+    assert _tracer_warnings(caplog) == []
 
 
 def test_hedge_after_is_an_option_of_the_model_and_of_from_specs() -> None:

@@ -397,28 +397,29 @@ def test_profile_is_the_common_ground_of_the_children(provider_sim: ProviderSimu
 # -- LangSmith, turned on by environment variable ----------------------------------------
 
 
-@pytest.mark.parametrize("path", ["invoke", "ainvoke", "stream", "astream"])
-async def test_langsmith_by_env_var_makes_one_trace_per_call_without_tracer_errors(
-    provider_sim: ProviderSimulator,
-    openai_model: Make,
-    anthropic_model: Make,
-    failover: Make,
-    path: str,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+class LangSmithRuns:
+    """What the real LangChainTracer sent: each run posted (name, trace, parent) and each
+    run patched at its end (name, error)."""
+
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, Any, Any]] = []
+        self.patched: list[tuple[str, str | None]] = []
+
+
+@pytest.fixture
+def langsmith(monkeypatch: pytest.MonkeyPatch) -> LangSmithRuns:
     """The real LangChainTracer, configured from the environment; only its transport (the
     run tree's post/patch) records instead of sending."""
     from langsmith import utils as ls_utils
     from langsmith.run_trees import RunTree as LangSmithRun
 
-    posted: list[tuple[str, Any, Any]] = []
+    runs = LangSmithRuns()
 
     def post(self: LangSmithRun, exclude_child_runs: bool = True) -> None:
-        posted.append((self.name, self.trace_id, self.parent_run_id))
+        runs.posted.append((self.name, self.trace_id, self.parent_run_id))
 
     def patch(self: LangSmithRun, *, exclude_inputs: bool = False) -> None:
-        return None
+        runs.patched.append((self.name, self.error))
 
     monkeypatch.setattr(LangSmithRun, "post", post)
     monkeypatch.setattr(LangSmithRun, "patch", patch)
@@ -429,6 +430,19 @@ async def test_langsmith_by_env_var_makes_one_trace_per_call_without_tracer_erro
     }.items():
         monkeypatch.setenv(name, value)
     ls_utils.get_env_var.cache_clear()  # langsmith caches what it read of the environment
+    return runs
+
+
+@pytest.mark.parametrize("path", ["invoke", "ainvoke", "stream", "astream"])
+async def test_langsmith_by_env_var_makes_one_trace_per_call_without_tracer_errors(
+    provider_sim: ProviderSimulator,
+    openai_model: Make,
+    anthropic_model: Make,
+    failover: Make,
+    path: str,
+    langsmith: LangSmithRuns,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     provider_sim.fail(OPENAI, 503, times=1)  # a retry: on_retry reaches the tracer too
     model = failover(openai_model(), anthropic_model())
     with caplog.at_level("WARNING"):
@@ -436,8 +450,45 @@ async def test_langsmith_by_env_var_makes_one_trace_per_call_without_tracer_erro
     from langchain_core.tracers.langchain import wait_for_all_tracers
 
     wait_for_all_tracers()
-    assert [name for name, *_ in posted] == ["FailoverChatModel", "ChatOpenAI", "ChatOpenAI"]
-    assert len({trace for _, trace, _ in posted}) == 1, "one trace"
+    assert [name for name, *_ in langsmith.posted] == [
+        "FailoverChatModel",
+        "ChatOpenAI",
+        "ChatOpenAI",
+    ]
+    assert len({trace for _, trace, _ in langsmith.posted}) == 1, "one trace"
+    errors = [r.getMessage() for r in caplog.records if "Error in" in r.getMessage()]
+    assert errors == []
+
+
+@pytest.mark.parametrize("path", ["ainvoke", "astream"])
+async def test_langsmith_gets_the_end_of_a_hedges_cancelled_loser_before_the_failover_run(
+    provider_sim: ProviderSimulator,
+    openai_model: Make,
+    anthropic_model: Make,
+    failover: Make,
+    path: str,
+    langsmith: LangSmithRuns,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider_sim.stall_first_token(OPENAI, 3.0, keepalive=0.05)
+    model = failover(openai_model(), anthropic_model(), hedge_after=0.2)
+    with caplog.at_level("WARNING"):
+        await _call(model, path, "traced", {})
+    from langchain_core.tracers.langchain import wait_for_all_tracers
+
+    wait_for_all_tracers()
+    assert sorted(name for name, *_ in langsmith.posted) == [
+        "ChatAnthropic",
+        "ChatOpenAI",
+        "FailoverChatModel",
+    ]
+    ended = {name: error for name, error in langsmith.patched}
+    assert len(langsmith.patched) == len(ended) == 3, "each run ends once"
+    assert langsmith.patched[-1] == ("FailoverChatModel", None)
+    assert (ended["ChatOpenAI"] or "").startswith(
+        f"CancelledError('lost a hedged race to anthropic/{CLAUDE}')"
+    )
+    assert ended["ChatAnthropic"] is None
     errors = [r.getMessage() for r in caplog.records if "Error in" in r.getMessage()]
     assert errors == []
 

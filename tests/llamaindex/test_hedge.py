@@ -8,6 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.instrumentation.events.exception import ExceptionEvent
+from llama_index.core.instrumentation.events.span import SpanDropEvent
+from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
 from llama_index.core.llms import ChatMessage
 
 import failover_core as fc
@@ -83,6 +87,39 @@ async def test_the_primary_keeps_the_answer_when_it_beats_the_hedge(
     assert served == {"model": f"openai/{OPENAI}", "failed_attempts": 0}
     assert [e.reason for e in seen] == ["hedge_started", "hedge_lost"]
     assert fc.list_benched() == []
+
+
+@pytest.mark.parametrize("path", ["achat", "astream_chat"])
+async def test_the_cancelled_losers_span_ends_under_the_failover_span_saying_it_lost(
+    provider_sim: ProviderSimulator,
+    openai_llm: Make,
+    like_llm: Make,
+    failover_llm: Make,
+    spans: SimpleSpanHandler,
+    events: list[BaseEvent],
+    path: str,
+) -> None:
+    children = await _warm(provider_sim, openai_llm(), like_llm())
+    provider_sim.stall_first_token(OPENAI, SLOW, keepalive=0.05)
+    llm = failover_llm(*children, hedge_after=HEDGE)
+    spans.completed_spans.clear()
+    spans.dropped_spans.clear()
+    events.clear()
+    await ask(llm, path)
+    [router] = [s for s in spans.completed_spans if s.id_.startswith("FailoverLLM.")]
+    every = [*spans.completed_spans, *spans.dropped_spans]
+    [loser] = [s for s in every if s.id_.startswith(f"OpenAI.{path}")]
+    assert loser.parent_id == router.id_
+    assert not spans.open_spans, "no span left open"
+    # A call's span is dropped with the cancellation; a stream's span closes when the
+    # stream is returned (LlamaIndex's way), and its cancellation is an exception event.
+    reasons = [
+        str(e.exception) if isinstance(e, ExceptionEvent) else e.err_str
+        for e in events
+        if isinstance(e, (ExceptionEvent, SpanDropEvent)) and e.span_id == loser.id_
+    ]
+    assert reasons == [f"lost a hedged race to openai_like/{LIKE}"]
+    assert (loser in spans.dropped_spans) == (path == "achat")
 
 
 def test_hedge_after_is_an_option_of_the_llm(openai_llm: Make, like_llm: Make) -> None:
