@@ -314,11 +314,7 @@ class FailoverFlow:
                 continue
             if self._best_effort:
                 return pos
-            key = self._keys[self._live[pos]]
-            entry = self._registry.enter(key)
-            if entry == "probe":
-                self._probing.add(key)
-            if entry != "closed":
+            if self._admitted(self._keys[self._live[pos]]):
                 return pos
         return None
 
@@ -547,13 +543,17 @@ class FailoverFlow:
         if not self._best_effort:
             for pos in rest:
                 key = self._keys[self._live[pos]]
-                entry = self._registry.enter(key)
-                if entry == "probe":
-                    self._probing.add(key)
-                if entry != "closed":
+                if self._admitted(key):
                     return pos
                 self._skipped.append((key, self._registry.benched_until(key)))
         return rest[0]
+
+    def _admitted(self, key: str) -> bool:
+        """Whether the registry lets a request call ``key`` now (noting a probe it takes)."""
+        entry = self._registry.enter(key)
+        if entry == "probe":
+            self._probing.add(key)
+        return entry != "closed"
 
     def _move_on(
         self, error: Exception, kind: ErrorKind, *, reason: str, until: datetime | None = None

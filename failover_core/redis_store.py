@@ -77,6 +77,7 @@ from redis.retry import Retry
 from ._events import logger
 from ._failopen import NotCached
 from ._health import HealthRecord, Update, record_problem, report_bad_record
+from ._hedge import HedgeBudget
 
 __all__ = ["HedgeTally", "NotCached", "RedisHealthStore"]
 
@@ -85,9 +86,6 @@ _CONFLICTS = 1000  # optimistic retries on a key before giving up (a livelock gu
 _CHANNEL = "__redis__:invalidate"
 _CLIENT_NAME = "llm-failover-invalidation"
 _CLOCK_SYNC = 60.0  # seconds between two readings of the server's clock
-
-
-_BUCKETS = 10  # the hedge budget's buckets per window (as HedgeBudget's)
 
 
 class HedgeTally:
@@ -124,27 +122,34 @@ class HedgeTally:
         self._read: set[float] = set()  # the windows it read
         self._due = 0.0
 
-    def _bucket(self, window: float) -> int:
-        return math.floor(self.clock() / (window / _BUCKETS))
+    def _in_window(self, window: float) -> range:
+        """The buckets of the last ``window`` seconds, by the store's clock."""
+        last = math.floor(self.clock() / (window / HedgeBudget.BUCKETS))
+        return range(last - HedgeBudget.BUCKETS + 1, last + 1)
 
     def add(self, window: float, requests: int, hedges: int) -> None:
-        bucket = self._bucket(window)
+        bucket = self._in_window(window)[-1]
         with self._lock:
             self._windows[window] = time.monotonic()
-            counts = self._pending.setdefault((window, bucket), [0, 0])
-            counts[0] += requests
-            counts[1] += hedges
+            self._count((window, bucket), requests, hedges)
+
+    def _count(self, key: tuple[float, int], requests: int, hedges: int) -> None:
+        """Add to the counts not sent yet (under the lock)."""
+        counts = self._pending.setdefault(key, [0, 0])
+        counts[0] += requests
+        counts[1] += hedges
 
     def others(self, window: float) -> tuple[int, int] | None:
-        last = self._bucket(window)
+        buckets = self._in_window(window)
         with self._lock:
             self._windows[window] = time.monotonic()  # read from the next exchange on
-            if window not in self._read or self._read_at is None:
-                return None
-            if time.monotonic() - self._read_at > self.stale_after:
+            read_at = self._read_at
+            if window not in self._read or read_at is None:
+                return None  # not read yet, for this window
+            if time.monotonic() - read_at > self.stale_after:
                 return None
             requests = hedges = 0
-            for bucket in range(last - _BUCKETS + 1, last + 1):
+            for bucket in buckets:
                 theirs = self._fleet.get((window, bucket), (0, 0))
                 requests += theirs[0]
                 hedges += theirs[1]
@@ -176,17 +181,15 @@ class HedgeTally:
                     del self._windows[window]
             windows = list(self._windows)
             sent, self._pending = self._pending, {}
-        current = {window: self._bucket(window) for window in windows}
-        sent = {
-            (w, b): c for (w, b), c in sent.items() if w in current and b > current[w] - _BUCKETS
-        }
+        current = {window: self._in_window(window) for window in windows}
+        sent = {(w, b): c for (w, b), c in sent.items() if w in current and b in current[w]}
         pipe = self.client.pipeline(transaction=False)
         for (window, bucket), (requests, hedges) in sent.items():
             name = self._name(window, bucket)
             pipe.hincrby(name, "r:" + self._me, requests)
             pipe.hincrby(name, "h:" + self._me, hedges)
             pipe.expire(name, math.ceil(window * 2))
-        reads = [(w, b) for w in windows for b in range(current[w] - _BUCKETS + 1, current[w] + 1)]
+        reads = [(window, bucket) for window, buckets in current.items() for bucket in buckets]
         for window, bucket in reads:
             pipe.hgetall(self._name(window, bucket))
         try:
@@ -194,9 +197,7 @@ class HedgeTally:
         except Exception:
             with self._lock:  # not sent: counted again next time
                 for key, (requests, hedges) in sent.items():
-                    counts = self._pending.setdefault(key, [0, 0])
-                    counts[0] += requests
-                    counts[1] += hedges
+                    self._count(key, requests, hedges)
             raise
         fleet = {
             key: self._theirs(fields)
