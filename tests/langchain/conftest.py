@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
+from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
 
 import failover_core as fc
@@ -15,6 +16,16 @@ from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel
 
 OPENAI, OPENAI_2, CLAUDE = "gpt-4o-mini", "gpt-4.1-nano", "claude-haiku"
+
+
+class CountingLimiter(InMemoryRateLimiter):
+    """A rate limiter that never waits and counts the calls it let through."""
+
+    acquired: int = 0
+
+    def acquire(self, *, blocking: bool = True) -> bool:
+        self.acquired += 1
+        return True
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from langchain_openai import ChatOpenAI
 import failover_core as fc
 from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel, SDKRetriesWarning, key_of
-from tests.langchain.conftest import CLAUDE, OPENAI, OPENAI_2
+from tests.langchain.conftest import CLAUDE, OPENAI, OPENAI_2, CountingLimiter
 
 Make = Callable[..., Any]
 
@@ -316,15 +316,6 @@ def test_fake_children_work_without_any_network() -> None:
 def test_without_handlers_children_keep_their_own_callbacks_and_rate_limiter(
     provider_sim: ProviderSimulator, openai_model: Make, failover: Make
 ) -> None:
-    from langchain_core.rate_limiters import InMemoryRateLimiter
-
-    class CountingLimiter(InMemoryRateLimiter):
-        acquired: int = 0
-
-        def acquire(self, *, blocking: bool = True) -> bool:
-            self.acquired += 1
-            return True
-
     limiter = CountingLimiter()
     rec = Recorder()
     limited = failover(openai_model(rate_limiter=limiter))

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel
-from tests.langchain.conftest import CLAUDE, OPENAI
+from tests.langchain.conftest import CLAUDE, OPENAI, CountingLimiter
 
 Make = Callable[..., Any]
 
@@ -313,15 +313,6 @@ def test_run_name_tags_and_metadata_reach_the_trace(
 def test_a_rate_limiter_and_disable_streaming_on_the_failover_model_apply(
     provider_sim: ProviderSimulator, openai_model: Make, failover: Make
 ) -> None:
-    from langchain_core.rate_limiters import InMemoryRateLimiter
-
-    class CountingLimiter(InMemoryRateLimiter):
-        acquired: int = 0
-
-        def acquire(self, *, blocking: bool = True) -> bool:
-            self.acquired += 1
-            return True
-
     limiter = CountingLimiter()
     model = failover(openai_model(), rate_limiter=limiter, disable_streaming=True)
     chunks = list(model.stream("hi"))

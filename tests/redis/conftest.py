@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -83,3 +84,15 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     yield redis_server.url
     if redis_server.proc is None:
         redis_server.start()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, so stopping (or SIGSTOPping) it disturbs no
+    other test; resumed and stopped after the test."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    if server.proc is not None:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    server.stop()

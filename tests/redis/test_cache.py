@@ -74,16 +74,6 @@ def fleet(url: str, **options: Any) -> tuple[fc.HealthRegistry, RedisHealthStore
     return registry, primary
 
 
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    if server.proc is not None:
-        os.kill(server.proc.pid, signal.SIGCONT)
-    server.stop()
-
-
 # -- 1. a healthy request sends nothing -------------------------------------------------------
 
 

@@ -11,9 +11,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -78,17 +77,6 @@ def test_successes_with_nothing_to_clear_run_no_transaction(redis_url: str) -> N
 
 
 # -- 2. a stalled Redis costs a request one timeout at most, once per window ----------------
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test's own, so stopping it disturbs no other test."""
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    if server.proc is not None:
-        os.kill(server.proc.pid, signal.SIGCONT)
-    server.stop()
 
 
 @pytest.mark.parametrize("cache", [True, False])
