@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk
 from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_openai import ChatOpenAI
 
@@ -16,6 +17,30 @@ from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel
 
 OPENAI, OPENAI_2, CLAUDE = "gpt-4o-mini", "gpt-4.1-nano", "claude-haiku"
+
+
+async def ask(model: Any, path: str, text: Any = "hello", config: Any = None) -> Any:
+    """Run ``model`` on one input through ``path`` (``invoke``, ``ainvoke``, ``stream``,
+    ``astream``, ``batch``, ``abatch``) and return the answer: a stream's message chunks
+    added up into one, or the last of its parsed outputs (structured output)."""
+    if path == "invoke":
+        return model.invoke(text, config)
+    if path == "ainvoke":
+        return await model.ainvoke(text, config)
+    if path == "batch":
+        return model.batch([text], config)[0]
+    if path == "abatch":
+        return (await model.abatch([text], config))[0]
+    if path == "stream":
+        chunks = list(model.stream(text, config))
+    else:
+        chunks = [chunk async for chunk in model.astream(text, config)]
+    if not isinstance(chunks[0], AIMessageChunk):
+        return chunks[-1]
+    joined = chunks[0]
+    for chunk in chunks[1:]:
+        joined = joined + chunk
+    return joined
 
 
 class CountingLimiter(InMemoryRateLimiter):

@@ -17,7 +17,7 @@ import failover_core as fc
 from failover_core import _deadlines
 from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel
-from tests.langchain.conftest import CLAUDE, OPENAI, OPENAI_2
+from tests.langchain.conftest import CLAUDE, OPENAI, OPENAI_2, ask
 
 Make = Callable[..., Any]
 DEADLINE = 0.3  # seconds; the faults below last longer than it, nothing waits them out
@@ -25,22 +25,6 @@ HANG = 1.0
 SLACK = 0.45  # the fallback's answer and scheduling on a busy machine (< one more deadline)
 
 PATHS = ["invoke", "ainvoke", "stream", "astream"]
-
-
-async def _ask(model: FailoverChatModel, path: str, prompt: str = "hello") -> BaseMessage:
-    """One request on ``path``; a stream's chunks are added up into one message."""
-    if path == "invoke":
-        return model.invoke(prompt)
-    if path == "ainvoke":
-        return await model.ainvoke(prompt)
-    if path == "stream":
-        chunks = list(model.stream(prompt))
-    else:
-        chunks = [c async for c in model.astream(prompt)]
-    total = chunks[0]
-    for chunk in chunks[1:]:
-        total = total + chunk
-    return total
 
 
 def _served(message: BaseMessage) -> str:
@@ -68,7 +52,7 @@ async def test_a_hung_primary_fails_over_within_one_deadline_on_every_path(
     provider_sim.hang(OPENAI, HANG, times=None)
     model = failover(openai_model(), anthropic_model(), **DEADLINES)
     started = time.perf_counter()
-    answer = await _ask(model, path)
+    answer = await ask(model, path)
     assert DEADLINE <= time.perf_counter() - started < DEADLINE + SLACK
     assert _served(answer) == f"anthropic/{CLAUDE}"
     assert answer.content == f"[{CLAUDE}] you said: hello"
@@ -91,7 +75,7 @@ async def test_keepalives_after_a_role_header_are_not_a_first_token(
     stalled = openai_model() if primary == OPENAI else anthropic_model()
     model = failover(stalled, openai_model(OPENAI_2), **DEADLINES)
     started = time.perf_counter()
-    answer = await _ask(model, path)
+    answer = await ask(model, path)
     assert DEADLINE <= time.perf_counter() - started < DEADLINE + SLACK
     assert _served(answer) == f"openai/{OPENAI_2}"
     assert answer.content == f"[{OPENAI_2}] you said: hello"
@@ -111,7 +95,7 @@ async def test_async_attempts_past_their_deadline_close_the_http_request(
     else:
         provider_sim.hang(hung, 5.0)
     model = failover(openai_model(hung), anthropic_model(), **DEADLINES)
-    await _ask(model, path)
+    await ask(model, path)
     # cancelled: the provider sees the client leave at once, not after its 5 s
     for _ in range(50):
         if provider_sim.disconnects(hung):

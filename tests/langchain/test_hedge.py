@@ -10,14 +10,13 @@ from uuid import UUID
 
 import pytest
 from langchain_core.callbacks import UsageMetadataCallbackHandler
-from langchain_core.messages import BaseMessage
 from langchain_core.tracers.base import BaseTracer
 from langchain_core.tracers.schemas import Run
 
 import failover_core as fc
 from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel
-from tests.langchain.conftest import CLAUDE, OPENAI
+from tests.langchain.conftest import CLAUDE, OPENAI, ask
 
 Make = Callable[..., Any]
 HEDGE = 0.2  # seconds without output before the hedge starts
@@ -25,22 +24,6 @@ SLOW = 3.0  # the slow primary's stall; nothing waits it out
 SLACK = 0.35  # the fallback's own answer plus scheduling on a busy machine
 
 PATHS = ["invoke", "ainvoke", "stream", "astream"]
-
-
-async def _ask(model: FailoverChatModel, path: str, config: Any = None) -> BaseMessage:
-    """One request on ``path``; a stream's chunks are added up into one message."""
-    if path == "invoke":
-        return model.invoke("hello", config)
-    if path == "ainvoke":
-        return await model.ainvoke("hello", config)
-    if path == "stream":
-        chunks = list(model.stream("hello", config))
-    else:
-        chunks = [c async for c in model.astream("hello", config)]
-    total = chunks[0]
-    for chunk in chunks[1:]:
-        total = total + chunk
-    return total
 
 
 async def _disconnected(sim: ProviderSimulator, model: str) -> int:
@@ -63,7 +46,7 @@ async def test_a_slow_primary_is_hedged_and_the_answer_says_so(
     seen: list[fc.FailoverEvent] = []
     model = failover(openai_model(), anthropic_model(), hedge_after=HEDGE, observer=seen.append)
     started = time.perf_counter()
-    answer = await _ask(model, path)
+    answer = await ask(model, path)
     assert HEDGE <= time.perf_counter() - started < HEDGE + SLACK
     assert answer.content == f"[{CLAUDE}] you said: hello"
     assert answer.response_metadata["failover"] == {
@@ -90,7 +73,7 @@ async def test_a_fast_primary_is_never_hedged(
     path: str,
 ) -> None:
     model = failover(openai_model(), anthropic_model(), hedge_after=HEDGE)
-    answer = await _ask(model, path)
+    answer = await ask(model, path)
     assert answer.response_metadata["failover"] == {
         "model": f"openai/{OPENAI}",
         "failed_attempts": 0,
@@ -167,7 +150,7 @@ async def test_the_cancelled_losers_run_ends_as_an_error_before_the_failover_run
     provider_sim.stall_first_token(OPENAI, SLOW, keepalive=0.05)
     tracer, usage = _Tracer(), UsageMetadataCallbackHandler()
     model = failover(openai_model(), anthropic_model(), hedge_after=HEDGE)
-    await _ask(model, path, {"callbacks": [tracer, usage]})
+    await ask(model, path, config={"callbacks": [tracer, usage]})
     router, runs = tracer.router(), tracer.attempts()
     loser, winner = runs["ChatOpenAI"], runs["ChatAnthropic"]
     assert sorted(tracer.ended) == sorted(tracer.started), "every run started has ended, once"
@@ -224,7 +207,7 @@ async def test_an_abandoned_sync_losers_run_ends_under_the_failover_run_when_its
     provider_sim.stall_first_token(OPENAI, 1.0, keepalive=0.05)
     tracer = _Tracer()
     model = failover(openai_model(), anthropic_model(), hedge_after=HEDGE)
-    await _ask(model, path, {"callbacks": [tracer]})
+    await ask(model, path, config={"callbacks": [tracer]})
     loser = tracer.attempts()["ChatOpenAI"]
     assert loser.id not in tracer.ended  # a blocking call cannot be interrupted
     assert await tracer.all_ended(), "the loser's run ends when its worker is done with it"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from langchain_core.callbacks import UsageMetadataCallbackHandler, get_usage_metadata_callback
-from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+from langchain_core.messages import AIMessageChunk, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import tool
 from langchain_core.tracers.base import BaseTracer
@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel
-from tests.langchain.conftest import CLAUDE, OPENAI, CountingLimiter
+from tests.langchain.conftest import CLAUDE, OPENAI, CountingLimiter, ask
 
 Make = Callable[..., Any]
 
@@ -64,28 +64,6 @@ class Weather(BaseModel):
     city: str
 
 
-async def _call(model: Any, path: str, text: Any, config: dict[str, Any]) -> AIMessage:
-    """Run ``model`` on one input through ``path``; return the answer."""
-    if path == "invoke":
-        return model.invoke(text, config)  # type: ignore[no-any-return]
-    if path == "ainvoke":
-        return await model.ainvoke(text, config)  # type: ignore[no-any-return]
-    if path == "batch":
-        return model.batch([text], config)[0]  # type: ignore[no-any-return]
-    if path == "abatch":
-        return (await model.abatch([text], config))[0]  # type: ignore[no-any-return]
-    if path == "stream":
-        chunks = list(model.stream(text, config))
-    else:
-        chunks = [chunk async for chunk in model.astream(text, config)]
-    if not isinstance(chunks[0], AIMessageChunk):  # parsed output (structured): the last
-        return chunks[-1]  # type: ignore[no-any-return]
-    joined = chunks[0]
-    for chunk in chunks[1:]:
-        joined = joined + chunk
-    return joined  # type: ignore[no-any-return]
-
-
 PATHS = ["invoke", "ainvoke", "stream", "astream", "batch", "abatch"]
 
 
@@ -110,11 +88,11 @@ async def test_usage_is_counted_once_as_if_the_serving_model_were_called_directl
         provider_sim.fail(OPENAI, 401, times=None)
     serving = anthropic_model() if outage else openai_model()
     direct = UsageMetadataCallbackHandler()
-    await _call(serving, path, "count my tokens", {"callbacks": [direct]})
+    await ask(serving, path, "count my tokens", {"callbacks": [direct]})
 
     through = UsageMetadataCallbackHandler()
     model = failover(openai_model(), anthropic_model())
-    await _call(model, path, "count my tokens", {"callbacks": [through]})
+    await ask(model, path, "count my tokens", {"callbacks": [through]})
     assert _usage(through) == _usage(direct)
     assert sum(n for pair in _usage(through).values() for n in pair) > 0
 
@@ -195,7 +173,7 @@ async def test_every_attempt_nests_under_one_failover_chain_run(
     }[shape]
     tracer = RunTree()
     text = "weather in 'Rome'"
-    await _call(
+    await ask(
         runnable, path, {"q": text} if shape == "lcel_tools" else text, {"callbacks": [tracer]}
     )
 
@@ -437,7 +415,7 @@ async def test_langsmith_by_env_var_makes_one_trace_per_call_without_tracer_erro
     provider_sim.fail(OPENAI, 503, times=1)  # a retry: on_retry reaches the tracer too
     model = failover(openai_model(), anthropic_model())
     with caplog.at_level("WARNING"):
-        await _call(model, path, "traced", {})
+        await ask(model, path, "traced", {})
     from langchain_core.tracers.langchain import wait_for_all_tracers
 
     wait_for_all_tracers()
@@ -464,7 +442,7 @@ async def test_langsmith_gets_the_end_of_a_hedges_cancelled_loser_before_the_fai
     provider_sim.stall_first_token(OPENAI, 3.0, keepalive=0.05)
     model = failover(openai_model(), anthropic_model(), hedge_after=0.2)
     with caplog.at_level("WARNING"):
-        await _call(model, path, "traced", {})
+        await ask(model, path, "traced", {})
     from langchain_core.tracers.langchain import wait_for_all_tracers
 
     wait_for_all_tracers()
@@ -499,9 +477,9 @@ async def test_get_openai_callback_counts_one_request_and_its_cost(
 ) -> None:
     community = pytest.importorskip("langchain_community.callbacks")
     with community.get_openai_callback() as direct:
-        await _call(openai_model(), path, "what does it cost", {})
+        await ask(openai_model(), path, "what does it cost", {})
     with community.get_openai_callback() as through:
-        await _call(failover(openai_model()), path, "what does it cost", {})
+        await ask(failover(openai_model()), path, "what does it cost", {})
     assert direct.successful_requests == through.successful_requests == 1
     assert (through.total_tokens, through.total_cost) == (direct.total_tokens, direct.total_cost)
     assert through.total_cost > 0
