@@ -437,7 +437,7 @@ def _loop_worker(redis_url: str, cache: str) -> None:
             try:
                 return method(*args)
             finally:
-                if fc._failopen.on_event_loop():
+                if fc.health.failopen.on_event_loop():
                     health_calls.append(time.perf_counter() - started)
 
         return call

@@ -22,7 +22,7 @@ from typing import Any
 from langchain_openai import ChatOpenAI
 
 import failover_core as fc
-from failover_core import _hedge
+from failover_core.flow import hedging as _hedge
 from failover_core.simulator import RemoteSimulator
 from langchain_failover import FailoverChatModel
 

@@ -5,8 +5,16 @@ spec parser. Neither LangChain nor LlamaIndex is imported here; the adapters
 (``langchain_failover``, ``llamaindex_failover``) are thin layers over this package.
 """
 
-from ._chain import Entry, FailoverChain, Resume, build_entries, check_unique_keys
-from ._classify import (
+from ._errors import (
+    AllModelsFailedError,
+    AttemptTimeoutError,
+    ChainConfigError,
+    FailoverError,
+    ResumeNotice,
+    SpecError,
+    StreamInterruptedError,
+)
+from .classification.classifier import (
     ClassifierRule,
     ErrorKind,
     add_classifier_rule,
@@ -14,7 +22,7 @@ from ._classify import (
     remove_classifier_rule,
     status_of,
 )
-from ._config import (
+from .config.policy import (
     DEFAULT,
     Backoff,
     Deadline,
@@ -26,24 +34,19 @@ from ._config import (
     get_failover_defaults,
     set_failover_defaults,
 )
-from ._errors import (
-    AllModelsFailedError,
-    AttemptTimeoutError,
-    ChainConfigError,
-    FailoverError,
-    ResumeNotice,
-    SpecError,
-    StreamInterruptedError,
+from .config.sdk_retries import SDKRetriesWarning, warn_if_child_retries
+from .config.specs import ModelSpec, ProviderRegistry, parse_spec, split_specs
+from .drivers.chain import Entry, FailoverChain, Resume, build_entries, check_unique_keys
+from .flow.engine import Attempt, FailoverFlow, GiveUp, Served, Sleep
+from .flow.hedging import (
+    AdaptiveHedge,
+    FleetTally,
+    HedgeBudget,
+    HedgeNotice,
+    get_hedge_budget,
+    set_hedge_budget,
 )
-from ._events import FailoverEvent, Observer
-from ._failopen import FailOpenStore
-from ._flow import Attempt, FailoverFlow, GiveUp, Served, Sleep
-from ._health import (
-    BenchedModel,
-    HealthRecord,
-    HealthRegistry,
-    HealthStore,
-    MemoryHealthStore,
+from .health.default import (
     bench_model,
     get_health_registry,
     is_benched,
@@ -52,16 +55,11 @@ from ._health import (
     set_health_store,
     unbench_model,
 )
-from ._hedge import (
-    AdaptiveHedge,
-    FleetTally,
-    HedgeBudget,
-    HedgeNotice,
-    get_hedge_budget,
-    set_hedge_budget,
-)
-from ._specs import ModelSpec, ProviderRegistry, parse_spec, split_specs
-from ._warnings import SDKRetriesWarning, warn_if_child_retries
+from .health.failopen import FailOpenStore
+from .health.memory import MemoryHealthStore
+from .health.records import BenchedModel, HealthRecord, HealthStore
+from .health.registry import HealthRegistry
+from .telemetry.events import FailoverEvent, Observer
 
 __all__ = [
     "AdaptiveHedge",

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
-from ._classify import ErrorKind, status_of
+from .classification.classifier import ErrorKind, status_of
 
 if sys.version_info < (3, 11):  # pragma: no cover - exercised on 3.10 only
     from exceptiongroup import ExceptionGroup

@@ -19,8 +19,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
 
-from ._durations import as_duration
-from ._health import REDIS_URL_ENV, BenchedModel, HealthRegistry
+from .config.durations import as_duration
+from .health.default import REDIS_URL_ENV
+from .health.records import BenchedModel
+from .health.registry import HealthRegistry
 
 _DESCRIPTION = "List, bench and unbench models in the fleet's shared health store."
 
@@ -61,7 +63,7 @@ def _registry(url: str | None) -> HealthRegistry:
             f"llm-failover: no shared health store: pass --redis-url or set {REDIS_URL_ENV}"
         )
     try:
-        from .redis_store import RedisHealthStore
+        from .health.redis.store import RedisHealthStore
     except ImportError:
         raise SystemExit(
             "llm-failover: needs the redis package: pip install 'llm-failover[redis]'"

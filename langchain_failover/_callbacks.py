@@ -35,7 +35,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs, patch_config
 
 import failover_core as fc
-from failover_core._config import retry_call_state
+from failover_core.config.policy import retry_call_state
 
 EVENT_NAME = "failover"
 """The custom event name every failover decision is dispatched under."""

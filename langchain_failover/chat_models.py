@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
@@ -13,12 +12,12 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.globals import get_llm_cache
-from langchain_core.language_models import BaseChatModel, LanguageModelInput, ModelProfile
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, ensure_config
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.runnables.config import (
     get_async_callback_manager_for_config,
     get_callback_manager_for_config,
@@ -30,219 +29,57 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from typing_extensions import Self, override
 
 import failover_core as fc
-from failover_core._config import POLICY_OPTIONS
-from failover_core._options import check_options
+from failover_core.config.options import check_options
+from failover_core.config.policy import POLICY_OPTIONS
 
 from . import _callbacks as cb
+from ._children import (
+    DROPPED_KWARGS,
+    TOOL_KWARGS,
+    Child,
+    Request,
+    common_profile,
+    direct_kwargs,
+    key_of,
+    providers,
+    register_provider,
+)
+from ._streaming import (
+    aafter_prefill,
+    after_prefill,
+    ajoined,
+    as_chunk,
+    chunk_commits,
+    chunk_text,
+    commits,
+    joined,
+    message_text,
+    plain,
+    prefills,
+    resumable_request,
+    served_copy,
+    streams,
+)
 
 __all__ = ["FailoverChatModel", "key_of", "register_provider"]
 
-_TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict")
-_DROPPED_KWARGS = ("model",)  # a failover model has no single model name to override
-_STRUCTURED = ("ls_structured_output_format", "structured_output_format")
 _CHAIN_FIELDS = frozenset({"models", "registry", *POLICY_OPTIONS})
 """Fields the chain is built from: assigning one rebuilds it."""
 
 
-@dataclass(frozen=True)
-class _Child:
-    """One entry: its health key and the chat model behind it."""
-
-    key: str
-    model: BaseChatModel
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    """One call, ready for any child: the messages, the call kwargs and the tools to bind."""
-
-    messages: list[BaseMessage]
-    call: dict[str, Any]
-    tools: dict[str, Any]
-
-    def target(self, model: BaseChatModel) -> tuple[Runnable[Any, Any], dict[str, Any]]:
-        """What to call on ``model`` and with which kwargs: the model itself with the tools
-        bound in its own format.
-
-        A child's ``bind_tools`` returns a ``RunnableBinding``; the model behind it is
-        called directly with the binding's kwargs, because ``RunnableBinding.invoke``
-        merges in the enclosing config and its child run would not nest under ours.
-        """
-        if not self.tools.get("tools"):
-            return model, self.call
-        options = {k: v for k, v in self.tools.items() if k != "tools"}
-        binding = model.bind_tools(self.tools["tools"], **options)
-        if (
-            isinstance(binding, RunnableBinding)
-            and binding.bound is model
-            and not binding.config
-            and not binding.config_factories
-        ):
-            return model, {**binding.kwargs, **self.call}
-        return binding, self.call
-
-
-def key_of(model: BaseChatModel) -> str:
-    """``provider/model`` from the model's LangSmith params (``openai/gpt-4o-mini``)."""
-    params = model._get_ls_params()
-    provider = str(params.get("ls_provider") or model._llm_type)
-    name = params.get("ls_model_name")
-    return f"{provider}/{name}" if name else provider
-
-
-def _entries(models: Sequence[BaseChatModel] | Mapping[str, BaseChatModel]) -> list[_Child]:
+def _entries(models: Sequence[BaseChatModel] | Mapping[str, BaseChatModel]) -> list[Child]:
     return fc.build_entries(
         models,
         model_type=BaseChatModel,
         what="LangChain chat models (BaseChatModel)",
         key_of=key_of,
-        make=_Child,
+        make=Child,
         nested=lambda m: m.failover_chain.entries if isinstance(m, FailoverChatModel) else None,
     )
 
 
-def _profile(models: Sequence[BaseChatModel]) -> ModelProfile | None:
-    """The chain's common ground: the smallest limits any child reports, and a capability
-    only where every child has it."""
-    profiles = [m.profile for m in models]
-    known = [p for p in profiles if p]
-    if not known:
-        return None
-    merged: dict[str, Any] = {"name": "failover"}
-    for limit in ("max_input_tokens", "max_output_tokens"):
-        values = [v for p in known if isinstance(v := p.get(limit), int)]
-        if values:
-            merged[limit] = min(values)
-    flags = {k for p in known for k, v in p.items() if isinstance(v, bool)}
-    for flag in sorted(flags):
-        merged[flag] = all(p is not None and p.get(flag) is True for p in profiles)
-    return cast(ModelProfile, merged)
-
-
-_providers: fc.ProviderRegistry[BaseChatModel] = fc.ProviderRegistry()
-
-
-def _init_chat_model(model: str, **kwargs: Any) -> BaseChatModel:
-    try:
-        from langchain.chat_models import init_chat_model
-    except ImportError as exc:
-        raise fc.SpecError(
-            "from_specs builds models with LangChain's init_chat_model, from the 'langchain' "
-            "package: pip install langchain, plus each provider's package "
-            "(e.g. langchain-openai), or build the models yourself and pass them as models=[...]"
-        ) from exc
-    built = init_chat_model(model, **kwargs)
-    if not isinstance(built, BaseChatModel):
-        raise fc.SpecError(f"init_chat_model built {type(built).__name__}, not a chat model")
-    return built
-
-
-def register_provider(provider: str, factory: Callable[..., BaseChatModel]) -> None:
-    """Build ``provider:...`` specs with ``factory(model_name, **kwargs)`` in ``from_specs``.
-
-    Without a registration, ``from_specs`` uses LangChain's ``init_chat_model``.
-    """
-    _providers.register(provider, factory)
-
-
 def _ignore(_: object) -> None:
     return None
-
-
-def _text(chunk: AIMessageChunk) -> str:
-    return chunk.text
-
-
-def _commits(chunk: AIMessageChunk) -> bool:
-    """Output a caller can see: text or a tool call. A bare role header is not output."""
-    return bool(chunk.content or chunk.tool_call_chunks)
-
-
-def _served(message: BaseMessage, served: fc.Served, *, first: bool = True) -> Any:
-    """A copy of the child's message saying who served it: the child's own message (and
-    its cache entry) is left as it was.
-
-    The first chunk of a resumed stream's continuation (``first`` false) says only what
-    the resumption adds (``resumed_from``, ``resumed_on``, ``resumed_after``): LangChain
-    adds chunks up by joining their strings, and a second ``model`` would be glued onto
-    the first.
-    """
-    info = served.as_dict()
-    if not first:
-        info = {
-            "resumed_from": served.resumed_from,
-            "resumed_on": served.model,
-            "resumed_after": served.resumed_after,
-        }
-    metadata = {**message.response_metadata, "failover": info}
-    return message.model_copy(update={"response_metadata": metadata})
-
-
-_NOT_PLAIN_KWARGS = ("tool_calls", "function_call", "reasoning_content", "reasoning", "parsed")
-
-
-def _plain(chunk: AIMessageChunk) -> bool:
-    """Plain assistant text only: no tool call, no reasoning or thinking, no parsed output.
-    Only a stream of such chunks may be continued on another model."""
-    if chunk.tool_call_chunks or chunk.tool_calls or chunk.invalid_tool_calls:
-        return False
-    if any(chunk.additional_kwargs.get(k) for k in _NOT_PLAIN_KWARGS):
-        return False
-    if isinstance(chunk.content, str):
-        return True
-    return all(
-        isinstance(block, str) or (isinstance(block, dict) and block.get("type") == "text")
-        for block in chunk.content
-    )
-
-
-def _resumable_request(request: _Request) -> bool:
-    """Free text was asked for: no structured output, no JSON mode, no forced tool."""
-    if any(request.call.get(k) for k in (*_STRUCTURED, "response_format")):
-        return False
-    choice = request.tools.get("tool_choice")
-    return not request.tools.get("tools") or choice in (None, "auto", "none")
-
-
-def _prefills(model: BaseChatModel) -> bool:
-    """Able to continue an assistant turn by default: a ``ChatAnthropic`` (the Messages
-    API continues a final assistant message; its Bedrock and Vertex kin too)."""
-    return any(
-        cls.__name__ == "ChatAnthropic" and cls.__module__.startswith("langchain_anthropic")
-        for cls in type(model).__mro__
-    )
-
-
-def _after_prefill(text: str, chunks: Iterator[AIMessageChunk]) -> Iterator[AIMessageChunk]:
-    """A continuation as the caller should see it: whitespace the prefill left out (the
-    caller has it already) is not repeated at its start."""
-    trim = text != text.rstrip()
-    for chunk in chunks:
-        if trim and chunk.content:
-            trim, chunk = False, _lstripped(chunk)
-        yield chunk
-
-
-async def _aafter_prefill(
-    text: str, chunks: AsyncIterator[AIMessageChunk]
-) -> AsyncIterator[AIMessageChunk]:
-    trim = text != text.rstrip()
-    async for chunk in chunks:
-        if trim and chunk.content:
-            trim, chunk = False, _lstripped(chunk)
-        yield chunk
-
-
-def _lstripped(chunk: AIMessageChunk) -> AIMessageChunk:
-    if isinstance(chunk.content, str):
-        return chunk.model_copy(update={"content": chunk.content.lstrip()})
-    return chunk
-
-
-def _direct_kwargs(kwargs: dict[str, Any]) -> tuple[list[str] | None, dict[str, Any]]:
-    """Split ``stop`` off and drop what only a model run's callbacks read."""
-    rest = {k: v for k, v in kwargs.items() if k not in _STRUCTURED and k != "stop"}
-    return kwargs.get("stop"), rest
 
 
 class FailoverChatModel(BaseChatModel):
@@ -303,7 +140,7 @@ class FailoverChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    _chain: fc.FailoverChain[_Child] = PrivateAttr()
+    _chain: fc.FailoverChain[Child] = PrivateAttr()
     _identity: dict[str, Any] = PrivateAttr(default_factory=dict)
     _own_profile: bool = PrivateAttr(default=False)
 
@@ -342,7 +179,7 @@ class FailoverChatModel(BaseChatModel):
             "cooldown": policy.cooldown.total_seconds(),
         }
         if not self._own_profile:
-            object.__setattr__(self, "profile", _profile([e.model for e in entries]))
+            object.__setattr__(self, "profile", common_profile([e.model for e in entries]))
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in _CHAIN_FIELDS:
@@ -394,7 +231,7 @@ class FailoverChatModel(BaseChatModel):
         "anthropic": {"api_key": ...}}``. ``max_retries`` here is the failover model's
         attempts per model, and the deadlines are the failover model's own.
         """
-        chain = _providers.build_chain(specs, model_kwargs, per_provider)
+        chain = providers.build_chain(specs, model_kwargs, per_provider)
         built = {spec.key: model for spec, model in chain}
         deadlines: dict[str, Any] = {
             "timeout": timeout,
@@ -415,7 +252,7 @@ class FailoverChatModel(BaseChatModel):
     # -- identity -----------------------------------------------------------------------
 
     @property
-    def failover_chain(self) -> fc.FailoverChain[_Child]:
+    def failover_chain(self) -> fc.FailoverChain[Child]:
         """The core chain: entries (key and model), policy, registry."""
         return self._chain
 
@@ -502,16 +339,16 @@ class FailoverChatModel(BaseChatModel):
 
     def _request(
         self, input: LanguageModelInput, stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> _Request:
-        call = {k: v for k, v in kwargs.items() if k not in _TOOL_KWARGS + _DROPPED_KWARGS}
-        tools = {k: kwargs[k] for k in _TOOL_KWARGS if k in kwargs}
+    ) -> Request:
+        call = {k: v for k, v in kwargs.items() if k not in TOOL_KWARGS + DROPPED_KWARGS}
+        tools = {k: kwargs[k] for k in TOOL_KWARGS if k in kwargs}
         for name in ("temperature", "max_tokens"):
             value = getattr(self, name)
             if value is not None:
                 call.setdefault(name, value)
         if stop or self.stop:
             call["stop"] = stop or self.stop
-        return _Request(self._convert_input(input).to_messages(), call, tools)
+        return Request(self._convert_input(input).to_messages(), call, tools)
 
     def _cache(self) -> BaseCache | None:
         """The cache set on the failover model itself (children keep their own)."""
@@ -525,7 +362,7 @@ class FailoverChatModel(BaseChatModel):
         return None
 
     def _cache_key(
-        self, request: _Request, stop: list[str] | None, kwargs: dict[str, Any]
+        self, request: Request, stop: list[str] | None, kwargs: dict[str, Any]
     ) -> tuple[str, str]:
         return dumps(request.messages), self._get_llm_string(stop=stop, **kwargs)
 
@@ -540,20 +377,20 @@ class FailoverChatModel(BaseChatModel):
         (its cache and rate limiter included), without the bookkeeping of a run."""
         return not config.get("callbacks") and not model.callbacks and not model.verbose
 
-    def _call_child(self, child: _Child, request: _Request, config: RunnableConfig) -> BaseMessage:
+    def _call_child(self, child: Child, request: Request, config: RunnableConfig) -> BaseMessage:
         target, kwargs = request.target(child.model)
         if target is child.model and self._unobserved(config, child.model):
-            stop, rest = _direct_kwargs(kwargs)
+            stop, rest = direct_kwargs(kwargs)
             result = child.model._generate_with_cache(request.messages, stop=stop, **rest)
             return result.generations[0].message
         return cast(BaseMessage, target.invoke(request.messages, config, **kwargs))
 
     async def _acall_child(
-        self, child: _Child, request: _Request, config: RunnableConfig
+        self, child: Child, request: Request, config: RunnableConfig
     ) -> BaseMessage:
         target, kwargs = request.target(child.model)
         if target is child.model and self._unobserved(config, child.model):
-            stop, rest = _direct_kwargs(kwargs)
+            stop, rest = direct_kwargs(kwargs)
             result = await child.model._agenerate_with_cache(request.messages, stop=stop, **rest)
             return result.generations[0].message
         watch = cb.AttemptRun()
@@ -566,7 +403,7 @@ class FailoverChatModel(BaseChatModel):
 
     def _answer(
         self,
-        request: _Request,
+        request: Request,
         config: RunnableConfig,
         on_retry: Callable[[fc.Sleep], Any],
         on_event: Callable[[fc.FailoverEvent], Any],
@@ -579,11 +416,11 @@ class FailoverChatModel(BaseChatModel):
             on_retry=on_retry,
             on_event=on_event,
         )
-        return cast(AIMessage, _served(message, served))
+        return cast(AIMessage, served_copy(message, served))
 
     async def _aanswer(
         self,
-        request: _Request,
+        request: Request,
         config: RunnableConfig,
         on_retry: Callable[[fc.Sleep], Any],
         on_event: Callable[[fc.FailoverEvent], Any],
@@ -596,19 +433,19 @@ class FailoverChatModel(BaseChatModel):
             on_retry=on_retry,
             on_event=on_event,
         )
-        return cast(AIMessage, _served(message, served))
+        return cast(AIMessage, served_copy(message, served))
 
     def _continued(
-        self, request: _Request, child: _Child, text: str
+        self, request: Request, child: Child, text: str
     ) -> tuple[Runnable[Any, Any], list[BaseMessage], dict[str, Any]] | None:
         """What to call on ``child`` to continue ``text``: the request's messages plus the
         text as the assistant's own turn (a prefill). ``None`` when this request may not be
         continued (structured output, JSON mode, a forced tool choice) or ``child`` cannot.
         """
         prefill = text.rstrip()  # the Messages API refuses a prefill ending in whitespace
-        if not prefill or not _resumable_request(request):
+        if not prefill or not resumable_request(request):
             return None
-        if not self._chain.policy.may_continue(child.key, able=_prefills(child.model)):
+        if not self._chain.policy.may_continue(child.key, able=prefills(child.model)):
             return None
         target, call = request.target(child.model)
         return target, [*request.messages, AIMessage(content=prefill)], call
@@ -625,7 +462,7 @@ class FailoverChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         if self.streaming and not self._streaming_disabled(**kwargs):
-            return _joined(self.stream(input, config, stop=stop, **kwargs))
+            return joined(self.stream(input, config, stop=stop, **kwargs))
         config = cb.with_model_config(ensure_config(config), self)
         request = self._request(input, stop, kwargs)
         cache = self._cache()
@@ -663,7 +500,7 @@ class FailoverChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         if self.streaming and not self._streaming_disabled(**kwargs):
-            return await _ajoined(self.astream(input, config, stop=stop, **kwargs))
+            return await ajoined(self.astream(input, config, stop=stop, **kwargs))
         config = cb.with_model_config(ensure_config(config), self)
         request = self._request(input, stop, kwargs)
         cache = self._cache()
@@ -714,20 +551,20 @@ class FailoverChatModel(BaseChatModel):
         )
         child_config, on_retry, on_event = cb.child_run(config, manager, run_manager)
 
-        def open_stream(child: _Child) -> Iterator[AIMessageChunk]:
+        def open_stream(child: Child) -> Iterator[AIMessageChunk]:
             target, call = request.target(child.model)
             return cast(
                 Iterator[AIMessageChunk], target.stream(request.messages, child_config, **call)
             )
 
         def open_continuation(
-            child: _Child, text: str
+            child: Child, text: str
         ) -> Callable[[], Iterator[AIMessageChunk]] | None:
             continued = self._continued(request, child, text)
             if continued is None:
                 return None
             target, messages, call = continued
-            return lambda: _after_prefill(
+            return lambda: after_prefill(
                 text, cast(Iterator[AIMessageChunk], target.stream(messages, child_config, **call))
             )
 
@@ -738,17 +575,17 @@ class FailoverChatModel(BaseChatModel):
                 self.rate_limiter.acquire(blocking=True)
             chunks = self._chain.stream(
                 open_stream,
-                _text,
+                message_text,
                 request.messages,
                 on_retry,
                 on_event,
-                _commits,
+                commits,
                 resume=open_continuation,
-                plain=_plain,
+                plain=plain,
             )
             for chunk, served in chunks:
                 if served is not shown:
-                    chunk = _served(chunk, served, first=shown is None)
+                    chunk = served_copy(chunk, served, first=shown is None)
                     shown = served
                 output = chunk if output is None else output + chunk
                 yield chunk
@@ -780,7 +617,7 @@ class FailoverChatModel(BaseChatModel):
         )
         child_config, on_retry, on_event = cb.achild_run(config, manager, run_manager)
 
-        def open_stream(child: _Child) -> AsyncIterator[AIMessageChunk]:
+        def open_stream(child: Child) -> AsyncIterator[AIMessageChunk]:
             target, call = request.target(child.model)
             return cast(
                 AsyncIterator[AIMessageChunk],
@@ -788,13 +625,13 @@ class FailoverChatModel(BaseChatModel):
             )
 
         def open_continuation(
-            child: _Child, text: str
+            child: Child, text: str
         ) -> Callable[[], AsyncIterator[AIMessageChunk]] | None:
             continued = self._continued(request, child, text)
             if continued is None:
                 return None
             target, messages, call = continued
-            return lambda: _aafter_prefill(
+            return lambda: aafter_prefill(
                 text,
                 cast(AsyncIterator[AIMessageChunk], target.astream(messages, child_config, **call)),
             )
@@ -806,17 +643,17 @@ class FailoverChatModel(BaseChatModel):
                 await self.rate_limiter.aacquire(blocking=True)
             chunks = self._chain.astream(
                 open_stream,
-                _text,
+                message_text,
                 request.messages,
                 on_retry,
                 on_event,
-                _commits,
+                commits,
                 resume=open_continuation,
-                plain=_plain,
+                plain=plain,
             )
             async for chunk, served in chunks:
                 if served is not shown:
-                    chunk = _served(chunk, served, first=shown is None)
+                    chunk = served_copy(chunk, served, first=shown is None)
                     shown = served
                 output = chunk if output is None else output + chunk
                 yield chunk
@@ -863,17 +700,17 @@ class FailoverChatModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
 
-        def open_stream(child: _Child) -> Iterator[ChatGenerationChunk]:
+        def open_stream(child: Child) -> Iterator[ChatGenerationChunk]:
             target, call = request.target(child.model)
-            stop, rest = _direct_kwargs(call)
-            if target is not child.model or not _streams(child.model):
+            stop, rest = direct_kwargs(call)
+            if target is not child.model or not streams(child.model):
                 message = self._call_child(child, request, RunnableConfig())
-                return iter([_as_chunk(message)])
+                return iter([as_chunk(message)])
             return child.model._stream(request.messages, stop=stop, **rest)
 
-        chunks = self._chain.stream(open_stream, _chunk_text, messages, commits=_chunk_commits)
+        chunks = self._chain.stream(open_stream, chunk_text, messages, commits=chunk_commits)
         for n, (chunk, served) in enumerate(chunks):
-            yield chunk if n else ChatGenerationChunk(message=_served(chunk.message, served))
+            yield chunk if n else ChatGenerationChunk(message=served_copy(chunk.message, served))
 
     async def _astream(
         self,
@@ -884,64 +721,17 @@ class FailoverChatModel(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
 
-        async def open_stream(child: _Child) -> AsyncIterator[ChatGenerationChunk]:
+        async def open_stream(child: Child) -> AsyncIterator[ChatGenerationChunk]:
             target, call = request.target(child.model)
-            stop, rest = _direct_kwargs(call)
-            if target is not child.model or not _streams(child.model):
-                yield _as_chunk(await self._acall_child(child, request, RunnableConfig()))
+            stop, rest = direct_kwargs(call)
+            if target is not child.model or not streams(child.model):
+                yield as_chunk(await self._acall_child(child, request, RunnableConfig()))
                 return
             async for chunk in child.model._astream(request.messages, stop=stop, **rest):
                 yield chunk
 
-        chunks = self._chain.astream(open_stream, _chunk_text, messages, commits=_chunk_commits)
+        chunks = self._chain.astream(open_stream, chunk_text, messages, commits=chunk_commits)
         n = 0
         async for chunk, served in chunks:
-            yield chunk if n else ChatGenerationChunk(message=_served(chunk.message, served))
+            yield chunk if n else ChatGenerationChunk(message=served_copy(chunk.message, served))
             n += 1
-
-
-def _streams(model: BaseChatModel) -> bool:
-    return type(model)._stream is not BaseChatModel._stream
-
-
-def _as_chunk(message: BaseMessage) -> ChatGenerationChunk:
-    return ChatGenerationChunk(message=AIMessageChunk(**message.model_dump(exclude={"type"})))
-
-
-def _chunk_text(chunk: ChatGenerationChunk) -> str:
-    return chunk.message.text
-
-
-def _chunk_commits(chunk: ChatGenerationChunk) -> bool:
-    message = chunk.message
-    return _commits(message) if isinstance(message, AIMessageChunk) else bool(message.content)
-
-
-def _joined(chunks: Iterator[AIMessageChunk]) -> AIMessage:
-    from langchain_core.messages import message_chunk_to_message
-
-    output: AIMessageChunk | None = None
-    for chunk in chunks:
-        output = chunk if output is None else output + chunk
-    if output is None:
-        raise ValueError("the stream produced no chunks")
-    return cast(AIMessage, message_chunk_to_message(output))
-
-
-async def _ajoined(chunks: AsyncIterator[AIMessageChunk]) -> AIMessage:
-    from langchain_core.messages import message_chunk_to_message
-
-    output: AIMessageChunk | None = None
-    async for chunk in chunks:
-        output = chunk if output is None else output + chunk
-    if output is None:
-        raise ValueError("the stream produced no chunks")
-    return cast(AIMessage, message_chunk_to_message(output))
-
-
-def _with_init_chat_model(provider: str, model: str, **kwargs: Any) -> BaseChatModel:
-    kwargs.setdefault("max_retries", 0)  # the failover model is the one retry layer
-    return _init_chat_model(model, model_provider=provider, **kwargs)
-
-
-_providers.register("*", _with_init_chat_model)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pickle
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,20 +22,38 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
     MessageRole,
 )
-from llama_index.core.callbacks import CallbackManager
-from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection, default_completion_to_prompt
 from llama_index.core.prompts import BasePromptTemplate
 from llama_index.core.types import TokenAsyncGen, TokenGen
-from llama_index_instrumentation import get_dispatcher
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 import failover_core as fc
-from failover_core._config import POLICY_OPTIONS
-from failover_core._options import check_options
+from failover_core.config.options import check_options
+from failover_core.config.policy import POLICY_OPTIONS
 
+from ._children import (
+    Child,
+    Tools,
+    ToolsUnsupportedError,
+    key_of,
+    metadata_of,
+    tools_unsupported,
+    with_handlers,
+)
+from ._events import FailoverDecisionEvent, aon_event, on_event
 from ._spans import astream_span, router_span, stream_span
+from ._streaming import (
+    NOT_FREE_TEXT,
+    aafter_prefill,
+    after_prefill,
+    commits_chat,
+    commits_completion,
+    delta_of,
+    plain_chat,
+    prefills,
+    served_copy,
+)
 
 if TYPE_CHECKING:
     from llama_index.core.tools import BaseTool
@@ -48,7 +65,6 @@ else:  # pragma: no cover
 
 __all__ = ["FailoverDecisionEvent", "FailoverLLM", "ToolsUnsupportedError", "key_of"]
 
-dispatcher = get_dispatcher(__name__)
 
 R = TypeVar("R", ChatResponse, CompletionResponse)
 T = TypeVar("T")
@@ -67,215 +83,15 @@ _PROMPT_FIELDS = (
 _PROMPT_DEFAULTS = (generic_messages_to_prompt, default_completion_to_prompt)
 
 
-class FailoverDecisionEvent(BaseEvent):
-    """A failover decision, dispatched to LlamaIndex instrumentation event handlers."""
-
-    model: str
-    kind: str
-    status: int | None = None
-    attempt: int
-    benched: bool
-    cooldown: float | None = None
-    next_model: str | None = None
-    error: str
-    reason: str = ""
-    """Why (``exhausted``, ``stream_resumed``, ...: :class:`failover_core.FailoverEvent`)."""
-
-    @classmethod
-    def class_name(cls) -> str:
-        return "FailoverDecisionEvent"
-
-    @classmethod
-    def from_event(cls, event: fc.FailoverEvent) -> FailoverDecisionEvent:
-        return cls(
-            model=event.model,
-            kind=event.kind.value,
-            status=event.status,
-            attempt=event.attempt,
-            benched=event.benched,
-            cooldown=event.benched_for.total_seconds() if event.benched_for else None,
-            next_model=event.next_model,
-            error=f"{type(event.error).__name__}: {event.error}"[:1000],
-            reason=event.reason,
-        )
-
-
-class ToolsUnsupportedError(Exception):
-    """A child that is not a function-calling LLM was asked to use tools (skipped, not benched)."""
-
-
-def _tools_unsupported(exc: BaseException) -> fc.ErrorKind | None:
-    return fc.ErrorKind.REQUEST_SPECIFIC if isinstance(exc, ToolsUnsupportedError) else None
-
-
-@dataclass(frozen=True)
-class _Child:
-    key: str
-    llm: LLM
-
-
-@dataclass(frozen=True)
-class _Tools:
-    """A tool request, replayed on each child through its own ``*_chat_with_tools``."""
-
-    tools: Sequence[BaseTool]
-    user_msg: str | ChatMessage | None
-    chat_history: list[ChatMessage] | None
-    verbose: bool
-    allow_parallel_tool_calls: bool
-    tool_required: bool
-    kwargs: Mapping[str, Any]
-
-    def call_kwargs(self) -> dict[str, Any]:
-        return {
-            "user_msg": self.user_msg,
-            "chat_history": self.chat_history,
-            "verbose": self.verbose,
-            "allow_parallel_tool_calls": self.allow_parallel_tool_calls,
-            "tool_required": self.tool_required,
-            **self.kwargs,
-        }
-
-
-def _provider(llm: LLM) -> str:
-    parts = type(llm).__module__.split(".")
-    for prefix in (["llama_index", "llms"], ["llama_index", "core", "llms"]):
-        if parts[: len(prefix)] == prefix and len(parts) > len(prefix):
-            return parts[len(prefix)]
-    return type(llm).__name__.lower().removesuffix("llm") or "llm"
-
-
-def key_of(llm: LLM) -> str:
-    """``provider/model`` for a LlamaIndex LLM (``openai/gpt-4o-mini`` for ``OpenAI``)."""
-    name = getattr(llm, "model", None)
-    if not isinstance(name, str) or not name:
-        try:
-            name = llm.metadata.model_name
-        except Exception:  # metadata raises for models some integrations do not know
-            name = None
-    provider = _provider(llm)
-    return f"{provider}/{name}" if name else provider
-
-
-def _entries(llms: Sequence[LLM] | Mapping[str, LLM]) -> list[_Child]:
+def _entries(llms: Sequence[LLM] | Mapping[str, LLM]) -> list[Child]:
     return fc.build_entries(
         llms,
         model_type=LLM,
         what="LlamaIndex LLMs",
         key_of=key_of,
-        make=_Child,
+        make=Child,
         nested=lambda llm: llm.failover_chain.entries if isinstance(llm, FailoverLLM) else None,
     )
-
-
-def _metadata_of(llm: LLM) -> LLMMetadata | None:
-    try:
-        return llm.metadata
-    except Exception:  # one child's broken metadata must not break the failover LLM
-        return None
-
-
-def _commits_chat(response: ChatResponse) -> bool:
-    """Output a caller can see: new text or a tool call (not an empty header chunk)."""
-    if response.delta:
-        return True
-    message = response.message
-    return bool(message.additional_kwargs.get("tool_calls")) or any(
-        getattr(block, "block_type", "text") not in ("text",) for block in message.blocks
-    )
-
-
-def _commits_completion(response: CompletionResponse) -> bool:
-    return bool(response.delta)
-
-
-_NOT_FREE_TEXT = ("tools", "tool_choice", "response_format", "output_cls")
-_NOT_PLAIN_KWARGS = ("tool_calls", "tool_call", "thinking", "reasoning", "reasoning_content")
-
-
-def _plain_chat(response: ChatResponse) -> bool:
-    """Plain assistant text only (no tool call, no thinking or reasoning): only a stream of
-    such responses may be continued on another LLM."""
-    message = response.message
-    if any(message.additional_kwargs.get(k) for k in _NOT_PLAIN_KWARGS):
-        return False
-    return all(getattr(block, "block_type", "text") == "text" for block in message.blocks)
-
-
-def _prefills(llm: LLM) -> bool:
-    """Able to continue an assistant turn by default: llama-index's Anthropic LLMs (the
-    Messages API continues a final assistant message)."""
-    return _provider(llm) == "anthropic"
-
-
-def _continuing(text: str, response: ChatResponse, trim: bool) -> ChatResponse:
-    """A continuation's response as the caller sees it: the message holds the whole answer
-    (the text delivered before, then the continuation so far), the delta only what is new."""
-    content = response.message.content or ""
-    delta = response.delta
-    if trim:  # whitespace the prefill left out: the caller has it already
-        before = content[: len(content) - len(delta or "")]
-        if delta and not before.strip():
-            delta = delta.lstrip()
-        content = content.lstrip()
-    message = ChatMessage(
-        role=MessageRole.ASSISTANT,
-        content=text + content,
-        additional_kwargs=response.message.additional_kwargs,
-    )
-    return response.model_copy(update={"message": message, "delta": delta})
-
-
-def _after_prefill(text: str, responses: Iterator[ChatResponse]) -> Iterator[ChatResponse]:
-    trim = text != text.rstrip()
-    for response in responses:
-        yield _continuing(text, response, trim)
-
-
-async def _aafter_prefill(
-    text: str, responses: AsyncIterator[ChatResponse]
-) -> AsyncIterator[ChatResponse]:
-    trim = text != text.rstrip()
-    async for response in responses:
-        yield _continuing(text, response, trim)
-
-
-def _served(response: R, served: fc.Served) -> R:
-    """A copy of the child's response naming who served it (the child's own stays clean)."""
-    return response.model_copy(
-        update={"additional_kwargs": {**response.additional_kwargs, "failover": served.as_dict()}}
-    )
-
-
-def _on_event(event: fc.FailoverEvent) -> None:
-    dispatcher.event(FailoverDecisionEvent.from_event(event))
-
-
-async def _aon_event(event: fc.FailoverEvent) -> None:
-    await dispatcher.aevent(FailoverDecisionEvent.from_event(event))
-
-
-def _with_handlers(llm: LLM, handlers: Sequence[Any]) -> LLM:
-    """``llm`` for one call, reporting also to ``handlers`` it lacks (else ``llm`` itself).
-
-    Handlers given to the failover LLM alone must see each child call once, and a child
-    must not be changed for everyone else who uses it: so the call goes to a shallow copy
-    with a merged manager. The copy shares the child's private state (its HTTP clients),
-    so it is the same model making the call; the manager dies with the copy, so nothing
-    accumulates across calls.
-    """
-    if not handlers:
-        return llm
-    manager = getattr(llm, "callback_manager", None)
-    own = list(manager.handlers) if isinstance(manager, CallbackManager) else []
-    extra = [h for h in handlers if not any(h is o for o in own)]
-    if not extra:
-        return llm
-    merged = CallbackManager()
-    merged.handlers = [*own, *extra]
-    call = llm.model_copy(update={"callback_manager": merged})
-    object.__setattr__(call, "__pydantic_private__", llm.__pydantic_private__)
-    return call
 
 
 _OWN_MODULES = ("llamaindex_failover", "pydantic", "llama_index")
@@ -351,7 +167,7 @@ class FailoverLLM(FunctionCallingLLM):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    _chain: fc.FailoverChain[_Child] = PrivateAttr()
+    _chain: fc.FailoverChain[Child] = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
         known = {n for n, f in type(self).model_fields.items()} | {
@@ -367,9 +183,9 @@ class FailoverLLM(FunctionCallingLLM):
         self._chain = self._new_chain(warn=True)
         return self
 
-    def _new_chain(self, *, warn: bool = False) -> fc.FailoverChain[_Child]:
+    def _new_chain(self, *, warn: bool = False) -> fc.FailoverChain[Child]:
         """The chain from the fields as they are now (children are left untouched)."""
-        policy = fc.FailoverPolicy.of(self, extra_rules=[_tools_unsupported])
+        policy = fc.FailoverPolicy.of(self, extra_rules=[tools_unsupported])
         entries = _entries(self.llms)
         chain = fc.FailoverChain(entries, policy, self.registry)
         if warn:
@@ -452,7 +268,7 @@ class FailoverLLM(FunctionCallingLLM):
         return "FailoverLLM"
 
     @property
-    def failover_chain(self) -> fc.FailoverChain[_Child]:
+    def failover_chain(self) -> fc.FailoverChain[Child]:
         """The core chain: entries (key and LLM), policy, registry."""
         return self._chain
 
@@ -468,7 +284,7 @@ class FailoverLLM(FunctionCallingLLM):
         model it may go to); the output size is the largest known (-1, unknown, ignored).
         Chat and function calling hold only if every child that reports says so.
         """
-        known = [m for m in (_metadata_of(e.llm) for e in self._chain.entries) if m is not None]
+        known = [m for m in (metadata_of(e.llm) for e in self._chain.entries) if m is not None]
         defaults = LLMMetadata()
         outputs = [m.num_output for m in known if m.num_output != -1]
         return LLMMetadata(
@@ -484,34 +300,34 @@ class FailoverLLM(FunctionCallingLLM):
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _llm(self, child: _Child) -> LLM:
-        return _with_handlers(child.llm, self.callback_manager.handlers)
+    def _llm(self, child: Child) -> LLM:
+        return with_handlers(child.llm, self.callback_manager.handlers)
 
-    def _tool_llm(self, child: _Child) -> FunctionCallingLLM:
+    def _tool_llm(self, child: Child) -> FunctionCallingLLM:
         llm = self._llm(child)
         if not isinstance(llm, FunctionCallingLLM):
             raise ToolsUnsupportedError(f"{child.key} is not a function-calling LLM")
         return llm
 
-    def _invoke(self, call: Callable[[_Child], T], request: object) -> tuple[T, fc.Served]:
+    def _invoke(self, call: Callable[[Child], T], request: object) -> tuple[T, fc.Served]:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
-        return self._chain.invoke(call, request=request, on_event=_on_event)
+        return self._chain.invoke(call, request=request, on_event=on_event)
 
     async def _ainvoke(
-        self, call: Callable[[_Child], Awaitable[T]], request: object
+        self, call: Callable[[Child], Awaitable[T]], request: object
     ) -> tuple[T, fc.Served]:
         if self.rate_limiter is not None:
             await self.rate_limiter.async_acquire()
-        return await self._chain.ainvoke(call, request=request, on_event=_aon_event)
+        return await self._chain.ainvoke(call, request=request, on_event=aon_event)
 
     def _stream(
         self,
-        open_stream: Callable[[_Child], Iterator[T]],
+        open_stream: Callable[[Child], Iterator[T]],
         text_of: Callable[[T], str],
         request: object,
         commits: Callable[[T], bool],
-        resume: fc.Resume[_Child, Iterator[T]] | None = None,
+        resume: fc.Resume[Child, Iterator[T]] | None = None,
         plain: Callable[[T], bool] | None = None,
     ) -> Iterator[tuple[T, fc.Served]]:
         if self.rate_limiter is not None:
@@ -520,7 +336,7 @@ class FailoverLLM(FunctionCallingLLM):
             open_stream,
             text_of,
             request,
-            on_event=_on_event,
+            on_event=on_event,
             commits=commits,
             resume=resume,
             plain=plain,
@@ -528,11 +344,11 @@ class FailoverLLM(FunctionCallingLLM):
 
     async def _astream(
         self,
-        open_stream: Callable[[_Child], AsyncIterator[T]],
+        open_stream: Callable[[Child], AsyncIterator[T]],
         text_of: Callable[[T], str],
         request: object,
         commits: Callable[[T], bool],
-        resume: fc.Resume[_Child, AsyncIterator[T]] | None = None,
+        resume: fc.Resume[Child, AsyncIterator[T]] | None = None,
         plain: Callable[[T], bool] | None = None,
     ) -> AsyncIterator[tuple[T, fc.Served]]:
         if self.rate_limiter is not None:
@@ -541,22 +357,22 @@ class FailoverLLM(FunctionCallingLLM):
             open_stream,
             text_of,
             request,
-            on_event=_aon_event,
+            on_event=aon_event,
             commits=commits,
             resume=resume,
             plain=plain,
         )
 
     def _continued(
-        self, messages: Sequence[ChatMessage], kwargs: Mapping[str, Any], child: _Child, text: str
+        self, messages: Sequence[ChatMessage], kwargs: Mapping[str, Any], child: Child, text: str
     ) -> list[ChatMessage] | None:
         """The messages continuing ``text`` on ``child``: the request's, then the text as
         the assistant's own turn (a prefill). ``None`` when the request asked for more than
         free text (tools, a response format) or ``child`` cannot continue an answer."""
         prefill = text.rstrip()  # the Messages API refuses a prefill ending in whitespace
-        if not prefill or any(kwargs.get(k) for k in _NOT_FREE_TEXT):
+        if not prefill or any(kwargs.get(k) for k in NOT_FREE_TEXT):
             return None
-        if not self._chain.policy.may_continue(child.key, able=_prefills(child.llm)):
+        if not self._chain.policy.may_continue(child.key, able=prefills(child.llm)):
             return None
         return [*messages, ChatMessage(role=MessageRole.ASSISTANT, content=prefill)]
 
@@ -606,14 +422,14 @@ class FailoverLLM(FunctionCallingLLM):
         **kwargs: Any,
     ) -> ChatResponse:
         """Each attempt is the child's own ``chat_with_tools`` (its tool format, its checks)."""
-        req = _Tools(
+        req = Tools(
             tools, user_msg, chat_history, verbose, allow_parallel_tool_calls, tool_required, kwargs
         )
         response, served = self._invoke(
             lambda c: self._tool_llm(c).chat_with_tools(req.tools, **req.call_kwargs()),
             chat_history,
         )
-        return _served(response, served)
+        return served_copy(response, served)
 
     @router_span
     async def achat_with_tools(
@@ -626,14 +442,14 @@ class FailoverLLM(FunctionCallingLLM):
         tool_required: bool = False,
         **kwargs: Any,
     ) -> ChatResponse:
-        req = _Tools(
+        req = Tools(
             tools, user_msg, chat_history, verbose, allow_parallel_tool_calls, tool_required, kwargs
         )
         response, served = await self._ainvoke(
             lambda c: self._tool_llm(c).achat_with_tools(req.tools, **req.call_kwargs()),
             chat_history,
         )
-        return _served(response, served)
+        return served_copy(response, served)
 
     @stream_span
     def stream_chat_with_tools(
@@ -646,15 +462,15 @@ class FailoverLLM(FunctionCallingLLM):
         tool_required: bool = False,
         **kwargs: Any,
     ) -> ChatResponseGen:
-        req = _Tools(
+        req = Tools(
             tools, user_msg, chat_history, verbose, allow_parallel_tool_calls, tool_required, kwargs
         )
 
-        def open_stream(child: _Child) -> Iterator[ChatResponse]:
+        def open_stream(child: Child) -> Iterator[ChatResponse]:
             return iter(self._tool_llm(child).stream_chat_with_tools(tools, **req.call_kwargs()))
 
-        stream = self._stream(open_stream, _delta, chat_history, _commits_chat)
-        return (_served(response, served) for response, served in stream)
+        stream = self._stream(open_stream, delta_of, chat_history, commits_chat)
+        return (served_copy(response, served) for response, served in stream)
 
     @astream_span
     async def astream_chat_with_tools(
@@ -667,69 +483,69 @@ class FailoverLLM(FunctionCallingLLM):
         tool_required: bool = False,
         **kwargs: Any,
     ) -> ChatResponseAsyncGen:
-        req = _Tools(
+        req = Tools(
             tools, user_msg, chat_history, verbose, allow_parallel_tool_calls, tool_required, kwargs
         )
 
-        async def open_stream(child: _Child) -> AsyncIterator[ChatResponse]:
+        async def open_stream(child: Child) -> AsyncIterator[ChatResponse]:
             llm = self._tool_llm(child)
             async for response in await llm.astream_chat_with_tools(tools, **req.call_kwargs()):
                 yield response
 
-        stream = await self._astream(open_stream, _delta, chat_history, _commits_chat)
-        return (_served(response, served) async for response, served in stream)
+        stream = await self._astream(open_stream, delta_of, chat_history, commits_chat)
+        return (served_copy(response, served) async for response, served in stream)
 
     # -- chat ---------------------------------------------------------------------------
 
     @router_span
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         response, served = self._invoke(lambda c: self._llm(c).chat(messages, **kwargs), messages)
-        return _served(response, served)
+        return served_copy(response, served)
 
     @router_span
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
         response, served = await self._ainvoke(
             lambda c: self._llm(c).achat(messages, **kwargs), messages
         )
-        return _served(response, served)
+        return served_copy(response, served)
 
     @stream_span
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        def open_stream(child: _Child) -> Iterator[ChatResponse]:
+        def open_stream(child: Child) -> Iterator[ChatResponse]:
             return iter(self._llm(child).stream_chat(messages, **kwargs))
 
         def open_continuation(
-            child: _Child, text: str
+            child: Child, text: str
         ) -> Callable[[], Iterator[ChatResponse]] | None:
             continued = self._continued(messages, kwargs, child, text)
             if continued is None:
                 return None
-            return lambda: _after_prefill(
+            return lambda: after_prefill(
                 text, iter(self._llm(child).stream_chat(continued, **kwargs))
             )
 
         stream = self._stream(
-            open_stream, _delta, messages, _commits_chat, open_continuation, _plain_chat
+            open_stream, delta_of, messages, commits_chat, open_continuation, plain_chat
         )
-        return (_served(response, served) for response, served in stream)
+        return (served_copy(response, served) for response, served in stream)
 
     @astream_span
     async def astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
-        async def open_stream(child: _Child) -> AsyncIterator[ChatResponse]:
+        async def open_stream(child: Child) -> AsyncIterator[ChatResponse]:
             async for response in await self._llm(child).astream_chat(messages, **kwargs):
                 yield response
 
         async def continuation(
-            child: _Child, continued: list[ChatMessage], text: str
+            child: Child, continued: list[ChatMessage], text: str
         ) -> AsyncIterator[ChatResponse]:
             responses = await self._llm(child).astream_chat(continued, **kwargs)
-            async for response in _aafter_prefill(text, responses):
+            async for response in aafter_prefill(text, responses):
                 yield response
 
         def open_continuation(
-            child: _Child, text: str
+            child: Child, text: str
         ) -> Callable[[], AsyncIterator[ChatResponse]] | None:
             continued = self._continued(messages, kwargs, child, text)
             if continued is None:
@@ -737,9 +553,9 @@ class FailoverLLM(FunctionCallingLLM):
             return lambda: continuation(child, continued, text)
 
         stream = await self._astream(
-            open_stream, _delta, messages, _commits_chat, open_continuation, _plain_chat
+            open_stream, delta_of, messages, commits_chat, open_continuation, plain_chat
         )
-        return (_served(response, served) async for response, served in stream)
+        return (served_copy(response, served) async for response, served in stream)
 
     # -- completion ---------------------------------------------------------------------
 
@@ -748,7 +564,7 @@ class FailoverLLM(FunctionCallingLLM):
         response, served = self._invoke(
             lambda c: self._llm(c).complete(prompt, formatted=formatted, **kwargs), prompt
         )
-        return _served(response, served)
+        return served_copy(response, served)
 
     @router_span
     async def acomplete(
@@ -757,29 +573,29 @@ class FailoverLLM(FunctionCallingLLM):
         response, served = await self._ainvoke(
             lambda c: self._llm(c).acomplete(prompt, formatted=formatted, **kwargs), prompt
         )
-        return _served(response, served)
+        return served_copy(response, served)
 
     @stream_span
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
-        def open_stream(child: _Child) -> Iterator[CompletionResponse]:
+        def open_stream(child: Child) -> Iterator[CompletionResponse]:
             return iter(self._llm(child).stream_complete(prompt, formatted=formatted, **kwargs))
 
-        stream = self._stream(open_stream, _delta, prompt, _commits_completion)
-        return (_served(response, served) for response, served in stream)
+        stream = self._stream(open_stream, delta_of, prompt, commits_completion)
+        return (served_copy(response, served) for response, served in stream)
 
     @astream_span
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
-        async def open_stream(child: _Child) -> AsyncIterator[CompletionResponse]:
+        async def open_stream(child: Child) -> AsyncIterator[CompletionResponse]:
             llm = self._llm(child)
             async for response in await llm.astream_complete(prompt, formatted=formatted, **kwargs):
                 yield response
 
-        stream = await self._astream(open_stream, _delta, prompt, _commits_completion)
-        return (_served(response, served) async for response, served in stream)
+        stream = await self._astream(open_stream, delta_of, prompt, commits_completion)
+        return (served_copy(response, served) async for response, served in stream)
 
     # -- prompts: each child formats its own (system prompt, templates, chat or completion)
 
@@ -797,7 +613,7 @@ class FailoverLLM(FunctionCallingLLM):
 
     @stream_span
     def stream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenGen:
-        def open_stream(child: _Child) -> Iterator[str]:
+        def open_stream(child: Child) -> Iterator[str]:
             return iter(self._llm(child).stream(prompt, **prompt_args))
 
         stream = self._stream(open_stream, str, prompt, bool)
@@ -805,13 +621,9 @@ class FailoverLLM(FunctionCallingLLM):
 
     @astream_span
     async def astream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenAsyncGen:
-        async def open_stream(child: _Child) -> AsyncIterator[str]:
+        async def open_stream(child: Child) -> AsyncIterator[str]:
             async for token in await self._llm(child).astream(prompt, **prompt_args):
                 yield token
 
         stream = await self._astream(open_stream, str, prompt, bool)
         return (token async for token, _ in stream)
-
-
-def _delta(response: ChatResponse | CompletionResponse) -> str:
-    return response.delta or ""

@@ -578,7 +578,7 @@ for m, start, end in benches:
 import asyncio
 import numpy as np
 
-from failover_core import _hedge
+from failover_core.flow import hedging as _hedge
 
 fc.set_health_registry(fc.HealthRegistry())  # a real clock again
 

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 import failover_core as fc
-from failover_core import _classify, _hedge, _telemetry
+from failover_core.classification import classifier as _classify
+from failover_core.flow import hedging as _hedge
+from failover_core.telemetry import listeners as _telemetry
 
 pytest_plugins = ["failover_core.simulator.pytest_plugin"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import failover_core as fc
-from failover_core import _deadlines
+from failover_core.drivers import deadlines as _deadlines
 
 from .fakes import events_of
 

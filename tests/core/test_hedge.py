@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 import failover_core as fc
-from failover_core import _hedge
-from failover_core._flow import FailoverFlow
-from failover_core._hedge import Hedging, LatencyTracker
+from failover_core.flow import hedging as _hedge
+from failover_core.flow.engine import FailoverFlow
+from failover_core.flow.hedging import Hedging, LatencyTracker
 
 from ..conftest import FakeClock
 from .fakes import HTTPError

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import failover_core as fc
-from failover_core import _telemetry
+from failover_core.telemetry import listeners as _telemetry
 from tests.conftest import FakeClock
 from tests.core.fakes import FakeEntry, FakeStreamEntry, HTTPError
 

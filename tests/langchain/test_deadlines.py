@@ -14,7 +14,7 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage
 
 import failover_core as fc
-from failover_core import _deadlines
+from failover_core.drivers import deadlines as _deadlines
 from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel
 from tests.langchain.conftest import CLAUDE, OPENAI, OPENAI_2, ask

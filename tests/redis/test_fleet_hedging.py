@@ -11,9 +11,9 @@ import pytest
 import redis
 
 import failover_core as fc
-from failover_core import _hedge
-from failover_core._flow import FailoverFlow
-from failover_core._hedge import Hedging, LatencyTracker
+from failover_core.flow import hedging as _hedge
+from failover_core.flow.engine import FailoverFlow
+from failover_core.flow.hedging import Hedging, LatencyTracker
 from failover_core.redis_store import HedgeTally, RedisHealthStore
 from tests.redis.conftest import RedisServer
 

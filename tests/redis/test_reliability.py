@@ -141,7 +141,7 @@ def test_a_stall_in_the_middle_of_a_transaction_costs_one_timeout(
     class StallsAfterItsRead(RedisHealthStore):
         """Redis stops between the transaction's WATCH/GET and its MULTI/EXEC."""
 
-        def update(self, key: str, fn: fc._health.Update) -> fc.HealthRecord | None:
+        def update(self, key: str, fn: fc.health.records.Update) -> fc.HealthRecord | None:
             def then_stall(record: fc.HealthRecord | None) -> fc.HealthRecord | None:
                 if key == "a/1" and not stalled:
                     stalled.append(True)

@@ -26,9 +26,9 @@ from collections.abc import (
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from ._deadlines import AsyncStreamAttempt, StreamAttempt, _run
-from ._errors import AttemptTimeoutError
-from ._flow import Attempt, FailoverFlow
+from .._errors import AttemptTimeoutError
+from ..flow.engine import Attempt, FailoverFlow
+from .deadlines import AsyncStreamAttempt, StreamAttempt, _run
 
 __all__ = ["aopen_prefix", "arace", "open_prefix", "race"]
 

@@ -2,7 +2,7 @@
 
 :class:`FailoverFlow` decides everything for one request: which entry to try, whether to
 retry, how long to sleep, when to bench, which event to emit, when the chain is exhausted.
-It performs no I/O and never sleeps: drivers (``_drivers.py``) carry out its commands, the
+It performs no I/O and never sleeps: drivers (``failover_core/drivers``) carry out its commands, the
 way tenacity's ``DoAttempt``/``DoSleep`` or httpx's ``auth_flow`` work. A driver calls
 
 * :meth:`~FailoverFlow.start` once, then for each command it gets back:
@@ -39,18 +39,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import _telemetry
-from ._classify import ErrorKind, classify
-from ._config import FailoverPolicy
-from ._errors import (
+from .._errors import (
     AllModelsFailedError,
     AttemptTimeoutError,
     ResumeNotice,
     StreamInterruptedError,
 )
-from ._events import FailoverEvent, logger, notify
-from ._health import HealthRegistry
-from ._hedge import AdaptiveHedge, HedgeNotice, Hedging, get_hedging
+from ..classification.classifier import ErrorKind, classify
+from ..config.policy import FailoverPolicy
+from ..health.registry import HealthRegistry
+from ..telemetry import listeners as _telemetry
+from ..telemetry.events import FailoverEvent, logger, notify
+from .hedging import AdaptiveHedge, HedgeNotice, Hedging, get_hedging
 
 __all__ = ["Attempt", "Command", "FailoverFlow", "GiveUp", "Served", "Sleep"]
 

@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Literal, Protocol
 
-from ._events import FailoverEvent
+from .events import FailoverEvent
 
 __all__ = [
     "Listener",

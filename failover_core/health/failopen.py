@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._events import logger
-from ._health import HealthRecord, HealthStore, MemoryHealthStore, Update
+from ..telemetry.events import logger
+from .memory import MemoryHealthStore
+from .records import HealthRecord, HealthStore, Update
 
 if TYPE_CHECKING:
-    from ._hedge import FleetTally
+    from ..flow.hedging import FleetTally
 
 __all__ = ["FailOpenStore", "NotCached", "on_event_loop"]
 

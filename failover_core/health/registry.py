@@ -1,217 +1,37 @@
-"""The health registry: which models are benched, shared by every chain in the process.
+"""The health registry: which models are benched, and the rules that decide it.
 
-State lives in a :class:`HealthStore`. The registry holds the rules (expiry, thresholds,
-manual benches) and the store only keeps records and applies updates atomically, so a
-store shared by a fleet (Redis) can replace the in-memory one without touching the flow.
+The registry holds the rules (expiry, thresholds, cooldowns, probes, manual benches); a
+:class:`~failover_core.health.records.HealthStore` only keeps records and applies updates
+atomically, so a store shared by a fleet (Redis) can replace the in-memory one without
+touching the flow. The process-wide registry, and which store backs it, is chosen in
+:mod:`failover_core.health.default`.
 
 Times are epoch seconds of the *store's* clock: a bench must mean the same instant to
 every process that shares a store, whatever the hosts' clocks say. A store that offers a
 ``time()`` method (Redis: ``TIME``) sets the registry's clock offset; otherwise the
 injectable local clock is used as is. Expiry is derived when read; nothing runs on a timer.
-
-Records are untrusted input (any process, or a person with a Redis client, can write
-them): a record that is not well formed is logged once and treated as absent.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, MutableSequence, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
-from ._durations import MAX_DURATION, as_duration, describe_seconds
-from ._events import logger
+from ..config.durations import MAX_DURATION, as_duration, describe_seconds
+from .memory import MemoryHealthStore
+from .records import BenchedModel, HealthRecord, HealthStore, Update, is_time, sane
 
 if TYPE_CHECKING:
-    from ._hedge import FleetTally
+    from ..flow.hedging import FleetTally
 
-__all__ = [
-    "BenchedModel",
-    "HealthRecord",
-    "HealthRegistry",
-    "HealthStore",
-    "MemoryHealthStore",
-    "bench_model",
-    "get_health_registry",
-    "is_benched",
-    "list_benched",
-    "set_health_registry",
-    "set_health_store",
-    "unbench_model",
-]
+__all__ = ["Clock", "Entry", "HealthRegistry", "Until", "check_key"]
 
 Clock = Callable[[], float]
-
-
-@dataclass(frozen=True, slots=True)
-class HealthRecord:
-    """What a store keeps per model key.
-
-    ``until`` is the epoch second the bench ends (``None``: failing but not benched); once
-    it has passed, the model is *recovering* until one request proves it (see
-    :meth:`HealthRegistry.enter`). ``consecutive_fails`` counts benching failures since the
-    last success, like the seed. ``strikes`` counts failed attempts since the last success
-    or bench, from any request: enough of them bench the model even while every request is
-    still within its retries. ``cooldown`` is the last cooldown applied, in seconds (it
-    grows when a probe fails); ``probe_until`` is the lease of the request probing it.
-    ``benched_since`` is when the bench was made and ``strike_times`` when the latest
-    strikes came in: a success clears only the failures older than its attempt.
-    """
-
-    until: float | None = None
-    consecutive_fails: int = 0
-    manual: bool = False
-    strikes: int = 0
-    cooldown: float = 0.0
-    probe_until: float | None = None
-    benched_since: float | None = None
-    strike_times: tuple[float, ...] = ()
-
-    def benched_at(self, now: float) -> bool:
-        # The seed's rule: benched while not now.After(until), so the exact instant counts.
-        return self.until is not None and now <= self.until
-
-    def recovering_at(self, now: float) -> bool:
-        return self.until is not None and now > self.until
-
-
-_EPOCH_LIMIT = 32503680000.0  # the year 3000: any sane time, well inside datetime's range
 _STRIKE_TIMES = 32  # strike times kept per record (the count goes on beyond them)
-
-
-def _is_time(value: object) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and abs(value) <= _EPOCH_LIMIT
-    )
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def record_problem(record: object) -> str | None:
-    """What is wrong with ``record`` (read from a store), or ``None`` when it is sound."""
-    if not isinstance(record, HealthRecord):
-        return f"not a health record but {type(record).__name__}"
-    for name in ("until", "probe_until", "benched_since"):
-        value = getattr(record, name)
-        if value is not None and not _is_time(value):
-            return f"{name} is not a time: {value!r:.40}"
-    for name in ("consecutive_fails", "strikes"):
-        if not _is_count(getattr(record, name)):
-            return f"{name} is not a count: {getattr(record, name)!r:.40}"
-    if not isinstance(record.manual, bool):
-        return f"manual is not a boolean: {record.manual!r:.40}"
-    if not _is_time(record.cooldown) or record.cooldown < 0:
-        return f"cooldown is not a duration: {record.cooldown!r:.40}"
-    if not isinstance(record.strike_times, tuple) or not all(
-        _is_time(t) for t in record.strike_times
-    ):
-        return "strike_times is not a list of times"
-    return None
-
-
-_reported_lock = threading.Lock()
-_reported: set[tuple[str, str]] = set()
-
-
-def report_bad_record(key: str, problem: str) -> None:
-    """Log a malformed record once per key and problem (it is then treated as absent)."""
-    with _reported_lock:
-        if (key, problem) in _reported:
-            return
-        if len(_reported) < 1024:
-            _reported.add((key, problem))
-    logger.warning(
-        "failover: ignoring a malformed health record for %s (%s); treated as absent",
-        key,
-        problem,
-    )
-
-
-def sane(key: str, record: HealthRecord | None) -> HealthRecord | None:
-    """``record`` if it is well formed; otherwise ``None``, logged once."""
-    if record is None:
-        return None
-    problem = record_problem(record)
-    if problem is None:
-        return record
-    report_bad_record(key, problem)
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class BenchedModel:
-    """A snapshot of one benched model."""
-
-    model: str
-    until: datetime
-    consecutive_fails: int
-    manual: bool
-
-
-Update = Callable[["HealthRecord | None"], "HealthRecord | None"]
-
-
-class HealthStore(Protocol):
-    """Where health records live. Every method is atomic with respect to the others.
-
-    A shared store may also offer ``time() -> float | None``, its own clock in epoch
-    seconds: the registry then keeps every record in that clock, so all hosts agree.
-    """
-
-    def get(self, key: str) -> HealthRecord | None: ...
-
-    def update(self, key: str, fn: Update) -> HealthRecord | None:
-        """Replace the record with ``fn(record)`` atomically (``None`` deletes); return it.
-
-        ``fn`` may run more than once (an optimistic store retries it on a conflict), so it
-        must be pure apart from noting its latest answer.
-        """
-        ...
-
-    def items(self) -> list[tuple[str, HealthRecord]]: ...
-
-    def clear(self) -> None: ...
-
-
-class MemoryHealthStore:
-    """The in-process store: a dict behind a lock, never held across a model call."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._records: dict[str, HealthRecord] = {}
-
-    def get(self, key: str) -> HealthRecord | None:
-        with self._lock:
-            return self._records.get(key)
-
-    def update(self, key: str, fn: Update) -> HealthRecord | None:
-        with self._lock:
-            new = fn(self._records.get(key))
-            if new is None:
-                self._records.pop(key, None)
-            else:
-                self._records[key] = new
-            return new
-
-    def items(self) -> list[tuple[str, HealthRecord]]:
-        with self._lock:
-            return list(self._records.items())
-
-    def clear(self) -> None:
-        with self._lock:
-            self._records.clear()
 
 
 def _to_datetime(epoch: float) -> datetime:
@@ -242,7 +62,7 @@ def _to_epoch(until: Until, now: float, local_now: float) -> float:
     return now + ahead
 
 
-def _check_key(key: str) -> str:
+def check_key(key: str) -> str:
     if not isinstance(key, str) or not key.strip():
         raise ValueError(f"a model key must be a non-empty string, got {key!r}")
     return key.strip()
@@ -319,7 +139,7 @@ class HealthRegistry:
                 theirs = store_time()
             except Exception:  # a bare store failing: keep the last offset
                 theirs = None
-            if theirs is not None and _is_time(theirs):
+            if theirs is not None and is_time(theirs):
                 self._offset = float(theirs) - (local + self.clock()) / 2
         return local + self._offset
 
@@ -528,7 +348,7 @@ class HealthRegistry:
     def bench(self, key: str, until: Until) -> datetime:
         """Bench ``key`` by hand until ``until``: an aware datetime, or a duration from now
         (seconds, a timedelta, or a string such as ``"30m"``), at most ten years."""
-        key = _check_key(key)
+        key = check_key(key)
         local = self.clock()
         now = self._store_time(local)
         end = _to_epoch(until, now, local)
@@ -588,99 +408,3 @@ def _cleared(record: HealthRecord | None, started: float, now: float) -> HealthR
     if record.until is None and strikes == record.strikes:
         return record
     return HealthRecord(strikes=strikes, strike_times=newer)
-
-
-REDIS_URL_ENV = "LLM_FAILOVER_REDIS_URL"
-"""When set, the process-wide registry keeps its health in that Redis (fail-open)."""
-
-_registry_lock = threading.Lock()
-_registry: HealthRegistry | None = None
-
-
-def _from_environment() -> HealthRegistry:
-    url = os.environ.get(REDIS_URL_ENV, "").strip()
-    if not url:
-        return HealthRegistry()
-    try:
-        from ._failopen import FailOpenStore
-        from .redis_store import RedisHealthStore
-    except ImportError:
-        warnings.warn(
-            f"{REDIS_URL_ENV} is set but the redis package is missing "
-            "(pip install 'llm-failover[redis]'); health stays in-process",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return HealthRegistry()
-    try:
-        store = RedisHealthStore.from_url(url)
-    except Exception as exc:  # a malformed URL must not fail every request
-        warnings.warn(
-            f"{REDIS_URL_ENV} could not be used ({type(exc).__name__}: {exc}); "
-            "health stays in-process",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return HealthRegistry()
-    return HealthRegistry(FailOpenStore(store))
-
-
-def get_health_registry() -> HealthRegistry:
-    """The process-wide registry every chain uses unless given its own.
-
-    Built on first use: in-process, or on Redis when ``LLM_FAILOVER_REDIS_URL`` is set.
-    """
-    global _registry
-    with _registry_lock:
-        if _registry is None:
-            _registry = _from_environment()
-        return _registry
-
-
-def set_health_registry(registry: HealthRegistry) -> HealthRegistry:
-    """Replace the process-wide registry (e.g. one over a shared store); returns the old one."""
-    global _registry
-    if not isinstance(registry, HealthRegistry):
-        raise TypeError(f"expected a HealthRegistry, got {type(registry).__name__}")
-    old = get_health_registry()
-    with _registry_lock:
-        _registry = registry
-    return old
-
-
-def set_health_store(store: HealthStore, *, fail_open: bool = True) -> HealthRegistry:
-    """Keep the process-wide health in ``store`` (a Redis store, for a fleet).
-
-    With ``fail_open`` (the default) the store is wrapped in a
-    :class:`~failover_core.FailOpenStore`, so its outages never reach a request. Returns
-    the new registry.
-    """
-    if fail_open:
-        from ._failopen import FailOpenStore
-
-        store = FailOpenStore(store)
-    registry = HealthRegistry(store)
-    set_health_registry(registry)
-    return registry
-
-
-def list_benched() -> list[BenchedModel]:
-    """Every model benched in this process right now."""
-    return get_health_registry().list()
-
-
-def bench_model(spec: str, until: Until) -> datetime:
-    """Bench a model by hand (an operator's incident switch); returns the end.
-
-    ``until`` is an aware datetime or a duration: seconds, a timedelta, or ``"30m"``."""
-    return get_health_registry().bench(spec, until)
-
-
-def unbench_model(spec: str) -> bool:
-    """Bring a model back early; says whether it was benched."""
-    return get_health_registry().unbench(_check_key(spec))
-
-
-def is_benched(spec: str) -> bool:
-    """Whether a model is benched right now (expired benches read false)."""
-    return get_health_registry().is_benched(spec)

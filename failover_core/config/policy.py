@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import tenacity
 
-from ._classify import ClassifierRule, status_of
-from ._durations import as_duration
-from ._events import contained_failure
-from ._hedge import AdaptiveHedge, HedgeAfter, as_hedge_after
+from ..classification.classifier import ClassifierRule, status_of
+from ..flow.hedging import AdaptiveHedge, HedgeAfter, as_hedge_after
+from ..telemetry.events import contained_failure
+from .durations import as_duration
 
 if TYPE_CHECKING:
-    from ._events import Observer
+    from ..telemetry.events import Observer
 
 __all__ = [
     "DEFAULT",

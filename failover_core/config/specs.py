@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ._errors import SpecError
+from .._errors import SpecError
 
 __all__ = ["ModelSpec", "ProviderRegistry", "parse_spec", "split_specs"]
 

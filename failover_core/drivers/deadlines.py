@@ -24,7 +24,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from functools import partial
 from typing import Any, Generic, TypeVar
 
-from ._errors import AttemptTimeoutError
+from .._errors import AttemptTimeoutError
 
 __all__ = [
     "LINGER",

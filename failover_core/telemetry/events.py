@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from ._classify import ErrorKind, status_of
+from ..classification.classifier import ErrorKind, status_of
 
 __all__ = ["FailoverEvent", "Observer", "logger"]
 

@@ -1,7 +1,7 @@
 """A chain of entries and the four drivers that carry out the flow's commands.
 
 The drivers mirror each other line for line: sync and async calls, sync and async streams.
-All decisions are :class:`~failover_core._flow.FailoverFlow`'s; a driver only calls,
+All decisions are :class:`~failover_core.flow.engine.FailoverFlow`'s; a driver only calls,
 sleeps, and raises.
 """
 
@@ -23,13 +23,14 @@ from collections.abc import (
 from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
-from ._config import FailoverPolicy
-from ._deadlines import AsyncStreamAttempt, StreamAttempt, acall_within, call_within
-from ._errors import ChainConfigError
-from ._events import FailoverEvent, aawait_observer, run_observer
-from ._flow import Attempt, FailoverFlow, GiveUp, Served, Sleep
-from ._health import HealthRegistry, get_health_registry
-from ._race import aopen_prefix, arace, open_prefix, race
+from .._errors import ChainConfigError
+from ..config.policy import FailoverPolicy
+from ..flow.engine import Attempt, FailoverFlow, GiveUp, Served, Sleep
+from ..health.default import get_health_registry
+from ..health.registry import HealthRegistry
+from ..telemetry.events import FailoverEvent, aawait_observer, run_observer
+from .deadlines import AsyncStreamAttempt, StreamAttempt, acall_within, call_within
+from .race import aopen_prefix, arace, open_prefix, race
 
 __all__ = [
     "Entry",
@@ -167,7 +168,7 @@ async def _anotify_retry(on_retry: OnRetry | None, command: Sleep) -> None:
             await result
 
 
-# -- racing hedged attempts (see _race.py): an attempt, by the flow's command --------------
+# -- racing hedged attempts (see race.py): an attempt, by the flow's command --------------
 
 
 def _entry_call(call: Callable[[E], T], entries: Sequence[E], attempt: Attempt) -> T:

@@ -1,0 +1,145 @@
+"""Streams of a failover chat model: what counts as output, which chunks may be continued
+on another model (resumed streams), the continuation's prefill, and the ``served`` stamp
+on the first chunk of each model's output."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, cast
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
+
+import failover_core as fc
+
+from ._children import STRUCTURED_KWARGS, Request
+
+
+def message_text(chunk: AIMessageChunk) -> str:
+    return chunk.text
+
+
+def commits(chunk: AIMessageChunk) -> bool:
+    """Output a caller can see: text or a tool call. A bare role header is not output."""
+    return bool(chunk.content or chunk.tool_call_chunks)
+
+
+def served_copy(message: BaseMessage, served: fc.Served, *, first: bool = True) -> Any:
+    """A copy of the child's message saying who served it: the child's own message (and
+    its cache entry) is left as it was.
+
+    The first chunk of a resumed stream's continuation (``first`` false) says only what
+    the resumption adds (``resumed_from``, ``resumed_on``, ``resumed_after``): LangChain
+    adds chunks up by joining their strings, and a second ``model`` would be glued onto
+    the first.
+    """
+    info = served.as_dict()
+    if not first:
+        info = {
+            "resumed_from": served.resumed_from,
+            "resumed_on": served.model,
+            "resumed_after": served.resumed_after,
+        }
+    metadata = {**message.response_metadata, "failover": info}
+    return message.model_copy(update={"response_metadata": metadata})
+
+
+_NOT_PLAIN_KWARGS = ("tool_calls", "function_call", "reasoning_content", "reasoning", "parsed")
+
+
+def plain(chunk: AIMessageChunk) -> bool:
+    """Plain assistant text only: no tool call, no reasoning or thinking, no parsed output.
+    Only a stream of such chunks may be continued on another model."""
+    if chunk.tool_call_chunks or chunk.tool_calls or chunk.invalid_tool_calls:
+        return False
+    if any(chunk.additional_kwargs.get(k) for k in _NOT_PLAIN_KWARGS):
+        return False
+    if isinstance(chunk.content, str):
+        return True
+    return all(
+        isinstance(block, str) or (isinstance(block, dict) and block.get("type") == "text")
+        for block in chunk.content
+    )
+
+
+def resumable_request(request: Request) -> bool:
+    """Free text was asked for: no structured output, no JSON mode, no forced tool."""
+    if any(request.call.get(k) for k in (*STRUCTURED_KWARGS, "response_format")):
+        return False
+    choice = request.tools.get("tool_choice")
+    return not request.tools.get("tools") or choice in (None, "auto", "none")
+
+
+def prefills(model: BaseChatModel) -> bool:
+    """Able to continue an assistant turn by default: a ``ChatAnthropic`` (the Messages
+    API continues a final assistant message; its Bedrock and Vertex kin too)."""
+    return any(
+        cls.__name__ == "ChatAnthropic" and cls.__module__.startswith("langchain_anthropic")
+        for cls in type(model).__mro__
+    )
+
+
+def after_prefill(text: str, chunks: Iterator[AIMessageChunk]) -> Iterator[AIMessageChunk]:
+    """A continuation as the caller should see it: whitespace the prefill left out (the
+    caller has it already) is not repeated at its start."""
+    trim = text != text.rstrip()
+    for chunk in chunks:
+        if trim and chunk.content:
+            trim, chunk = False, _lstripped(chunk)
+        yield chunk
+
+
+async def aafter_prefill(
+    text: str, chunks: AsyncIterator[AIMessageChunk]
+) -> AsyncIterator[AIMessageChunk]:
+    trim = text != text.rstrip()
+    async for chunk in chunks:
+        if trim and chunk.content:
+            trim, chunk = False, _lstripped(chunk)
+        yield chunk
+
+
+def _lstripped(chunk: AIMessageChunk) -> AIMessageChunk:
+    if isinstance(chunk.content, str):
+        return chunk.model_copy(update={"content": chunk.content.lstrip()})
+    return chunk
+
+
+def streams(model: BaseChatModel) -> bool:
+    return type(model)._stream is not BaseChatModel._stream
+
+
+def as_chunk(message: BaseMessage) -> ChatGenerationChunk:
+    return ChatGenerationChunk(message=AIMessageChunk(**message.model_dump(exclude={"type"})))
+
+
+def chunk_text(chunk: ChatGenerationChunk) -> str:
+    return chunk.message.text
+
+
+def chunk_commits(chunk: ChatGenerationChunk) -> bool:
+    message = chunk.message
+    return commits(message) if isinstance(message, AIMessageChunk) else bool(message.content)
+
+
+def joined(chunks: Iterator[AIMessageChunk]) -> AIMessage:
+    from langchain_core.messages import message_chunk_to_message
+
+    output: AIMessageChunk | None = None
+    for chunk in chunks:
+        output = chunk if output is None else output + chunk
+    if output is None:
+        raise ValueError("the stream produced no chunks")
+    return cast(AIMessage, message_chunk_to_message(output))
+
+
+async def ajoined(chunks: AsyncIterator[AIMessageChunk]) -> AIMessage:
+    from langchain_core.messages import message_chunk_to_message
+
+    output: AIMessageChunk | None = None
+    async for chunk in chunks:
+        output = chunk if output is None else output + chunk
+    if output is None:
+        raise ValueError("the stream produced no chunks")
+    return cast(AIMessage, message_chunk_to_message(output))

@@ -1,0 +1,52 @@
+"""Failover decisions as LlamaIndex instrumentation events."""
+
+from __future__ import annotations
+
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index_instrumentation import get_dispatcher
+
+import failover_core as fc
+
+# The dispatcher keeps the name it had when this lived in llms.py (handlers may filter on it).
+dispatcher = get_dispatcher("llamaindex_failover.llms")
+
+
+class FailoverDecisionEvent(BaseEvent):
+    """A failover decision, dispatched to LlamaIndex instrumentation event handlers."""
+
+    model: str
+    kind: str
+    status: int | None = None
+    attempt: int
+    benched: bool
+    cooldown: float | None = None
+    next_model: str | None = None
+    error: str
+    reason: str = ""
+    """Why (``exhausted``, ``stream_resumed``, ...: :class:`failover_core.FailoverEvent`)."""
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "FailoverDecisionEvent"
+
+    @classmethod
+    def from_event(cls, event: fc.FailoverEvent) -> FailoverDecisionEvent:
+        return cls(
+            model=event.model,
+            kind=event.kind.value,
+            status=event.status,
+            attempt=event.attempt,
+            benched=event.benched,
+            cooldown=event.benched_for.total_seconds() if event.benched_for else None,
+            next_model=event.next_model,
+            error=f"{type(event.error).__name__}: {event.error}"[:1000],
+            reason=event.reason,
+        )
+
+
+def on_event(event: fc.FailoverEvent) -> None:
+    dispatcher.event(FailoverDecisionEvent.from_event(event))
+
+
+async def aon_event(event: fc.FailoverEvent) -> None:
+    await dispatcher.aevent(FailoverDecisionEvent.from_event(event))

@@ -1,0 +1,100 @@
+"""Streams of a failover LLM: what counts as output, which responses may be continued on
+another LLM (resumed streams), the continuation as the caller sees it, and the ``served``
+stamp on responses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import TypeVar
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    MessageRole,
+)
+from llama_index.core.llms.llm import LLM
+
+import failover_core as fc
+
+from ._children import provider_of
+
+R = TypeVar("R", ChatResponse, CompletionResponse)
+
+
+def commits_chat(response: ChatResponse) -> bool:
+    """Output a caller can see: new text or a tool call (not an empty header chunk)."""
+    if response.delta:
+        return True
+    message = response.message
+    return bool(message.additional_kwargs.get("tool_calls")) or any(
+        getattr(block, "block_type", "text") not in ("text",) for block in message.blocks
+    )
+
+
+def commits_completion(response: CompletionResponse) -> bool:
+    return bool(response.delta)
+
+
+NOT_FREE_TEXT = ("tools", "tool_choice", "response_format", "output_cls")
+
+
+_NOT_PLAIN_KWARGS = ("tool_calls", "tool_call", "thinking", "reasoning", "reasoning_content")
+
+
+def plain_chat(response: ChatResponse) -> bool:
+    """Plain assistant text only (no tool call, no thinking or reasoning): only a stream of
+    such responses may be continued on another LLM."""
+    message = response.message
+    if any(message.additional_kwargs.get(k) for k in _NOT_PLAIN_KWARGS):
+        return False
+    return all(getattr(block, "block_type", "text") == "text" for block in message.blocks)
+
+
+def prefills(llm: LLM) -> bool:
+    """Able to continue an assistant turn by default: llama-index's Anthropic LLMs (the
+    Messages API continues a final assistant message)."""
+    return provider_of(llm) == "anthropic"
+
+
+def _continuing(text: str, response: ChatResponse, trim: bool) -> ChatResponse:
+    """A continuation's response as the caller sees it: the message holds the whole answer
+    (the text delivered before, then the continuation so far), the delta only what is new."""
+    content = response.message.content or ""
+    delta = response.delta
+    if trim:  # whitespace the prefill left out: the caller has it already
+        before = content[: len(content) - len(delta or "")]
+        if delta and not before.strip():
+            delta = delta.lstrip()
+        content = content.lstrip()
+    message = ChatMessage(
+        role=MessageRole.ASSISTANT,
+        content=text + content,
+        additional_kwargs=response.message.additional_kwargs,
+    )
+    return response.model_copy(update={"message": message, "delta": delta})
+
+
+def after_prefill(text: str, responses: Iterator[ChatResponse]) -> Iterator[ChatResponse]:
+    trim = text != text.rstrip()
+    for response in responses:
+        yield _continuing(text, response, trim)
+
+
+async def aafter_prefill(
+    text: str, responses: AsyncIterator[ChatResponse]
+) -> AsyncIterator[ChatResponse]:
+    trim = text != text.rstrip()
+    async for response in responses:
+        yield _continuing(text, response, trim)
+
+
+def served_copy(response: R, served: fc.Served) -> R:
+    """A copy of the child's response naming who served it (the child's own stays clean)."""
+    return response.model_copy(
+        update={"additional_kwargs": {**response.additional_kwargs, "failover": served.as_dict()}}
+    )
+
+
+def delta_of(response: ChatResponse | CompletionResponse) -> str:
+    return response.delta or ""
