@@ -57,7 +57,7 @@ class Entry(Protocol):
 
 
 def build_entries(
-    models: Sequence[M] | Mapping[str, M],
+    models: Sequence[M | Pool] | Mapping[str, M | Pool],
     *,
     model_type: type,
     what: str,
@@ -77,7 +77,7 @@ def build_entries(
     response headers so the pool reads rate limits).
     """
     if isinstance(models, Mapping):
-        items: list[tuple[str | None, M]] = list(models.items())
+        items: list[tuple[str | None, M | Pool]] = list(models.items())
     elif isinstance(models, Sequence) and not isinstance(models, str):
         items = [(None, model) for model in models]
     else:
