@@ -53,6 +53,12 @@ class RemoteSimulator(FaultShortcuts):
         body = {"model": model, "seconds": seconds, "chunk_delay": chunk_delay}
         self._post("/_sim/latency", {**body, "p99": p99, "seed": seed})
 
+    def set_rate_limit(
+        self, model: str, requests: int, *, tokens: int | None = None, window: float = 60.0
+    ) -> None:
+        body = {"model": model, "requests": requests, "tokens": tokens, "window": window}
+        self._post("/_sim/ratelimit", body)
+
     def clear(self, model: str | None = None) -> None:
         self._post("/_sim/clear", {"model": model} if model else {})
 
