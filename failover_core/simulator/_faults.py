@@ -267,6 +267,7 @@ class SimulatorState:
             return {
                 "calls": dict(self._calls),
                 "disconnects": dict(self._disconnects),
+                "rate_limited": dict(self.rate_limits.limited),
                 "plans": {
                     name: {
                         "faults": [f.to_dict() for f in plan.faults],
