@@ -23,7 +23,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from langchain_openai import ChatOpenAI
 
