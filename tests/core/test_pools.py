@@ -423,3 +423,36 @@ async def test_fifty_concurrent_requests_over_two_members_all_succeed(
     assert served["a"] > 0 and served["b"] > 0 and sum(served.values()) == 50
     assert events == []
     assert all(s.in_flight == 0 for s in p.balancer.snapshot(["a", "b"]))
+
+
+# -- the simulator's rate limits ---------------------------------------------------------
+
+
+def test_the_simulator_announces_its_limits_and_answers_429_past_them(
+    provider_sim: Any,
+) -> None:
+    import anthropic
+    import openai
+
+    provider_sim.set_rate_limit("gpt-4o-mini", requests=2, tokens=10_000, window=60)
+    client = openai.OpenAI(base_url=provider_sim.openai_base_url, api_key="k", max_retries=0)
+    ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    first = client.chat.completions.with_raw_response.create(**ask)
+    assert first.headers["x-ratelimit-limit-requests"] == "2"
+    assert first.headers["x-ratelimit-remaining-requests"] == "1"
+    assert 0 < parse_duration(first.headers["x-ratelimit-reset-requests"]) <= 60  # type: ignore[operator]
+    client.chat.completions.create(**ask)
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(**ask)
+    assert int(caught.value.response.headers["retry-after"]) >= 1
+    assert provider_sim.rate_limited("gpt-4o-mini") == 1
+
+    provider_sim.set_rate_limit("claude-haiku", requests=1, window=60)
+    claude = anthropic.Anthropic(
+        base_url=provider_sim.anthropic_base_url, api_key="k", max_retries=0
+    )
+    raw = claude.messages.with_raw_response.create(
+        model="claude-haiku", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+    )
+    limits = read_rate_limits(raw.headers, now=__import__("time").time())
+    assert limits is not None and limits.exhausted and 0 < (limits.reset_in or 0) <= 60
