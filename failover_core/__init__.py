@@ -59,6 +59,8 @@ from .health.failopen import FailOpenStore
 from .health.memory import MemoryHealthStore
 from .health.records import BenchedModel, HealthRecord, HealthStore
 from .health.registry import HealthRegistry
+from .pool.balancer import PoolBalancer, get_pool_balancer, set_pool_balancer
+from .pool.pool import Pool
 from .telemetry.events import FailoverEvent, Observer
 
 __all__ = [
@@ -93,6 +95,8 @@ __all__ = [
     "MemoryHealthStore",
     "ModelSpec",
     "Observer",
+    "Pool",
+    "PoolBalancer",
     "ProviderRegistry",
     "Resume",
     "ResumeNotice",
@@ -110,6 +114,7 @@ __all__ = [
     "get_failover_defaults",
     "get_health_registry",
     "get_hedge_budget",
+    "get_pool_balancer",
     "is_benched",
     "list_benched",
     "parse_spec",
@@ -118,6 +123,7 @@ __all__ = [
     "set_health_registry",
     "set_health_store",
     "set_hedge_budget",
+    "set_pool_balancer",
     "split_specs",
     "status_of",
     "unbench_model",

@@ -69,6 +69,22 @@ def key_of(model: BaseChatModel) -> str:
     return f"{provider}/{name}" if name else provider
 
 
+def with_headers(model: BaseChatModel) -> BaseChatModel:
+    """A pool member that reports its HTTP response headers (the rate limits), so the pool
+    can route around a limit before the 429: a copy of a ``ChatOpenAI``-like model with
+    ``include_response_headers`` on; any other model as it is."""
+    fields = type(model).model_fields
+    if "include_response_headers" in fields and not model.include_response_headers:  # type: ignore[attr-defined]  # a ChatOpenAI-like field
+        return model.model_copy(update={"include_response_headers": True})
+    return model
+
+
+def response_headers(message: BaseMessage) -> Any:
+    """The HTTP headers a child put in an answer's ``response_metadata``, if any."""
+    metadata = getattr(message, "response_metadata", None)
+    return metadata.get("headers") if isinstance(metadata, dict) else None
+
+
 def common_profile(models: Sequence[BaseChatModel]) -> ModelProfile | None:
     """The chain's common ground: the smallest limits any child reports, and a capability
     only where every child has it."""

@@ -31,6 +31,7 @@ from typing_extensions import Self, override
 import failover_core as fc
 from failover_core.config.options import check_options
 from failover_core.config.policy import POLICY_OPTIONS
+from failover_core.pool.pool import PoolGroup
 
 from . import _callbacks as cb
 from ._children import (
@@ -43,6 +44,8 @@ from ._children import (
     key_of,
     providers,
     register_provider,
+    response_headers,
+    with_headers,
 )
 from ._streaming import (
     aafter_prefill,
@@ -63,18 +66,22 @@ from ._streaming import (
 
 __all__ = ["FailoverChatModel", "key_of", "register_provider"]
 
+Models = Sequence[BaseChatModel | fc.Pool] | Mapping[str, BaseChatModel | fc.Pool]
+
 _CHAIN_FIELDS = frozenset({"models", "registry", *POLICY_OPTIONS})
 """Fields the chain is built from: assigning one rebuilds it."""
 
 
-def _entries(models: Sequence[BaseChatModel] | Mapping[str, BaseChatModel]) -> list[Child]:
+def _entries(models: Models, pools: list[PoolGroup]) -> list[Child]:
     return fc.build_entries(
         models,
         model_type=BaseChatModel,
         what="LangChain chat models (BaseChatModel)",
         key_of=key_of,
         make=Child,
-        nested=lambda m: m.failover_chain.entries if isinstance(m, FailoverChatModel) else None,
+        nested=lambda m: m.failover_chain if isinstance(m, FailoverChatModel) else None,
+        pools=pools,
+        pooled=with_headers,
     )
 
 
@@ -101,8 +108,9 @@ class FailoverChatModel(BaseChatModel):
     child that retries on its own.
     """
 
-    models: Sequence[BaseChatModel] | Mapping[str, BaseChatModel] = Field(repr=False)
-    """The chain, in order; a dict gives the health keys explicitly."""
+    models: Models = Field(repr=False)
+    """The chain, in order; a dict gives the health keys explicitly. A
+    :class:`failover_core.Pool` of deployments of one model is one entry."""
     max_retries: int | None = None
     """Attempts per model on transient errors (default 3; below 1 means 1)."""
     cooldown: timedelta | float | str | None = None
@@ -168,8 +176,9 @@ class FailoverChatModel(BaseChatModel):
     def _rebuild(self) -> None:
         """Build the chain (policy, entries, registry) from the fields as they are now."""
         policy = fc.FailoverPolicy.of(self)
-        entries = _entries(self.models)
-        chain = fc.FailoverChain(entries, policy, self.registry)
+        pools: list[PoolGroup] = []
+        entries = _entries(self.models, pools)
+        chain = fc.FailoverChain(entries, policy, self.registry, pools=pools)
         for entry in entries:
             fc.warn_if_child_retries(entry.key, entry.model, stacklevel=5)
         self._chain = chain
@@ -208,7 +217,7 @@ class FailoverChatModel(BaseChatModel):
     @classmethod
     def from_specs(
         cls,
-        specs: str | Sequence[str],
+        specs: str | Sequence[str | Sequence[str]],
         *,
         max_retries: int | None = None,
         cooldown: timedelta | float | str | None = None,
@@ -231,8 +240,7 @@ class FailoverChatModel(BaseChatModel):
         "anthropic": {"api_key": ...}}``. ``max_retries`` here is the failover model's
         attempts per model, and the deadlines are the failover model's own.
         """
-        chain = providers.build_chain(specs, model_kwargs, per_provider)
-        built = {spec.key: model for spec, model in chain}
+        built = providers.build_models(specs, model_kwargs, per_provider)
         deadlines: dict[str, Any] = {
             "timeout": timeout,
             "first_token_timeout": first_token_timeout,
@@ -382,8 +390,8 @@ class FailoverChatModel(BaseChatModel):
         if target is child.model and self._unobserved(config, child.model):
             stop, rest = direct_kwargs(kwargs)
             result = child.model._generate_with_cache(request.messages, stop=stop, **rest)
-            return result.generations[0].message
-        return cast(BaseMessage, target.invoke(request.messages, config, **kwargs))
+            return self._heard(child, result.generations[0].message)
+        return self._heard(child, target.invoke(request.messages, config, **kwargs))
 
     async def _acall_child(
         self, child: Child, request: Request, config: RunnableConfig
@@ -392,14 +400,23 @@ class FailoverChatModel(BaseChatModel):
         if target is child.model and self._unobserved(config, child.model):
             stop, rest = direct_kwargs(kwargs)
             result = await child.model._agenerate_with_cache(request.messages, stop=stop, **rest)
-            return result.generations[0].message
+            return self._heard(child, result.generations[0].message)
         watch = cb.AttemptRun()
         attempt = cb.watched(config, watch)
         try:
-            return cast(BaseMessage, await target.ainvoke(request.messages, attempt, **kwargs))
+            return self._heard(child, await target.ainvoke(request.messages, attempt, **kwargs))
         except BaseException as exc:  # cancelled: the child's run has no end unless we end it
             await cb.aend_cancelled(watch, attempt, child.model, exc)
             raise
+
+    def _heard(self, child: Child, message: Any) -> BaseMessage:
+        """``message`` from ``child``, its rate-limit headers noted for its pool."""
+        self._heard_key(child.key, message)
+        return cast(BaseMessage, message)
+
+    def _heard_key(self, key: str, message: BaseMessage) -> None:
+        if self._chain.pools:
+            self._chain.note_response(key, response_headers(message))
 
     def _answer(
         self,
@@ -585,6 +602,7 @@ class FailoverChatModel(BaseChatModel):
             )
             for chunk, served in chunks:
                 if served is not shown:
+                    self._heard_key(served.model, chunk)
                     chunk = served_copy(chunk, served, first=shown is None)
                     shown = served
                 output = chunk if output is None else output + chunk
@@ -653,6 +671,7 @@ class FailoverChatModel(BaseChatModel):
             )
             async for chunk, served in chunks:
                 if served is not shown:
+                    self._heard_key(served.model, chunk)
                     chunk = served_copy(chunk, served, first=shown is None)
                     shown = served
                 output = chunk if output is None else output + chunk
@@ -710,6 +729,8 @@ class FailoverChatModel(BaseChatModel):
 
         chunks = self._chain.stream(open_stream, chunk_text, messages, commits=chunk_commits)
         for n, (chunk, served) in enumerate(chunks):
+            if not n:
+                self._heard_key(served.model, chunk.message)
             yield chunk if n else ChatGenerationChunk(message=served_copy(chunk.message, served))
 
     async def _astream(
@@ -733,5 +754,7 @@ class FailoverChatModel(BaseChatModel):
         chunks = self._chain.astream(open_stream, chunk_text, messages, commits=chunk_commits)
         n = 0
         async for chunk, served in chunks:
+            if not n:
+                self._heard_key(served.model, chunk.message)
             yield chunk if n else ChatGenerationChunk(message=served_copy(chunk.message, served))
             n += 1

@@ -31,6 +31,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 import failover_core as fc
 from failover_core.config.options import check_options
 from failover_core.config.policy import POLICY_OPTIONS
+from failover_core.pool.pool import PoolGroup
 
 from ._children import (
     Child,
@@ -83,14 +84,17 @@ _PROMPT_FIELDS = (
 _PROMPT_DEFAULTS = (generic_messages_to_prompt, default_completion_to_prompt)
 
 
-def _entries(llms: Sequence[LLM] | Mapping[str, LLM]) -> list[Child]:
+def _entries(
+    llms: Sequence[LLM | fc.Pool] | Mapping[str, LLM | fc.Pool], pools: list[PoolGroup]
+) -> list[Child]:
     return fc.build_entries(
         llms,
         model_type=LLM,
         what="LlamaIndex LLMs",
         key_of=key_of,
         make=Child,
-        nested=lambda llm: llm.failover_chain.entries if isinstance(llm, FailoverLLM) else None,
+        nested=lambda llm: llm.failover_chain if isinstance(llm, FailoverLLM) else None,
+        pools=pools,
     )
 
 
@@ -134,7 +138,9 @@ class FailoverLLM(FunctionCallingLLM):
     (``predict``, engines) is each child's own, as if the child were called directly.
     """
 
-    llms: Any = Field(description="The chain, in order; a dict gives the health keys.")
+    llms: Any = Field(
+        description="The chain, in order; a dict gives the health keys; a fc.Pool is one entry."
+    )
     max_retries: int | None = Field(default=None, description="Attempts per model (3).")
     cooldown: timedelta | float | str | None = Field(
         default=None, description='Bench time: seconds, a timedelta or "5m" (5 min).'
@@ -186,8 +192,9 @@ class FailoverLLM(FunctionCallingLLM):
     def _new_chain(self, *, warn: bool = False) -> fc.FailoverChain[Child]:
         """The chain from the fields as they are now (children are left untouched)."""
         policy = fc.FailoverPolicy.of(self, extra_rules=[tools_unsupported])
-        entries = _entries(self.llms)
-        chain = fc.FailoverChain(entries, policy, self.registry)
+        pools: list[PoolGroup] = []
+        entries = _entries(self.llms, pools)
+        chain = fc.FailoverChain(entries, policy, self.registry, pools=pools)
         if warn:
             level = _user_stacklevel()
             for entry in entries:

@@ -62,7 +62,9 @@ def _isolated_globals() -> Iterator[None]:
     listeners = _telemetry._listeners
     old_registry = fc.set_health_registry(fc.HealthRegistry())
     old_hedging = _hedge.set_hedging(_hedge.Hedging(_hedge.LatencyTracker(), fc.HedgeBudget()))
+    old_balancer = fc.set_pool_balancer(fc.PoolBalancer())
     yield
+    fc.set_pool_balancer(old_balancer)
     fc.set_failover_defaults(
         defaults.max_retries,
         defaults.cooldown,

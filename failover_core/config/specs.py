@@ -3,18 +3,23 @@
 Each adapter keeps a :class:`ProviderRegistry` of factories that build its framework's
 model for a provider; a ``"*"`` factory serves any provider (LangChain's
 ``init_chat_model`` does). A comma-separated string is a chain and is spliced in.
+
+Pools: ``"openai:gpt-4o | azure_openai:gpt-4o"`` (members joined by ``|``) or a nested
+list, ``[["openai:gpt-4o", "azure_openai:gpt-4o"], "anthropic:claude-haiku-4-5"]``, is one
+:class:`~failover_core.Pool` entry whose members are keyed ``provider/model#n``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .._errors import SpecError
+from ..pool.pool import Pool
 
-__all__ = ["ModelSpec", "ProviderRegistry", "parse_spec", "split_specs"]
+__all__ = ["ModelSpec", "ProviderRegistry", "parse_spec", "split_pooled", "split_specs"]
 
 M = TypeVar("M")
 
@@ -54,6 +59,34 @@ def split_specs(specs: str | Iterable[str]) -> list[str]:
         if not isinstance(item, str):
             raise SpecError(f"a model spec must be a string, got {type(item).__name__}: {item!r}")
         out.extend(part.strip() for part in item.split(",") if part.strip())
+    return out
+
+
+Specs = str | Iterable[str | Sequence[str]]
+"""Spec strings: one comma-separated string, or a list whose items may be lists (pools)."""
+
+
+def split_pooled(specs: Specs) -> list[str | list[str]]:
+    """Like :func:`split_specs`, with pools kept together: a ``|``-joined part or a nested
+    list is a list of member specs."""
+    items = [specs] if isinstance(specs, str) else list(specs)
+    out: list[str | list[str]] = []
+    for item in items:
+        if isinstance(item, str):
+            for part in split_specs(item):
+                members = [m.strip() for m in part.split("|") if m.strip()]
+                if len(members) > 1:
+                    out.append(members)
+                elif members:
+                    out.append(members[0])
+        elif isinstance(item, Sequence):
+            members = [m.strip() for text in split_specs(item) for m in text.split("|")]
+            members = [m for m in members if m]
+            if not members:
+                raise SpecError(f"an empty pool in the specs: {item!r}")
+            out.append(members)
+        else:
+            raise SpecError(f"a model spec must be a string, got {type(item).__name__}: {item!r}")
     return out
 
 
@@ -126,3 +159,25 @@ class ProviderRegistry(Generic[M]):
         return [
             (spec, self.build(spec, {**shared, **own.get(spec.provider, {})})) for spec in parsed
         ]
+
+    def build_models(
+        self,
+        specs: Specs,
+        kwargs: Mapping[str, Any] | None = None,
+        per_provider: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> dict[str, M | Pool]:
+        """The ``models=`` of a chain built from ``specs``: each spec's model under its key,
+        each pool (``a | b`` or a nested list) a :class:`Pool` keyed ``provider/model#n``."""
+        groups = split_pooled(specs)
+        flat = [text for group in groups for text in ([group] if isinstance(group, str) else group)]
+        built = iter(self.build_chain(flat, kwargs, per_provider))
+        out: dict[str, M | Pool] = {}
+        for group in groups:
+            if isinstance(group, str):
+                spec, model = next(built)
+                out[spec.key] = model
+                continue
+            members = [next(built) for _ in group]
+            keyed = {f"{spec.key}#{n}": model for n, (spec, model) in enumerate(members, 1)}
+            out[f"pool:{','.join(keyed)}"] = Pool(keyed)
+        return out

@@ -21,13 +21,14 @@ from collections.abc import (
     Sequence,
 )
 from functools import partial
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from .._errors import ChainConfigError
 from ..config.policy import FailoverPolicy
 from ..flow.engine import Attempt, FailoverFlow, GiveUp, Served, Sleep
 from ..health.default import get_health_registry
 from ..health.registry import HealthRegistry
+from ..pool.pool import Pool, PoolGroup
 from ..telemetry.events import FailoverEvent, aawait_observer, run_observer
 from .deadlines import AsyncStreamAttempt, StreamAttempt, acall_within, call_within
 from .race import aopen_prefix, arace, open_prefix, race
@@ -56,37 +57,83 @@ class Entry(Protocol):
 
 
 def build_entries(
-    models: Sequence[M] | Mapping[str, M],
+    models: Sequence[M | Pool] | Mapping[str, M | Pool],
     *,
     model_type: type,
     what: str,
     key_of: Callable[[M], str],
     make: Callable[[str, M], E],
-    nested: Callable[[M], Sequence[E] | None],
+    nested: Callable[[M], Sequence[E] | FailoverChain[E] | None],
+    pools: list[PoolGroup] | None = None,
+    pooled: Callable[[M], M] | None = None,
 ) -> list[E]:
     """An adapter's entries for ``models``: a list (keys from ``key_of``) or a dict of keys.
 
     A model for which ``nested`` returns entries (a failover model itself) is spliced in,
     so keys and cooldowns stay flat, as in the seed. ``what`` names the models in errors.
+    A :class:`~failover_core.Pool` becomes one entry per member, keyed by the pool's own
+    keys or ``key_of(member)#n``; each pool is appended to ``pools`` (give a list whenever
+    ``models`` may hold one), and ``pooled`` may adapt each member (an adapter turns on
+    response headers so the pool reads rate limits).
     """
     if isinstance(models, Mapping):
-        items: list[tuple[str | None, M]] = list(models.items())
+        items: list[tuple[str | None, M | Pool]] = list(models.items())
     elif isinstance(models, Sequence) and not isinstance(models, str):
         items = [(None, model) for model in models]
     else:
         raise TypeError(f"expected a list or a dict of {what}, got {models!r}")
     out: list[E] = []
     for key, model in items:
+        if isinstance(model, Pool):
+            group = _pool_entries(key, model, model_type, what, key_of, make, nested, pooled)
+            out.extend(group[0])
+            if pools is None:
+                raise ChainConfigError("this chain does not take pools")
+            pools.append(group[1])
+            continue
         if not isinstance(model, model_type):
             raise TypeError(f"expected {what}, got {model!r}")
         if key is not None and (not isinstance(key, str) or not key.strip()):
             raise ChainConfigError(f"a model key must be a non-empty string, got {key!r}")
         inner = nested(model)
+        if isinstance(inner, FailoverChain):
+            if inner.pools and pools is None:
+                raise ChainConfigError("this chain does not take pools")
+            if pools is not None:
+                pools.extend(inner.pools)
+            inner = inner.entries
         if inner is not None:
             out.extend(inner)
         else:
             out.append(make(key.strip() if key is not None else key_of(model), model))
     return out
+
+
+def _pool_entries(
+    key: str | None,
+    pool: Pool,
+    model_type: type,
+    what: str,
+    key_of: Callable[[M], str],
+    make: Callable[[str, M], E],
+    nested: Callable[[M], Sequence[E] | FailoverChain[E] | None],
+    pooled: Callable[[M], M] | None,
+) -> tuple[list[E], PoolGroup]:
+    """A pool's member entries: its keys, or ``key_of(member)#n`` (``key#n`` when the pool
+    itself is keyed in a dict)."""
+    if key is not None and (not isinstance(key, str) or not key.strip()):
+        raise ChainConfigError(f"a model key must be a non-empty string, got {key!r}")
+    entries: list[E] = []
+    members = cast(tuple[tuple[str | None, M], ...], pool.members)
+    for n, (own, member) in enumerate(members, start=1):
+        if not isinstance(member, model_type):
+            raise TypeError(f"expected {what} in a pool, got {member!r}")
+        if nested(member) is not None:
+            raise ChainConfigError("a failover model cannot be a pool member; pool its models")
+        if own is None:
+            own = f"{key.strip() if key is not None else key_of(member)}#{n}"
+        entries.append(make(own, pooled(member) if pooled is not None else member))
+    return entries, PoolGroup(tuple(e.key for e in entries), pool)
 
 
 def check_unique_keys(entries: Sequence[Entry]) -> None:
@@ -104,6 +151,20 @@ def check_unique_keys(entries: Sequence[Entry]) -> None:
             f"duplicate model key(s) in one chain: {', '.join(dupes)}; "
             "give distinct keys with a dict, e.g. {'openai/gpt-4o#a': model_a, ...}"
         )
+
+
+def _check_pools(keys: Sequence[str], pools: Sequence[PoolGroup]) -> None:
+    """Each pool's members are consecutive entries of the chain, each in one pool."""
+    seen: set[str] = set()
+    for group in pools:
+        if not isinstance(group, PoolGroup) or not group.keys:
+            raise TypeError(f"expected a PoolGroup with members, got {group!r}")
+        first = keys.index(group.keys[0]) if group.keys[0] in keys else -1
+        if first < 0 or tuple(keys[first : first + len(group.keys)]) != group.keys:
+            raise ChainConfigError(f"pool members {group.keys} are not consecutive entries")
+        if seen & set(group.keys):
+            raise ChainConfigError(f"a model is in two pools: {sorted(seen & set(group.keys))}")
+        seen.update(group.keys)
 
 
 S = TypeVar("S")
@@ -225,8 +286,10 @@ class FailoverChain(Generic[E]):
         *,
         sleep: Callable[[float], None] = time.sleep,
         asleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        pools: Sequence[PoolGroup] = (),
     ) -> None:
         check_unique_keys(entries)
+        _check_pools([e.key for e in entries], pools)
         if registry is not None and not isinstance(registry, HealthRegistry):
             raise TypeError(f"registry must be a HealthRegistry, got {registry!r}")
         self.entries: tuple[E, ...] = tuple(entries)
@@ -234,6 +297,8 @@ class FailoverChain(Generic[E]):
         self._registry = registry
         self.sleep = sleep
         self.asleep = asleep
+        self.pools: tuple[PoolGroup, ...] = tuple(pools)
+        self._pool_of = {key: group for group in self.pools for key in group.keys}
 
     @property
     def registry(self) -> HealthRegistry:
@@ -245,7 +310,14 @@ class FailoverChain(Generic[E]):
         return tuple(e.key for e in self.entries)
 
     def flow(self, request: object = None) -> FailoverFlow:
-        return FailoverFlow(self.keys, self.policy, self.registry, request)
+        return FailoverFlow(self.keys, self.policy, self.registry, request, pools=self.pools)
+
+    def note_response(self, key: str, headers: Mapping[str, Any] | None) -> None:
+        """Headers of ``key``'s answer (rate limits), for its pool's balancer; adapters
+        call it where the child exposes them. Keys outside any pool are ignored."""
+        group = self._pool_of.get(key)
+        if group is not None and headers:
+            group.balancer.observe(key, headers)
 
     # -- request/response ---------------------------------------------------------------
 

@@ -45,9 +45,11 @@ from .._errors import (
     ResumeNotice,
     StreamInterruptedError,
 )
-from ..classification.classifier import ErrorKind, classify
+from ..classification.classifier import ErrorKind, classify, status_of
 from ..config.policy import FailoverPolicy
 from ..health.registry import HealthRegistry
+from ..pool.pool import PoolGroup
+from ..pool.ratelimits import headers_of
 from ..telemetry import listeners as _telemetry
 from ..telemetry.events import FailoverEvent, logger, notify
 from .hedging import AdaptiveHedge, HedgeNotice, Hedging, get_hedging
@@ -119,9 +121,14 @@ class FailoverFlow:
         policy: FailoverPolicy,
         registry: HealthRegistry,
         request: object = None,
+        *,
+        pools: Sequence[PoolGroup] = (),
     ) -> None:
         if not keys:
             raise ValueError("a failover flow needs at least one entry")
+        # Pools: each member key's pool, and the balancer's start of each open attempt.
+        self._pool_of = {key: group for group in pools for key in group.keys}
+        self._pool_open: dict[str, float] = {}
         self._keys = tuple(keys)
         self._policy = policy
         self._registry = registry
@@ -165,6 +172,8 @@ class FailoverFlow:
             self._best_effort = True
         else:
             self._skipped = [(k, until) for k, until in benched.items() if until is not None]
+        if self._pool_of:
+            self._live = self._arranged(self._live)
         if self._hedging is not None:
             self._hedging.budget.request(self._registry.hedge_tally)
         self._pos = self._enter(-1) or 0
@@ -211,6 +220,7 @@ class FailoverFlow:
         key, attempt, policy = self._key, self._attempt, self._policy
         kind = classify(error, policy.rules)
         self._last = (error, kind)
+        self._pool_heard(key, error)
         self._attempt_ended(_outcome(error, kind))
         if key in self._probing:
             self._probe_failed(key, kind)
@@ -219,7 +229,8 @@ class FailoverFlow:
             if key in self._probing:  # says nothing of the model: let another request probe
                 self._registry.release_probe(key)
                 self._probing.discard(key)
-            return self._move_on(error, kind, reason="request_specific")
+            # The pool's other members serve the same model: the request would fail there too.
+            return self._move_on(error, kind, reason="request_specific", after=self._pool_last())
         if kind is ErrorKind.AUTH_DEAD:
             benched = self._registry.bench_now(key, policy.cooldown)
             return self._move_on(error, kind, reason="auth_dead", until=benched)
@@ -234,6 +245,8 @@ class FailoverFlow:
         )
         if exhausted:
             return self._move_on(error, kind, reason="exhausted", until=until)
+        if self._pool_has_next():  # another member of its pool: at once, no backoff
+            return self._move_on(error, kind, reason="pool_next", until=until)
         if until is not None and not self._best_effort:
             # Benched now by failures from other requests too: stop spending retries on it.
             return self._move_on(error, kind, reason="benched_elsewhere", until=until)
@@ -343,6 +356,8 @@ class FailoverFlow:
         if not self._ended:
             self._attempt_ended("cancelled")
             self._request_ended(None)
+        for key in list(self._pool_open):
+            self._pool_stop(key, "cancelled")
         probing, self._probing = sorted(self._probing), set()
         for key in probing:
             self._tell("probe_ended", key, "released")
@@ -390,6 +405,7 @@ class FailoverFlow:
         self._hedge = (pos, now, self._registry.now(), time.perf_counter())
         self._attempts += 1
         key = self._keys[self._live[pos]]
+        self._pool_start(key)
         waited = now - self._began
         notice = HedgeNotice(f"no output from {self._key} after {waited:.3f} s; racing {key}")
         self._emit(notice, ErrorKind.TRANSIENT, until=None, next_model=key, reason="hedge_started")
@@ -406,6 +422,7 @@ class FailoverFlow:
         self._emit(notice, ErrorKind.TRANSIENT, until=None, next_model=key, reason=outcome)
         if not hedge:  # the hedge is cancelled
             self._tell("attempt_ended", key, "cancelled", time.perf_counter() - started[2])
+            self._pool_stop(key, "cancelled")
         if hedge:
             loser = self._key
             self._attempt_ended("cancelled")
@@ -427,8 +444,10 @@ class FailoverFlow:
         key = hedge_key if hedge else self._key
         kind = classify(error, self._policy.rules)
         outcome = _outcome(error, kind)
+        self._pool_heard(key, error)
         if hedge:
             self._tell("attempt_ended", key, outcome, time.perf_counter() - started[2])
+            self._pool_stop(key, outcome)
         else:
             self._attempt_ended(outcome)
         if key in self._probing:
@@ -507,6 +526,7 @@ class FailoverFlow:
     def _attempt_ended(self, outcome: str) -> None:
         if not self._ended:
             self._ended = True
+            self._pool_stop(self._key, outcome)
             self._tell("attempt_ended", self._key, outcome, time.perf_counter() - self._t0)
 
     def _request_ended(self, served: str | None) -> None:
@@ -529,6 +549,7 @@ class FailoverFlow:
         if self._hedging is not None:
             self._began = self._hedging.clock()
         self._by_hedge = False
+        self._pool_start(self._key)
         return Attempt(index=self._live[self._pos], key=self._key, number=self._attempt)
 
     def _enter(self, after: int) -> int | None:
@@ -555,10 +576,81 @@ class FailoverFlow:
             self._probing.add(key)
         return entry != "closed"
 
+    # -- pools --------------------------------------------------------------------------
+
+    def _arranged(self, live: list[int]) -> list[int]:
+        """``live`` with each pool's members in its balancer's order for this request;
+        members out of rate limit go to the very end, tried only if all else fails."""
+        out: list[int] = []
+        limited: list[int] = []
+        i = 0
+        while i < len(live):
+            group = self._pool_of.get(self._keys[live[i]])
+            if group is None:
+                out.append(live[i])
+                i += 1
+                continue
+            j = i
+            while j < len(live) and self._pool_of.get(self._keys[live[j]]) is group:
+                j += 1
+            at = {self._keys[p]: p for p in live[i:j]}
+            order, blocked = group.balancer.rank(list(at))
+            out.extend(at[k] for k in order)
+            limited.extend(at[k] for k in blocked)
+            i = j
+        return out + limited
+
+    def _pool_has_next(self) -> bool:
+        """The live position after the current one is a member of the current's pool."""
+        group = self._pool_of.get(self._key)
+        nxt = self._pos + 1
+        return (
+            group is not None
+            and nxt < len(self._live)
+            and self._pool_of.get(self._keys[self._live[nxt]]) is group
+        )
+
+    def _pool_last(self) -> int | None:
+        """The last consecutive live position in the current entry's pool (``None``: not
+        in a pool)."""
+        group = self._pool_of.get(self._key)
+        if group is None:
+            return None
+        pos = self._pos
+        while (
+            pos + 1 < len(self._live)
+            and self._pool_of.get(self._keys[self._live[pos + 1]]) is group
+        ):
+            pos += 1
+        return pos
+
+    def _pool_start(self, key: str) -> None:
+        group = self._pool_of.get(key)
+        if group is not None and key not in self._pool_open:
+            self._pool_open[key] = group.balancer.started(key)
+
+    def _pool_stop(self, key: str, outcome: str) -> None:
+        started = self._pool_open.pop(key, None)
+        if started is not None:
+            self._pool_of[key].balancer.ended(key, outcome, started)
+
+    def _pool_heard(self, key: str, error: Exception) -> None:
+        """A pool member failed: what its error's headers say of its rate limits."""
+        group = self._pool_of.get(key)
+        if group is not None:
+            status = status_of(error)
+            group.balancer.observe(key, headers_of(error), limited=status == 429)
+
     def _move_on(
-        self, error: Exception, kind: ErrorKind, *, reason: str, until: datetime | None = None
+        self,
+        error: Exception,
+        kind: ErrorKind,
+        *,
+        reason: str,
+        until: datetime | None = None,
+        after: int | None = None,
     ) -> Attempt | GiveUp:
-        nxt = self._enter(self._pos)
+        nxt = self._enter(self._pos if after is None else after)
         next_model = None if nxt is None else self._keys[self._live[nxt]]
         self._emit(error, kind, until=until, next_model=next_model, reason=reason)
         self._failures.append((self._key, kind, error))

@@ -23,6 +23,9 @@ class _Disconnect(Exception):
     """Raised inside a streaming body to drop the connection mid-response."""
 
 
+_NO_REPLY = Reply(text="")
+
+
 def _usage(body: Mapping[str, Any], reply: Reply) -> tuple[int, int]:
     prompt = sum(len(json.dumps(m).split()) for m in body.get("messages") or [])
     completion = max(
@@ -324,6 +327,11 @@ def build_app(state: SimulatorState) -> Starlette:
         fault, latency, chunk_delay = state.admit(
             RecordedRequest(api, model, stream, body, had_credentials)
         )
+        limited, limit_headers = state.rate_limits.take(api, model, _usage(body, _NO_REPLY)[0])
+        if limited:  # a provider answers a 429 at once, with its limits in the headers
+            over = Fault(status=429, message=f"Rate limit reached for {model} (simulated).")
+            limit_headers["x-request-id"] = next_id("req_sim_")
+            return JSONResponse(error_body(api, over), status_code=429, headers=limit_headers)
         wait = latency + (fault.latency if fault else 0.0)
         if wait:
             await asyncio.sleep(wait)
@@ -345,13 +353,14 @@ def build_app(state: SimulatorState) -> Starlette:
         reply = plan_reply(api, model, body)
         if not stream:
             payload = (_openai_json if api == "openai" else _anthropic_json)(model, body, reply)
-            return JSONResponse(payload, headers={"x-request-id": next_id("req_sim_")})
+            headers = {"x-request-id": next_id("req_sim_"), **limit_headers}
+            return JSONResponse(payload, headers=headers)
         events = (_openai_stream if api == "openai" else _anthropic_stream)(
             model, body, reply, fault, chunk_delay
         )
         if fault is not None and fault.slow:
             events = _watched(events, state, model)
-        return StreamingResponse(events, media_type="text/event-stream")
+        return StreamingResponse(events, media_type="text/event-stream", headers=limit_headers)
 
     async def openai_chat(request: Request) -> Response:
         return await serve(request, "openai")
@@ -392,6 +401,20 @@ def build_app(state: SimulatorState) -> Starlette:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(state.snapshot())
 
+    async def control_rate_limit(request: Request) -> Response:
+        data = await request.json()
+        try:
+            tokens = data.get("tokens")
+            state.rate_limits.set(
+                str(data["model"]),
+                int(data["requests"]),
+                None if tokens is None else int(tokens),
+                float(data.get("window", 60.0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(state.snapshot())
+
     async def control_reset(request: Request) -> Response:
         state.reset()
         return JSONResponse(state.snapshot())
@@ -410,6 +433,7 @@ def build_app(state: SimulatorState) -> Starlette:
             Route("/_sim/faults", control_faults, methods=["POST"]),
             Route("/_sim/latency", control_latency, methods=["POST"]),
             Route("/_sim/reset", control_reset, methods=["POST"]),
+            Route("/_sim/ratelimit", control_rate_limit, methods=["POST"]),
             Route("/_sim/clear", control_clear, methods=["POST"]),
         ]
     )

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from ._ratelimits import RateLimiter
+
 __all__ = ["Fault", "RecordedRequest", "SimulatorState"]
 
 Api = Literal["openai", "anthropic"]
@@ -167,6 +169,7 @@ class SimulatorState:
         self._calls: Counter[str] = Counter()
         self._disconnects: Counter[str] = Counter()
         self._requests: list[RecordedRequest] = []
+        self.rate_limits = RateLimiter()  # per-model limits and their headers
 
     def add_fault(self, model: str, fault: Fault) -> None:
         with self._lock:
@@ -211,6 +214,7 @@ class SimulatorState:
             self._calls.clear()
             self._disconnects.clear()
             self._requests.clear()
+        self.rate_limits.reset()
 
     def admit(self, request: RecordedRequest) -> tuple[Fault | None, float, float]:
         """Count the call and take the fault that applies to it, if any.
@@ -263,6 +267,7 @@ class SimulatorState:
             return {
                 "calls": dict(self._calls),
                 "disconnects": dict(self._disconnects),
+                "rate_limited": dict(self.rate_limits.limited),
                 "plans": {
                     name: {
                         "faults": [f.to_dict() for f in plan.faults],

@@ -53,6 +53,19 @@ class RemoteSimulator(FaultShortcuts):
         body = {"model": model, "seconds": seconds, "chunk_delay": chunk_delay}
         self._post("/_sim/latency", {**body, "p99": p99, "seed": seed})
 
+    def set_rate_limit(
+        self, model: str, requests: int, *, tokens: int | None = None, window: float = 60.0
+    ) -> None:
+        body = {"model": model, "requests": requests, "tokens": tokens, "window": window}
+        self._post("/_sim/ratelimit", body)
+
+    def rate_limited(self, model: str | None = None) -> int:
+        """Requests answered 429 by a rate limit (not by a planned fault)."""
+        response = self._client.get("/_sim/state")
+        response.raise_for_status()
+        counts: dict[str, int] = response.json().get("rate_limited", {})
+        return counts.get(model, 0) if model is not None else sum(counts.values())
+
     def clear(self, model: str | None = None) -> None:
         self._post("/_sim/clear", {"model": model} if model else {})
 

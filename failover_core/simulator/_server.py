@@ -144,6 +144,19 @@ class ProviderSimulator(FaultShortcuts):
         """
         self.state.set_latency(model, seconds, chunk_delay, p99=p99, seed=seed)
 
+    def set_rate_limit(
+        self, model: str, requests: int, *, tokens: int | None = None, window: float = 60.0
+    ) -> None:
+        """Let ``model`` take ``requests`` requests (and ``tokens`` tokens) per ``window``
+        seconds: every answer says what is left in the provider's rate-limit headers, and
+        a request over the limit gets a 429 with ``retry-after``."""
+        self.state.rate_limits.set(model, requests, tokens, window)
+
+    def rate_limited(self, model: str | None = None) -> int:
+        """Requests answered 429 by a rate limit (not by a planned fault)."""
+        counts = self.state.rate_limits.limited
+        return counts[model] if model is not None else sum(counts.values())
+
     def clear(self, model: str | None = None) -> None:
         """Heal ``model`` (or every model): its planned faults are dropped."""
         self.state.clear(model)

@@ -32,8 +32,9 @@ instrument                                kind       attributes
 ``llm_failover.request.attempts``         histogram  ``llm_failover.served`` (yes/no)
 ========================================  =========  ==========================================
 
-"model" is ``llm_failover.model`` (the health key) plus ``gen_ai.provider.name`` and
-``gen_ai.request.model`` when the key reads ``provider/model``.
+"model" is ``llm_failover.model`` (the health key; for a pool, the member's) plus
+``gen_ai.provider.name`` and ``gen_ai.request.model`` when the key reads
+``provider/model`` (a pool member's ``#n`` left out).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ _TTFO_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 3
 def _model(key: str) -> dict[str, str]:
     attributes = {"llm_failover.model": key}
     provider, slash, model = key.partition("/")
+    model = model.rpartition("#")[0] or model  # a pool member, provider/model#n
     if slash and provider and model:
         attributes["gen_ai.provider.name"] = provider
         attributes["gen_ai.request.model"] = model
