@@ -43,7 +43,7 @@ The classifier reads *evidence*, strongest first; the first step that decides wi
    provider's health, whatever words it carries ("billing", "invalid api key").
 
 Tie-breaks: a code beats a status, a status beats a phrase; among phrases the order of
-3a–e; when the evidence is weak, transient (a retry, then the next model) is preferred to
+3a-e; when the evidence is weak, transient (a retry, then the next model) is preferred to
 a bench. An exception raised by the caller's own code (a callback handler, a tool) is not
 classified at all: the flow re-raises it (see :mod:`.origin`).
 
@@ -511,8 +511,8 @@ def _context(text: str, status: int | None) -> bool:
 
 
 def _families(text: str, status: int | None) -> ErrorKind | None:
-    """Step 3a–e: the first family the text belongs to, or ``None``."""
-    if _QUOTA_WINDOW_A(text):
+    """Step 3a-e: the first family the text belongs to, or ``None``."""
+    if _long_window(text):
         return A
     if _ACCOUNT.search(text):
         rate_only = "exceeded your current quota" in text and "rate-limit" in text
@@ -528,7 +528,7 @@ def _families(text: str, status: int | None) -> ErrorKind | None:
     return None
 
 
-def _QUOTA_WINDOW_A(text: str) -> bool:  # noqa: N802  (reads as the family's name)
+def _long_window(text: str) -> bool:
     """3b: a per-day or per-month quota (nothing comes back for hours)."""
     return _LONG_QUOTA.search(text) is not None and (
         "limit" in text or "quota" in text or "exceeded" in text or "exhausted" in text
@@ -577,9 +577,10 @@ def _received(value: object) -> bool:
         for name in ("status_code", "status"):
             with contextlib.suppress(Exception):
                 status = getattr(candidate, name, None)
-                if isinstance(status, int) and not isinstance(status, bool):
-                    if 200 <= status < 300 and hasattr(candidate, "headers"):
-                        return True
+                if isinstance(status, bool) or not isinstance(status, int):
+                    continue
+                if 200 <= status < 300 and hasattr(candidate, "headers"):
+                    return True
     return False
 
 
