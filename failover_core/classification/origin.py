@@ -14,6 +14,7 @@ was raised by a handler. Code that knows better can mark an exception itself.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 __all__ = ["caller_raised", "mark_caller_error", "register_callback_dispatch"]
@@ -34,10 +35,8 @@ def register_callback_dispatch(module: str, *functions: str) -> None:
 
 def mark_caller_error(exc: BaseException) -> BaseException:
     """Mark ``exc`` as raised by the caller's own code; returns it."""
-    try:
+    with contextlib.suppress(AttributeError, TypeError):  # __slots__: its frames still tell
         setattr(exc, _MARK, True)
-    except (AttributeError, TypeError):  # an exception type with __slots__: read its frames
-        pass
     return exc
 
 
