@@ -35,6 +35,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs, patch_config
 
 import failover_core as fc
+from failover_core.classification.origin import register_callback_dispatch
 from failover_core.config.policy import retry_call_state
 
 EVENT_NAME = "failover"
@@ -210,3 +211,13 @@ async def aend_cancelled(
         metadata=watch.metadata,
     )
     await run.on_llm_error(error, response=LLMResult(generations=[]))
+
+
+# A handler's exception (raise_error=True) enters a child's call through these: it is the
+# caller's own, re-raised as it is (failover_core.classification.origin).
+register_callback_dispatch(
+    "langchain_core.callbacks.manager",
+    "handle_event",
+    "ahandle_event",
+    "_ahandle_event_for_handler",
+)

@@ -6,6 +6,7 @@ from llama_index.core.instrumentation.events import BaseEvent
 from llama_index_instrumentation import get_dispatcher
 
 import failover_core as fc
+from failover_core.classification.origin import register_callback_dispatch
 
 # The dispatcher keeps the name it had when this lived in llms.py (handlers may filter on it).
 dispatcher = get_dispatcher("llamaindex_failover.llms")
@@ -50,3 +51,8 @@ def on_event(event: fc.FailoverEvent) -> None:
 
 async def aon_event(event: fc.FailoverEvent) -> None:
     await dispatcher.aevent(FailoverDecisionEvent.from_event(event))
+
+
+# A legacy callback handler's exception enters a child's call through these: it is the
+# caller's own, re-raised as it is (failover_core.classification.origin).
+register_callback_dispatch("llama_index.core.callbacks.base", "on_event_start", "on_event_end")

@@ -518,6 +518,8 @@ class FailoverChain(Generic[E]):
             if command is None or opener is None:
                 interrupted = flow.interrupted(error, text, len(texts))
                 _deliver(flow, on_event)
+                if interrupted is error:  # the caller's own: raised as it is
+                    raise error
                 raise interrupted from error
             _deliver(flow, on_event)
             policy = self.policy
@@ -647,6 +649,8 @@ class FailoverChain(Generic[E]):
             if command is None or opener is None:
                 interrupted = flow.interrupted(error, text, len(texts))
                 await _adeliver(flow, on_event)
+                if interrupted is error:  # the caller's own: raised as it is
+                    raise error
                 raise interrupted from error
             await _adeliver(flow, on_event)
             policy = self.policy

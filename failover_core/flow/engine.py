@@ -46,6 +46,7 @@ from .._errors import (
     StreamInterruptedError,
 )
 from ..classification.classifier import ErrorKind, classify, status_of
+from ..classification.origin import caller_raised
 from ..config.policy import FailoverPolicy
 from ..health.registry import HealthRegistry
 from ..pool.pool import PoolGroup
@@ -78,9 +79,10 @@ class Sleep:
 
 @dataclass(frozen=True, slots=True)
 class GiveUp:
-    """Every entry failed: raise ``error``."""
+    """Raise ``error``: every entry failed (an :class:`AllModelsFailedError`), or the
+    caller's own code raised it during the attempt (re-raised as it is)."""
 
-    error: AllModelsFailedError
+    error: AllModelsFailedError | Exception
 
 
 Command = Attempt | Sleep | GiveUp
@@ -215,7 +217,15 @@ class FailoverFlow:
         )
 
     def failed(self, error: Exception) -> Command:
-        """The current attempt raised ``error``; decide what happens next."""
+        """The current attempt raised ``error``; decide what happens next.
+
+        An error the caller's own code raised (a callback handler, see
+        :func:`~failover_core.classification.origin.caller_raised`) is given back as it
+        is: no bench, no event, no other model.
+        """
+        if caller_raised(error):
+            self.abandon()
+            return GiveUp(error)
         self._failed_attempts += 1
         key, attempt, policy = self._key, self._attempt, self._policy
         kind = classify(error, policy.rules)
@@ -275,12 +285,17 @@ class FailoverFlow:
         self._attempt += 1
         return self._current_attempt()
 
-    def interrupted(self, error: Exception, text: str, chunks: int) -> StreamInterruptedError:
+    def interrupted(self, error: Exception, text: str, chunks: int) -> Exception:
         """A committed stream failed after ``chunks`` chunks: record it, never fail over.
 
         A transient failure counts as one strike, like any failed attempt: it benches the
         model only once ``max_retries`` strikes come in with no success between them.
+        Returns the error to raise: a :class:`StreamInterruptedError`, or ``error`` itself
+        when the caller's own code raised it (nothing recorded).
         """
+        if caller_raised(error):
+            self.abandon()
+            return error
         kind = classify(error, self._policy.rules)
         until = self._strike(error, kind)
         self._emit(error, kind, until=until, next_model=None, reason="stream_interrupted")
@@ -298,7 +313,7 @@ class FailoverFlow:
         ``can_continue(index)`` holds takes over; the failed model gets its strike, as an
         interrupted stream does, and the new attempt is counted like any other.
         """
-        if not self._policy.resume_streams:
+        if not self._policy.resume_streams or caller_raised(error):
             return None
         kind = classify(error, self._policy.rules)
         if kind is ErrorKind.REQUEST_SPECIFIC:
@@ -442,6 +457,13 @@ class FailoverFlow:
         (pos, *started), self._hedge = self._hedge, None
         hedge_key = self._keys[self._live[pos]]
         key = hedge_key if hedge else self._key
+        if caller_raised(error):  # the caller's own error says nothing of the model
+            if hedge:
+                self._pool_stop(key, "cancelled")
+            else:
+                self._attempt_ended("cancelled")
+                self._switch_to_hedge(pos, *started)
+            return
         kind = classify(error, self._policy.rules)
         outcome = _outcome(error, kind)
         self._pool_heard(key, error)

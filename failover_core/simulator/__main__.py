@@ -27,7 +27,7 @@ from ._faults import Fault
 
 _INT = {"status", "times", "after_chunks", "stall_after_chunks"}
 _FLOAT = {"latency", "retry_after", "hang", "stall_first_token", "stall", "keepalive"}
-_BOOL = {"disconnect"}
+_BOOL = {"disconnect", "malformed"}
 
 
 def parse_fault(text: str) -> tuple[str, Fault]:

@@ -152,6 +152,9 @@ async def _openai_stream(
         if fault is not None and fault.after_chunks is not None and sent >= fault.after_chunks:
             if fault.disconnect:
                 raise _Disconnect
+            if fault.malformed:  # garbage from the provider: an event that is not JSON
+                yield _sse('{"id": "chatcmpl-sim", "choices": [{"delta": {"content": "x')
+                return
             yield _sse(error_body("openai", fault))
             return
         stall = _stalls_at(fault, sent)

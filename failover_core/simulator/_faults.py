@@ -27,7 +27,9 @@ class Fault:
     (``None``: every request until cleared). ``latency`` is added before answering.
     ``retry_after`` sets the ``Retry-After`` header. With ``after_chunks``, a streamed
     request gets that many content chunks and then the error (as the API's in-stream error
-    event, or a dropped connection with ``disconnect``); a non-streamed request fails whole.
+    event, or a dropped connection with ``disconnect``, or with ``malformed`` one event
+    whose data is not valid JSON, then the end of the stream); a non-streamed request
+    fails whole.
 
     Hung and crawling providers (the request is accepted, then):
 
@@ -52,6 +54,7 @@ class Fault:
     retry_after: float | None = None
     after_chunks: int | None = None
     disconnect: bool = False
+    malformed: bool = False
     hang: float | None = None
     stall_first_token: float | None = None
     stall_after_chunks: int | None = None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import socket
 from typing import Any
 
 import anthropic
 import httpx
 import openai
+import pydantic
 import pytest
 
 import failover_core as fc
@@ -419,3 +421,111 @@ def test_the_chained_quota_decides_before_the_wrappers_billing_words(
     except WrapperRateLimitError as outer:
         assert fc.classify(outer) is kind
         assert fc.classify(outer.__cause__) is kind  # type: ignore[arg-type]
+
+
+# -- issue 25 / issue 24 item 3: evidence, not words -------------------------------------
+
+
+class _Customer(pydantic.BaseModel):
+    billing_address: str
+
+
+def _validation_error() -> pydantic.ValidationError:
+    try:
+        _Customer.model_validate({})
+    except pydantic.ValidationError as exc:
+        return exc
+    raise AssertionError("no validation error")
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        KeyError("billing"),
+        ValueError("customer billing_id missing"),
+        ValueError("invalid api key format in config"),
+        _validation_error(),
+    ],
+    ids=["key-billing", "value-billing", "value-api-key", "pydantic-billing"],
+)
+def test_a_bare_builtin_is_never_benched_for_a_word(exc: BaseException) -> None:
+    assert fc.classify(exc) is R
+
+
+class ProviderError(Exception):
+    """A provider SDK's own error type with no status (a plain Exception subclass)."""
+
+
+def test_a_provider_typed_error_with_no_status_is_not_benched_for_a_word() -> None:
+    """Weak evidence: transient (a retry, then the next model), never a bench."""
+    assert fc.classify(ProviderError("Invalid API key provided")) is T
+    assert fc.classify(ProviderError("prompt is too long")) is R
+
+
+class RpcError(Exception):
+    """grpc's RpcError: ``code()`` is a method returning a StatusCode enum member."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._name = name
+
+    def code(self) -> Any:
+        return enum.Enum("StatusCode", [self._name])[self._name]
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (RpcError("UNAVAILABLE"), T),
+        (RpcError("DEADLINE_EXCEEDED"), T),
+        (RpcError("UNAUTHENTICATED"), A),
+        (RpcError("INVALID_ARGUMENT"), R),
+    ],
+    ids=lambda v: str(v),
+)
+def test_grpc_status_codes_are_read_from_the_code_method(
+    exc: BaseException, kind: fc.ErrorKind
+) -> None:
+    assert fc.classify(exc) is kind
+
+
+def test_azure_core_transport_errors_are_transient(provider_sim: ProviderSimulator) -> None:
+    pytest.importorskip("azure.core")
+    from azure.core import PipelineClient
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    from azure.core.rest import HttpRequest
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    refused = PipelineClient(f"http://127.0.0.1:{port}")
+    with pytest.raises(ServiceRequestError) as refused_info:
+        refused.send_request(HttpRequest("POST", f"http://127.0.0.1:{port}/v1", json={}))
+    assert fc.classify(refused_info.value) is T
+
+    provider_sim.set_latency("slow-model", 2.0)
+    slow = PipelineClient(provider_sim.openai_base_url)
+    body = {"model": "slow-model", "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(ServiceResponseError) as slow_info:
+        slow.send_request(
+            HttpRequest("POST", provider_sim.openai_base_url + "/chat/completions", json=body),
+            read_timeout=0.2,
+        )
+    assert type(slow_info.value).__name__ == "ServiceResponseTimeoutError"
+    assert fc.classify(slow_info.value) is T
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("code='server_error' message='The model failed to generate a response.'", T),
+        ("code='rate_limit_exceeded' message='Rate limit reached for gpt-4.1.'", T),
+        ("code='context_length_exceeded' message='Your input exceeds the context window.'", R),
+        ("rate_limit_exceeded: Rate limit reached for requests", T),
+        ("{'code': 'server_error', 'message': 'Provider disconnected'}", T),
+    ],
+)
+def test_a_stream_events_code_decides_a_bare_value_error(text: str, kind: fc.ErrorKind) -> None:
+    """LangChain raises a Responses API ``response.failed`` or ``error`` event as a bare
+    ``ValueError`` carrying the event's code: the code decides."""
+    assert fc.classify(ValueError(text)) is kind

@@ -890,6 +890,8 @@ COHERE = [
         {"message": "trial token rate limit exceeded, limit is 100000 tokens per minute"},
         T,
     ),
+    # Cohere's 498 is a bad token (Groq's 498 is a busy flex tier): the body decides
+    Case("498-invalid-token", 498, {"message": "invalid token"}, A),
     Case("499-cancelled", 499, {"message": "request cancelled"}, T),
     Case(
         "500-internal",
