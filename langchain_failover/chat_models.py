@@ -132,6 +132,19 @@ class FailoverChatModel(BaseChatModel):
     """Continue a stream broken after plain text on the next model able to (True: the
     ``ChatAnthropic`` children; or a list of the keys able), instead of raising
     :class:`failover_core.StreamInterruptedError`. See the README's Resumed streams."""
+    transient_cooldown: timedelta | float | str | None = None
+    """The first bench after transient failures (default 10 s); each failed probe doubles
+    it, up to ``cooldown``. See docs/guides/cooldowns.md."""
+    dead_cooldown: timedelta | float | str | None = None
+    """The first bench after an auth/model-dead error (default: the whole ``cooldown``)."""
+    on_content_filter: str | None = None
+    """A content filter's refusal: ``"raise"`` it at once (default) or try the ``"next"``
+    model; nothing is benched either way."""
+    reasoning_timeout: fc.Deadline = Field(
+        default_factory=lambda: fc.get_failover_defaults().reasoning_timeout
+    )
+    """Replaces ``timeout`` and ``first_token_timeout`` for reasoning children (o-series,
+    GPT-5, Claude with thinking, Gemini thinking); default 10 min, None: never cut."""
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
@@ -219,6 +232,10 @@ class FailoverChatModel(BaseChatModel):
         idle_timeout: fc.DeadlineOption = fc.DEFAULT,
         hedge_after: fc.HedgeOption = fc.DEFAULT,
         resume_streams: bool | Sequence[str] | None = None,
+        transient_cooldown: timedelta | float | str | None = None,
+        dead_cooldown: timedelta | float | str | None = None,
+        on_content_filter: str | None = None,
+        reasoning_timeout: fc.DeadlineOption = fc.DEFAULT,
         per_provider: Mapping[str, Mapping[str, Any]] | None = None,
         **model_kwargs: Any,
     ) -> FailoverChatModel:
@@ -239,11 +256,15 @@ class FailoverChatModel(BaseChatModel):
             "idle_timeout": idle_timeout,
             "hedge_after": hedge_after,
             "resume_streams": fc.DEFAULT if resume_streams is None else resume_streams,
+            "reasoning_timeout": reasoning_timeout,
         }
         return cls(
             models=built,
             max_retries=max_retries,
             cooldown=cooldown,
+            transient_cooldown=transient_cooldown,
+            dead_cooldown=dead_cooldown,
+            on_content_filter=on_content_filter,
             backoff=backoff,
             observer=observer,
             **{name: value for name, value in deadlines.items() if value is not fc.DEFAULT},

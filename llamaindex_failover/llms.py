@@ -164,6 +164,19 @@ class FailoverLLM(FunctionCallingLLM):
         description="Continue a chat stream broken after plain text on the next LLM able to "
         "(True: Anthropic LLMs; or a list of keys).",
     )
+    transient_cooldown: timedelta | float | str | None = Field(
+        default=None, description="First bench after transient failures (10 s), doubling."
+    )
+    dead_cooldown: timedelta | float | str | None = Field(
+        default=None, description="First bench after an auth/model-dead error (cooldown)."
+    )
+    on_content_filter: str | None = Field(
+        default=None, description="A content filter: 'raise' it (default) or try 'next'."
+    )
+    reasoning_timeout: fc.Deadline = Field(
+        default_factory=lambda: fc.get_failover_defaults().reasoning_timeout,
+        description="Replaces timeout and first_token_timeout for reasoning LLMs (None: off).",
+    )
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 

@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from .._errors import ChainConfigError
+from ..config.model_kinds import is_reasoning_model
 from ..config.policy import FailoverPolicy
 from ..flow.engine import Attempt, FailoverFlow, GiveUp, Served, Sleep
 from ..health.default import get_health_registry
@@ -175,31 +176,44 @@ def _entry_call(call: Callable[[E], T], entries: Sequence[E], attempt: Attempt) 
     return call(entries[attempt.index])
 
 
+Limits = Callable[[str], "tuple[float | None, float | None, float | None]"]
+"""A chain's deadlines for one entry key: ``(timeout, first_token_timeout, idle_timeout)``."""
+
+
+def _reasoning(entry: object) -> bool:
+    """Whether the model behind an adapter's entry reasons before answering."""
+    model = getattr(entry, "model", None) or getattr(entry, "llm", None)
+    return model is not None and is_reasoning_model(model)
+
+
 async def _aentry_call(
-    call: Callable[[E], Awaitable[T]], entries: Sequence[E], timeout: float | None, attempt: Attempt
+    call: Callable[[E], Awaitable[T]], entries: Sequence[E], limits: Limits, attempt: Attempt
 ) -> T:
+    timeout = limits(attempt.key)[0]
     return await acall_within(timeout, attempt.key, call(entries[attempt.index]))
 
 
 def _prefix(
-    policy: FailoverPolicy,
+    limits: Limits,
     open_stream: Callable[[E], Iterable[C]],
     commits: Callable[[C], bool] | None,
     entries: Sequence[E],
     attempt: Attempt,
 ) -> tuple[StreamAttempt[C], list[C], bool]:
-    it = StreamAttempt[C](attempt.key, policy.first_token_timeout, policy.idle_timeout)
+    _, first_token, idle = limits(attempt.key)
+    it = StreamAttempt[C](attempt.key, first_token, idle)
     return open_prefix(it, partial(open_stream, entries[attempt.index]), commits)
 
 
 async def _aprefix(
-    policy: FailoverPolicy,
+    limits: Limits,
     open_stream: Callable[[E], AsyncIterable[C]],
     commits: Callable[[C], bool] | None,
     entries: Sequence[E],
     attempt: Attempt,
 ) -> tuple[AsyncStreamAttempt[C], list[C], bool]:
-    it = AsyncStreamAttempt[C](attempt.key, policy.first_token_timeout, policy.idle_timeout)
+    _, first_token, idle = limits(attempt.key)
+    it = AsyncStreamAttempt[C](attempt.key, first_token, idle)
     return await aopen_prefix(it, partial(open_stream, entries[attempt.index]), commits)
 
 
@@ -234,6 +248,12 @@ class FailoverChain(Generic[E]):
         self._registry = registry
         self.sleep = sleep
         self.asleep = asleep
+        self.reasoning: frozenset[str] = frozenset(e.key for e in entries if _reasoning(e))
+        """Keys of the reasoning models, whose deadlines are ``reasoning_timeout``."""
+
+    def limits(self, key: str) -> tuple[float | None, float | None, float | None]:
+        """``(timeout, first_token_timeout, idle_timeout)`` for the entry ``key``."""
+        return self.policy.deadlines(key in self.reasoning)
 
     @property
     def registry(self) -> HealthRegistry:
@@ -266,10 +286,11 @@ class FailoverChain(Generic[E]):
                     if hedge_after is not None:
                         run = partial(_entry_call, call, self.entries)
                         deliver = partial(_deliver, flow, on_event)
-                        result = race(flow, command, run, hedge_after, self.policy.timeout, deliver)
+                        timeout = self.limits(command.key)[0]
+                        result = race(flow, command, run, hedge_after, timeout, deliver)
                     else:
                         attempt = partial(call, self.entries[command.index])
-                        result = call_within(self.policy.timeout, command.key, attempt)
+                        result = call_within(self.limits(command.key)[0], command.key, attempt)
                 except Exception as exc:
                     command = flow.failed(exc)
                     _deliver(flow, on_event)
@@ -306,12 +327,13 @@ class FailoverChain(Generic[E]):
                 hedge_after = flow.hedge_delay(streamed=False)
                 try:
                     if hedge_after is not None:
-                        arun = partial(_aentry_call, call, self.entries, self.policy.timeout)
+                        arun = partial(_aentry_call, call, self.entries, self.limits)
                         adeliver = partial(_adeliver, flow, on_event)
                         result = await arace(flow, command, arun, hedge_after, adeliver)
                     else:
                         aw = call(self.entries[command.index])
-                        result = await acall_within(self.policy.timeout, command.key, aw)
+                        timeout = self.limits(command.key)[0]
+                        result = await acall_within(timeout, command.key, aw)
                 except Exception as exc:
                     command = flow.failed(exc)
                     await _adeliver(flow, on_event)
@@ -363,11 +385,10 @@ class FailoverChain(Generic[E]):
                 continue
             if isinstance(command, GiveUp):
                 raise command.error
-            policy = self.policy
             hedge_after = flow.hedge_delay(streamed=True)
             if hedge_after is not None:
                 try:
-                    prefix = partial(_prefix, policy, open_stream, commits, self.entries)
+                    prefix = partial(_prefix, self.limits, open_stream, commits, self.entries)
                     deliver = partial(_deliver, flow, on_event)
                     it, held, ended = race(
                         flow, command, prefix, hedge_after, None, deliver, _close_prefix
@@ -380,7 +401,8 @@ class FailoverChain(Generic[E]):
                     flow.abandon()
                     raise
                 break
-            it = StreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
+            _, first_token, idle = self.limits(command.key)
+            it = StreamAttempt[C](command.key, first_token, idle)
             held = []
             ended = False
             try:
@@ -448,8 +470,8 @@ class FailoverChain(Generic[E]):
                 _deliver(flow, on_event)
                 raise interrupted from error
             _deliver(flow, on_event)
-            policy = self.policy
-            it = StreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
+            _, first_token, idle = self.limits(command.key)
+            it = StreamAttempt[C](command.key, first_token, idle)
             held: list[C] = []
             ended = False
             try:
@@ -493,11 +515,10 @@ class FailoverChain(Generic[E]):
                 continue
             if isinstance(command, GiveUp):
                 raise command.error
-            policy = self.policy
             hedge_after = flow.hedge_delay(streamed=True)
             if hedge_after is not None:
                 try:
-                    aprefix = partial(_aprefix, policy, open_stream, commits, self.entries)
+                    aprefix = partial(_aprefix, self.limits, open_stream, commits, self.entries)
                     adeliver = partial(_adeliver, flow, on_event)
                     it, held, ended = await arace(
                         flow, command, aprefix, hedge_after, adeliver, _aclose_prefix
@@ -510,7 +531,8 @@ class FailoverChain(Generic[E]):
                     flow.abandon()
                     raise
                 break
-            it = AsyncStreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
+            _, first_token, idle = self.limits(command.key)
+            it = AsyncStreamAttempt[C](command.key, first_token, idle)
             held = []
             ended = False
             try:
@@ -577,8 +599,8 @@ class FailoverChain(Generic[E]):
                 await _adeliver(flow, on_event)
                 raise interrupted from error
             await _adeliver(flow, on_event)
-            policy = self.policy
-            it = AsyncStreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
+            _, first_token, idle = self.limits(command.key)
+            it = AsyncStreamAttempt[C](command.key, first_token, idle)
             held: list[C] = []
             ended = False
             try:

@@ -221,7 +221,7 @@ class FailoverFlow:
                 self._probing.discard(key)
             return self._move_on(error, kind, reason="request_specific")
         if kind is ErrorKind.AUTH_DEAD:
-            benched = self._registry.bench_now(key, policy.cooldown)
+            benched = self._bench_dead(key)
             return self._move_on(error, kind, reason="auth_dead", until=benched)
         if isinstance(error, AttemptTimeoutError):
             return self._timed_out(error, kind)
@@ -229,9 +229,7 @@ class FailoverFlow:
         # enough to bench it again (with a longer cooldown) and hand the request on.
         exhausted = attempt >= policy.max_retries or key in self._probing
         self._probing.discard(key)
-        until = self._registry.record_failure(
-            key, policy.cooldown, exhausted=exhausted, strike_limit=policy.max_retries
-        )
+        until = self._strike_transient(key, exhausted=exhausted)
         if exhausted:
             return self._move_on(error, kind, reason="exhausted", until=until)
         if until is not None and not self._best_effort:
@@ -246,9 +244,7 @@ class FailoverFlow:
         key = self._key
         probing = key in self._probing
         self._probing.discard(key)
-        until = self._registry.record_failure(
-            key, self._policy.cooldown, exhausted=probing, strike_limit=self._policy.max_retries
-        )
+        until = self._strike_transient(key, exhausted=probing)
         return self._move_on(error, kind, reason="timeout", until=until)
 
     def slept(self) -> Command:
@@ -320,7 +316,7 @@ class FailoverFlow:
 
     def _strike(self, error: Exception, kind: ErrorKind) -> datetime | None:
         """Record a committed stream's failure: one strike (an auth error benches)."""
-        key, policy = self._key, self._policy
+        key = self._key
         self._attempt_ended(_outcome(error, kind))
         until: datetime | None = None
         probing = key in self._probing  # a probe is one call: its failure benches again
@@ -328,11 +324,9 @@ class FailoverFlow:
         if probing:
             self._probe_failed(key, kind)
         if kind is ErrorKind.AUTH_DEAD:
-            until = self._registry.bench_now(key, policy.cooldown)
+            until = self._bench_dead(key)
         elif kind is not ErrorKind.REQUEST_SPECIFIC:
-            until = self._registry.record_failure(
-                key, policy.cooldown, exhausted=probing, strike_limit=policy.max_retries
-            )
+            until = self._strike_transient(key, exhausted=probing)
         elif probing:
             self._registry.release_probe(key)
         return until
@@ -438,15 +432,13 @@ class FailoverFlow:
         probing = key in self._probing
         self._probing.discard(key)
         if kind is ErrorKind.AUTH_DEAD:
-            until = self._registry.bench_now(key, self._policy.cooldown)
+            until = self._bench_dead(key)
         elif kind is ErrorKind.REQUEST_SPECIFIC:
             self._no_hedge = True
             if probing:
                 self._registry.release_probe(key)
         else:
-            until = self._registry.record_failure(
-                key, self._policy.cooldown, exhausted=probing, strike_limit=self._policy.max_retries
-            )
+            until = self._strike_transient(key, exhausted=probing)
         survivor = self._key if hedge else hedge_key
         self._emit(
             error,
@@ -497,6 +489,23 @@ class FailoverFlow:
         """Report a fact to the process's telemetry listeners (none by default: nil cost)."""
         if _telemetry.listeners():
             _telemetry.report(method, *args)
+
+    def _bench_dead(self, key: str) -> datetime:
+        """Bench ``key`` at once (auth/model-dead): ``dead_cooldown``, up to ``cooldown``."""
+        policy = self._policy
+        return self._registry.bench_now(key, policy.bench_length(dead=True), cap=policy.cooldown)
+
+    def _strike_transient(self, key: str, *, exhausted: bool) -> datetime | None:
+        """One transient strike on ``key``; a bench starts at ``transient_cooldown`` and a
+        failed probe doubles the last one, up to ``cooldown`` (the longest a model is out)."""
+        policy = self._policy
+        return self._registry.record_failure(
+            key,
+            policy.bench_length(dead=False),
+            exhausted=exhausted,
+            strike_limit=policy.max_retries,
+            cap=policy.cooldown,
+        )
 
     def _probe_failed(self, key: str, kind: ErrorKind) -> None:
         """A probe's call failed: a verdict on the model, unless the error was the
@@ -580,13 +589,16 @@ class FailoverFlow:
         attempt: int | None = None,
     ) -> None:
         benched = until is not None
+        applied = None
+        if benched:  # the bench as applied (grown after a failed probe), not the base
+            applied = self._registry.bench_length(self._key if model is None else model)
         event = FailoverEvent(
             model=self._key if model is None else model,
             error=error,
             kind=kind,
             attempt=self._attempt if attempt is None else attempt,
             benched=benched,
-            benched_for=self._policy.cooldown if benched else None,
+            benched_for=(applied or self._policy.cooldown) if benched else None,
             next_model=next_model,
             request=self._request,
             until=until,
