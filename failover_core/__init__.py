@@ -22,6 +22,8 @@ from .classification.classifier import (
     remove_classifier_rule,
     status_of,
 )
+from .classification.content_filter import ContentFilteredAnswer, is_content_filter, refusal_of
+from .config.model_kinds import is_reasoning_model
 from .config.policy import (
     DEFAULT,
     Backoff,
@@ -30,6 +32,7 @@ from .config.policy import (
     FailoverDefaults,
     FailoverPolicy,
     HedgeOption,
+    OnContentFilter,
     default_backoff,
     get_failover_defaults,
     set_failover_defaults,
@@ -70,6 +73,7 @@ __all__ = [
     "BenchedModel",
     "ChainConfigError",
     "ClassifierRule",
+    "ContentFilteredAnswer",
     "DEFAULT",
     "Deadline",
     "DeadlineOption",
@@ -93,6 +97,7 @@ __all__ = [
     "MemoryHealthStore",
     "ModelSpec",
     "Observer",
+    "OnContentFilter",
     "ProviderRegistry",
     "Resume",
     "ResumeNotice",
@@ -111,8 +116,11 @@ __all__ = [
     "get_health_registry",
     "get_hedge_budget",
     "is_benched",
+    "is_content_filter",
+    "is_reasoning_model",
     "list_benched",
     "parse_spec",
+    "refusal_of",
     "remove_classifier_rule",
     "set_failover_defaults",
     "set_health_registry",

@@ -4,8 +4,8 @@ on the first chunk of each model's output."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, cast
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from typing import Any, TypeVar, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -143,3 +143,46 @@ async def ajoined(chunks: AsyncIterator[AIMessageChunk]) -> AIMessage:
     if output is None:
         raise ValueError("the stream produced no chunks")
     return cast(AIMessage, message_chunk_to_message(output))
+
+
+M = TypeVar("M", bound=BaseMessage)
+
+
+def screened(policy: fc.FailoverPolicy, key: str, message: M) -> M:
+    """``message``, unless it is a content filter's refusal and the chain tries the next
+    model on those (``on_content_filter="next"``): then it is raised for the flow."""
+    if policy.on_content_filter == "next":
+        reason = fc.refusal_of(message.response_metadata)
+        if reason is not None:
+            raise fc.ContentFilteredAnswer(key, reason, message)
+    return message
+
+
+async def ascreened(policy: fc.FailoverPolicy, key: str, message: Awaitable[M]) -> M:
+    return screened(policy, key, await message)
+
+
+def screened_stream(
+    policy: fc.FailoverPolicy, key: str, chunks: Iterator[AIMessageChunk]
+) -> Iterator[AIMessageChunk]:
+    """A stream whose refusal, arriving before any output, is raised as :func:`screened`
+    does (so the next model answers instead); after output, it is passed on as it is."""
+    seen = policy.on_content_filter != "next"
+    for chunk in chunks:
+        if not seen:
+            seen = commits(chunk)
+            if not seen:
+                screened(policy, key, chunk)
+        yield chunk
+
+
+async def ascreened_stream(
+    policy: fc.FailoverPolicy, key: str, chunks: AsyncIterator[AIMessageChunk]
+) -> AsyncIterator[AIMessageChunk]:
+    seen = policy.on_content_filter != "next"
+    async for chunk in chunks:
+        if not seen:
+            seen = commits(chunk)
+            if not seen:
+                screened(policy, key, chunk)
+        yield chunk

@@ -49,6 +49,8 @@ from ._streaming import (
     after_prefill,
     ajoined,
     as_chunk,
+    ascreened,
+    ascreened_stream,
     chunk_commits,
     chunk_text,
     commits,
@@ -57,6 +59,8 @@ from ._streaming import (
     plain,
     prefills,
     resumable_request,
+    screened,
+    screened_stream,
     served_copy,
     streams,
 )
@@ -133,7 +137,7 @@ class FailoverChatModel(BaseChatModel):
     ``ChatAnthropic`` children; or a list of the keys able), instead of raising
     :class:`failover_core.StreamInterruptedError`. See the README's Resumed streams."""
     transient_cooldown: timedelta | float | str | None = None
-    """The first bench after transient failures (default 10 s); each failed probe doubles
+    """The first bench after transient failures (default 8 s); each failed probe doubles
     it, up to ``cooldown``. See docs/guides/cooldowns.md."""
     dead_cooldown: timedelta | float | str | None = None
     """The first bench after an auth/model-dead error (default: the whole ``cooldown``)."""
@@ -431,8 +435,9 @@ class FailoverChatModel(BaseChatModel):
     ) -> AIMessage:
         if self.rate_limiter:
             self.rate_limiter.acquire(blocking=True)
+        policy = self._chain.policy
         message, served = self._chain.invoke(
-            lambda child: self._call_child(child, request, config),
+            lambda child: screened(policy, child.key, self._call_child(child, request, config)),
             request=request.messages,
             on_retry=on_retry,
             on_event=on_event,
@@ -448,8 +453,9 @@ class FailoverChatModel(BaseChatModel):
     ) -> AIMessage:
         if self.rate_limiter:
             await self.rate_limiter.aacquire(blocking=True)
+        policy = self._chain.policy
         message, served = await self._chain.ainvoke(
-            lambda child: self._acall_child(child, request, config),
+            lambda c: ascreened(policy, c.key, self._acall_child(c, request, config)),
             request=request.messages,
             on_retry=on_retry,
             on_event=on_event,
@@ -574,9 +580,8 @@ class FailoverChatModel(BaseChatModel):
 
         def open_stream(child: Child) -> Iterator[AIMessageChunk]:
             target, call = request.target(child.model)
-            return cast(
-                Iterator[AIMessageChunk], target.stream(request.messages, child_config, **call)
-            )
+            chunks = target.stream(request.messages, child_config, **call)
+            return screened_stream(self._chain.policy, child.key, chunks)
 
         def open_continuation(
             child: Child, text: str
@@ -640,10 +645,8 @@ class FailoverChatModel(BaseChatModel):
 
         def open_stream(child: Child) -> AsyncIterator[AIMessageChunk]:
             target, call = request.target(child.model)
-            return cast(
-                AsyncIterator[AIMessageChunk],
-                target.astream(request.messages, child_config, **call),
-            )
+            chunks = target.astream(request.messages, child_config, **call)
+            return ascreened_stream(self._chain.policy, child.key, chunks)
 
         def open_continuation(
             child: Child, text: str

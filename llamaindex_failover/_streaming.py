@@ -4,7 +4,7 @@ stamp on responses."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import TypeVar
 
 from llama_index.core.base.llms.types import (
@@ -98,3 +98,21 @@ def served_copy(response: R, served: fc.Served) -> R:
 
 def delta_of(response: ChatResponse | CompletionResponse) -> str:
     return response.delta or ""
+
+
+T = TypeVar("T")
+
+
+def screened(policy: fc.FailoverPolicy, key: str, answer: T) -> T:
+    """``answer``, unless it is a content filter's refusal (read from the response's
+    ``raw``) and the chain tries the next model on those (``on_content_filter="next"``):
+    then it is raised for the flow. With ``"raise"`` it is returned as the child gave it."""
+    if policy.on_content_filter == "next" and isinstance(answer, ChatResponse | CompletionResponse):
+        reason = fc.refusal_of(answer.raw)
+        if reason is not None:
+            raise fc.ContentFilteredAnswer(key, reason, answer)
+    return answer
+
+
+async def ascreened(policy: fc.FailoverPolicy, key: str, answer: Awaitable[T]) -> T:
+    return screened(policy, key, await answer)

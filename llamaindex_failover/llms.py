@@ -47,11 +47,13 @@ from ._streaming import (
     NOT_FREE_TEXT,
     aafter_prefill,
     after_prefill,
+    ascreened,
     commits_chat,
     commits_completion,
     delta_of,
     plain_chat,
     prefills,
+    screened,
     served_copy,
 )
 
@@ -165,7 +167,7 @@ class FailoverLLM(FunctionCallingLLM):
         "(True: Anthropic LLMs; or a list of keys).",
     )
     transient_cooldown: timedelta | float | str | None = Field(
-        default=None, description="First bench after transient failures (10 s), doubling."
+        default=None, description="First bench after transient failures (8 s), doubling."
     )
     dead_cooldown: timedelta | float | str | None = Field(
         default=None, description="First bench after an auth/model-dead error (cooldown)."
@@ -325,14 +327,20 @@ class FailoverLLM(FunctionCallingLLM):
     def _invoke(self, call: Callable[[Child], T], request: object) -> tuple[T, fc.Served]:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
-        return self._chain.invoke(call, request=request, on_event=on_event)
+        policy = self._chain.policy
+        return self._chain.invoke(
+            lambda c: screened(policy, c.key, call(c)), request=request, on_event=on_event
+        )
 
     async def _ainvoke(
         self, call: Callable[[Child], Awaitable[T]], request: object
     ) -> tuple[T, fc.Served]:
         if self.rate_limiter is not None:
             await self.rate_limiter.async_acquire()
-        return await self._chain.ainvoke(call, request=request, on_event=aon_event)
+        policy = self._chain.policy
+        return await self._chain.ainvoke(
+            lambda c: ascreened(policy, c.key, call(c)), request=request, on_event=aon_event
+        )
 
     def _stream(
         self,

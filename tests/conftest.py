@@ -10,6 +10,7 @@ import pytest
 
 import failover_core as fc
 from failover_core.classification import classifier as _classify
+from failover_core.config import policy as _policy
 from failover_core.flow import hedging as _hedge
 from failover_core.telemetry import listeners as _telemetry
 
@@ -63,14 +64,8 @@ def _isolated_globals() -> Iterator[None]:
     old_registry = fc.set_health_registry(fc.HealthRegistry())
     old_hedging = _hedge.set_hedging(_hedge.Hedging(_hedge.LatencyTracker(), fc.HedgeBudget()))
     yield
-    fc.set_failover_defaults(
-        defaults.max_retries,
-        defaults.cooldown,
-        timeout=defaults.timeout,
-        first_token_timeout=defaults.first_token_timeout,
-        idle_timeout=defaults.idle_timeout,
-        hedge_after=defaults.hedge_after,
-    )
+    with _policy._defaults_lock:  # every default back, options added later included
+        _policy._defaults = defaults
     _classify._global_rules = rules
     _telemetry._listeners = listeners
     fc.set_health_registry(old_registry)

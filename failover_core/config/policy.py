@@ -111,7 +111,7 @@ _REASONING_TIMEOUT = 600.0  # the OpenAI and Anthropic SDKs' read timeout before
 # transient bench starts at ``transient_cooldown`` and doubles on each failed probe up to
 # it, so a provider down for a minute serves again within ~30 s of recovering; an
 # auth/model-dead bench starts at ``dead_cooldown`` (default: the whole cooldown).
-_TRANSIENT_COOLDOWN = timedelta(seconds=10)
+_TRANSIENT_COOLDOWN = timedelta(seconds=8)
 
 OnContentFilter = Literal["raise", "next"]
 """What a content filter does: ``"raise"`` the provider's refusal at once (the default), or

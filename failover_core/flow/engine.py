@@ -46,6 +46,7 @@ from .._errors import (
     StreamInterruptedError,
 )
 from ..classification.classifier import ErrorKind, classify
+from ..classification.content_filter import is_content_filter
 from ..config.policy import FailoverPolicy
 from ..health.registry import HealthRegistry
 from ..telemetry import listeners as _telemetry
@@ -76,9 +77,9 @@ class Sleep:
 
 @dataclass(frozen=True, slots=True)
 class GiveUp:
-    """Every entry failed: raise ``error``."""
+    """Stop: raise ``error`` (every entry failed, or a content filter's own error)."""
 
-    error: AllModelsFailedError
+    error: Exception
 
 
 Command = Attempt | Sleep | GiveUp
@@ -219,6 +220,8 @@ class FailoverFlow:
             if key in self._probing:  # says nothing of the model: let another request probe
                 self._registry.release_probe(key)
                 self._probing.discard(key)
+            if is_content_filter(error):
+                return self._filtered(error, kind)
             return self._move_on(error, kind, reason="request_specific")
         if kind is ErrorKind.AUTH_DEAD:
             benched = self._bench_dead(key)
@@ -236,6 +239,17 @@ class FailoverFlow:
             # Benched now by failures from other requests too: stop spending retries on it.
             return self._move_on(error, kind, reason="benched_elsewhere", until=until)
         return Sleep(policy.delay(attempt, error), key, attempt, error)
+
+    def _filtered(self, error: Exception, kind: ErrorKind) -> Command:
+        """A content filter refused the request: nothing is benched. With
+        ``on_content_filter="raise"`` the provider's own error goes to the caller at once
+        (no other model is asked); with ``"next"`` the next model is tried."""
+        if self._policy.on_content_filter == "next":
+            return self._move_on(error, kind, reason="content_filter")
+        self._emit(error, kind, until=None, next_model=None, reason="content_filter")
+        self._failures.append((self._key, kind, error))
+        self._request_ended(None)
+        return GiveUp(error)
 
     def _timed_out(self, error: AttemptTimeoutError, kind: ErrorKind) -> Command:
         # A hung model is not retried within the request (it would cost another whole

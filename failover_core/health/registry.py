@@ -356,9 +356,7 @@ class HealthRegistry:
             return _to_datetime(new.until)
         return None
 
-    def bench_now(
-        self, key: str, cooldown: timedelta, *, cap: timedelta | None = None
-    ) -> datetime:
+    def bench_now(self, key: str, cooldown: timedelta, *, cap: timedelta | None = None) -> datetime:
         """Bench at once (auth/model-dead); returns when the bench ends."""
         now = self.now()
         new = self.store.update(

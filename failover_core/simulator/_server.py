@@ -144,6 +144,11 @@ class ProviderSimulator(FaultShortcuts):
         """
         self.state.set_latency(model, seconds, chunk_delay, p99=p99, seed=seed)
 
+    def set_prefill(self, model: str, mode: str | None) -> None:
+        """``model`` continues (``"continue"``) or rejects (``"reject"``, a 400) a final
+        assistant message on the OpenAI wire; ``None``: answers it as a new turn."""
+        self.state.set_prefill(model, mode)
+
     def clear(self, model: str | None = None) -> None:
         """Heal ``model`` (or every model): its planned faults are dropped."""
         self.state.clear(model)
