@@ -213,6 +213,8 @@ class FailoverFlow:
         kind = classify(error, policy.rules)
         self._last = (error, kind)
         self._attempt_ended(_outcome(error, kind))
+        if kind is ErrorKind.AUTH_DEAD and is_content_filter(error):
+            kind = ErrorKind.REQUEST_SPECIFIC  # a moderation 403: the request's, not the key's
         if key in self._probing:
             self._probe_failed(key, kind)
         if kind is ErrorKind.REQUEST_SPECIFIC:
