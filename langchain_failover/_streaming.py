@@ -80,6 +80,42 @@ def prefills(model: BaseChatModel) -> bool:
     )
 
 
+def openai_wire(model: BaseChatModel) -> bool:
+    """Whether ``model`` speaks the OpenAI chat-completions API (``ChatOpenAI`` and its
+    kin: Azure, DeepSeek, xAI, any OpenAI-compatible server behind a ``base_url``)."""
+    return any(
+        cls.__name__ == "BaseChatOpenAI" and cls.__module__.startswith("langchain_openai")
+        for cls in type(model).__mro__
+    )
+
+
+# Servers that continue a final assistant message as it is (an assistant prefill):
+# OpenRouter, Ollama (port 11434), llama.cpp's server, DeepSeek, Mistral. Any other
+# OpenAI-compatible server is asked the vLLM/SGLang way as well (unknown fields are
+# ignored by the others; a server that refuses them answers 400, and the next able model
+# is asked).
+_PLAIN_PREFILL = ("openrouter.ai", ":11434", "api.deepseek.com", "api.mistral.ai")
+
+
+def prefill_call(model: BaseChatModel, call: dict[str, Any]) -> dict[str, Any]:
+    """The call kwargs continuing a final assistant message on ``model``: on the OpenAI
+    wire, vLLM's and SGLang's ``continue_final_message=True`` and
+    ``add_generation_prompt=False`` (sent in ``extra_body``, merged with the model's own),
+    unless the server is one that continues an assistant prefill as it is."""
+    if not openai_wire(model):
+        return call
+    base = str(getattr(model, "openai_api_base", None) or "")
+    if any(host in base for host in _PLAIN_PREFILL):
+        return call
+    extra = {
+        **(getattr(model, "extra_body", None) or {}),
+        **(call.get("extra_body") or {}),
+        "continue_final_message": True,
+        "add_generation_prompt": False,
+    }
+    return {**call, "extra_body": extra}
+
+
 def after_prefill(text: str, chunks: Iterator[AIMessageChunk]) -> Iterator[AIMessageChunk]:
     """A continuation as the caller should see it: whitespace the prefill left out (the
     caller has it already) is not repeated at its start."""

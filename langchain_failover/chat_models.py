@@ -57,6 +57,7 @@ from ._streaming import (
     joined,
     message_text,
     plain,
+    prefill_call,
     prefills,
     resumable_request,
     screened,
@@ -475,6 +476,7 @@ class FailoverChatModel(BaseChatModel):
         if not self._chain.policy.may_continue(child.key, able=prefills(child.model)):
             return None
         target, call = request.target(child.model)
+        call = prefill_call(child.model, call)
         return target, [*request.messages, AIMessage(content=prefill)], call
 
     # -- the Runnable surface: the failover run is a chain run --------------------------

@@ -4,8 +4,8 @@ stamp on responses."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Iterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -55,6 +55,27 @@ def prefills(llm: LLM) -> bool:
     """Able to continue an assistant turn by default: llama-index's Anthropic LLMs (the
     Messages API continues a final assistant message)."""
     return provider_of(llm) == "anthropic"
+
+
+_PLAIN_PREFILL = ("openrouter.ai", ":11434", "api.deepseek.com", "api.mistral.ai")
+
+
+def prefill_kwargs(llm: LLM, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The call kwargs continuing a final assistant message on ``llm``: on the OpenAI wire
+    (``OpenAI``, ``OpenAILike``), vLLM's and SGLang's ``continue_final_message`` and
+    ``add_generation_prompt=False`` in ``extra_body``, unless the server continues an
+    assistant prefill as it is (OpenRouter, Ollama, DeepSeek, Mistral)."""
+    if provider_of(llm) not in ("openai", "openai_like"):
+        return dict(kwargs)
+    base = str(getattr(llm, "api_base", None) or "")
+    if any(host in base for host in _PLAIN_PREFILL):
+        return dict(kwargs)
+    extra = {
+        **(kwargs.get("extra_body") or {}),
+        "continue_final_message": True,
+        "add_generation_prompt": False,
+    }
+    return {**kwargs, "extra_body": extra}
 
 
 def _continuing(text: str, response: ChatResponse, trim: bool) -> ChatResponse:

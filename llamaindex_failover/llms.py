@@ -52,6 +52,7 @@ from ._streaming import (
     commits_completion,
     delta_of,
     plain_chat,
+    prefill_kwargs,
     prefills,
     screened,
     served_copy,
@@ -541,8 +542,9 @@ class FailoverLLM(FunctionCallingLLM):
             continued = self._continued(messages, kwargs, child, text)
             if continued is None:
                 return None
+            more = prefill_kwargs(child.llm, kwargs)
             return lambda: after_prefill(
-                text, iter(self._llm(child).stream_chat(continued, **kwargs))
+                text, iter(self._llm(child).stream_chat(continued, **more))
             )
 
         stream = self._stream(
@@ -561,7 +563,8 @@ class FailoverLLM(FunctionCallingLLM):
         async def continuation(
             child: Child, continued: list[ChatMessage], text: str
         ) -> AsyncIterator[ChatResponse]:
-            responses = await self._llm(child).astream_chat(continued, **kwargs)
+            more = prefill_kwargs(child.llm, kwargs)
+            responses = await self._llm(child).astream_chat(continued, **more)
             async for response in aafter_prefill(text, responses):
                 yield response
 

@@ -23,7 +23,7 @@ from collections.abc import (
 from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
-from .._errors import ChainConfigError
+from .._errors import ChainConfigError, StreamInterruptedError
 from ..config.model_kinds import is_reasoning_model
 from ..config.policy import FailoverPolicy
 from ..flow.engine import Attempt, FailoverFlow, GiveUp, Served, Sleep
@@ -116,6 +116,21 @@ plus the text as the assistant's own turn), or ``None`` when the entry (or the r
 cannot continue it. Opening is deferred, so asking costs nothing."""
 
 
+def _openers(
+    resume: Resume[E, S], entries: Sequence[E], text: str
+) -> tuple[dict[int, Callable[[], S]], Callable[[int], bool]]:
+    """Openers of continuations of ``text``, filled in as the flow asks who can continue."""
+    openers: dict[int, Callable[[], S]] = {}
+
+    def can_continue(index: int) -> bool:
+        opener = resume(entries[index], text)
+        if opener is not None:
+            openers[index] = opener
+        return opener is not None
+
+    return openers, can_continue
+
+
 def _resumed(
     flow: FailoverFlow,
     error: Exception,
@@ -126,16 +141,25 @@ def _resumed(
     """The flow's choice of an entry to continue ``text`` on, and its opener (or nones)."""
     if resume is None:
         return None, None
-    openers: dict[int, Callable[[], S]] = {}
-
-    def can_continue(index: int) -> bool:
-        opener = resume(entries[index], text)
-        if opener is not None:
-            openers[index] = opener
-        return opener is not None
-
+    openers, can_continue = _openers(resume, entries, text)
     command = flow.resume(error, text, can_continue)
     return command, None if command is None else openers.get(command.index)
+
+
+def _resume_failed(
+    flow: FailoverFlow,
+    error: Exception,
+    texts: Sequence[str],
+    resume: Resume[E, S],
+    entries: Sequence[E],
+) -> tuple[Attempt, Callable[[], S]] | StreamInterruptedError:
+    """A continuation failed before its output: the next one, or the interruption."""
+    text = "".join(texts)
+    openers, can_continue = _openers(resume, entries, text)
+    command = flow.continuation_failed(error, text, len(texts), can_continue)
+    if isinstance(command, StreamInterruptedError):
+        return command
+    return command, openers[command.index]
 
 
 OnRetry = Callable[[Sleep], object]
@@ -462,13 +486,13 @@ class FailoverChain(Generic[E]):
     ) -> tuple[StreamAttempt[C], list[C], bool]:
         """A committed stream failed with ``error``: its continuation, opened up to its
         first output (the chunks held, whether it ended), or the interruption raised."""
+        text = "".join(texts)
+        command, opener = _resumed(flow, error, text, resume, self.entries)
+        if resume is None or command is None or opener is None:
+            interrupted = flow.interrupted(error, text, len(texts))
+            _deliver(flow, on_event)
+            raise interrupted from error
         while True:
-            text = "".join(texts)
-            command, opener = _resumed(flow, error, text, resume, self.entries)
-            if command is None or opener is None:
-                interrupted = flow.interrupted(error, text, len(texts))
-                _deliver(flow, on_event)
-                raise interrupted from error
             _deliver(flow, on_event)
             _, first_token, idle = self.limits(command.key)
             it = StreamAttempt[C](command.key, first_token, idle)
@@ -482,7 +506,11 @@ class FailoverChain(Generic[E]):
                 ended = True
             except Exception as exc:
                 it.close()
-                error = exc
+                failed = _resume_failed(flow, exc, texts, resume, self.entries)
+                if isinstance(failed, StreamInterruptedError):
+                    _deliver(flow, on_event)
+                    raise failed from error  # the real cause, never the continuation's
+                command, opener = failed
                 continue
             except BaseException:
                 flow.abandon()
@@ -591,13 +619,13 @@ class FailoverChain(Generic[E]):
         commits: Callable[[C], bool] | None,
     ) -> tuple[AsyncStreamAttempt[C], list[C], bool]:
         """The async twin of :meth:`_continue`."""
+        text = "".join(texts)
+        command, opener = _resumed(flow, error, text, resume, self.entries)
+        if resume is None or command is None or opener is None:
+            interrupted = flow.interrupted(error, text, len(texts))
+            await _adeliver(flow, on_event)
+            raise interrupted from error
         while True:
-            text = "".join(texts)
-            command, opener = _resumed(flow, error, text, resume, self.entries)
-            if command is None or opener is None:
-                interrupted = flow.interrupted(error, text, len(texts))
-                await _adeliver(flow, on_event)
-                raise interrupted from error
             await _adeliver(flow, on_event)
             _, first_token, idle = self.limits(command.key)
             it = AsyncStreamAttempt[C](command.key, first_token, idle)
@@ -611,7 +639,11 @@ class FailoverChain(Generic[E]):
                 ended = True
             except Exception as exc:
                 await it.aclose()
-                error = exc
+                failed = _resume_failed(flow, exc, texts, resume, self.entries)
+                if isinstance(failed, StreamInterruptedError):
+                    await _adeliver(flow, on_event)
+                    raise failed from error  # the real cause, never the continuation's
+                command, opener = failed
                 continue
             except BaseException:
                 flow.abandon()

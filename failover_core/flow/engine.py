@@ -153,6 +153,7 @@ class FailoverFlow:
         self._no_hedge = False
         self._by_hedge = False
         self._resumed: tuple[str, int] | None = None  # (model, characters) continued
+        self._broken_kind = ErrorKind.UNKNOWN  # the kind of the failure being continued
         self._request_told = False  # request_ended reported (once per request)
 
     # -- commands -----------------------------------------------------------------------
@@ -308,10 +309,43 @@ class FailoverFlow:
         key = self._key
         until = self._strike(error, kind)
         self._failed_attempts += 1
+        self._broken_kind = kind
         next_key = self._keys[self._live[pos]]
         notice = ResumeNotice(key, next_key, len(text), error)
         self._emit(notice, kind, until=until, next_model=next_key, reason="stream_resumed")
         self._resumed = (key, len(text))
+        self._pos, self._attempt = pos, 1
+        return self._current_attempt()
+
+    def continuation_failed(
+        self, error: Exception, text: str, chunks: int, can_continue: Callable[[int], bool]
+    ) -> Attempt | StreamInterruptedError:
+        """The continuation opened on the current model failed before its first output:
+        the next model able to continue the text, or (none left) the interruption of the
+        stream being continued, to raise from its own cause.
+
+        A request-specific failure (a 400: the server does not take an assistant prefill)
+        says nothing of the model's health: no strike. Any other is a strike as usual.
+        """
+        kind = classify(error, self._policy.rules)
+        key = self._key
+        until: datetime | None = None
+        if kind is ErrorKind.REQUEST_SPECIFIC:
+            self._attempt_ended(_outcome(error, kind))
+            if key in self._probing:
+                self._probing.discard(key)
+                self._registry.release_probe(key)
+        else:
+            until = self._strike(error, kind)
+        self._failed_attempts += 1
+        self._failures.append((key, kind, error))
+        pos = self._continuer(can_continue)
+        next_key = None if pos is None else self._keys[self._live[pos]]
+        self._emit(error, kind, until=until, next_model=next_key, reason="resume_failed")
+        if pos is None:
+            broken, _ = self._resumed or (key, 0)
+            self._request_ended(None)
+            return StreamInterruptedError(broken, self._broken_kind, text, chunks)
         self._pos, self._attempt = pos, 1
         return self._current_attempt()
 
