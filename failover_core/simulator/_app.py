@@ -172,6 +172,8 @@ async def _openai_stream(
         if stall is not None and fault is not None:
             async for keepalive in _keepalives("openai", stall, fault.keepalive):
                 yield keepalive
+            if fault.disconnect:  # the stall ends in a closed connection
+                raise _Disconnect
         if delay:
             await asyncio.sleep(delay)
         yield chunk(delta)
@@ -280,6 +282,8 @@ async def _anthropic_stream(
         if stall is not None and fault is not None:
             async for keepalive in _keepalives("anthropic", stall, fault.keepalive):
                 yield keepalive
+            if fault.disconnect:
+                raise _Disconnect
         if delay:
             await asyncio.sleep(delay)
         yield _sse(
@@ -375,7 +379,7 @@ def build_app(state: SimulatorState) -> Starlette:
             request.headers.get("authorization") or request.headers.get("x-api-key")
         )
         fault, latency, chunk_delay = state.admit(
-            RecordedRequest(api, model, stream, body, had_credentials)
+            RecordedRequest(api, model, stream, body, had_credentials, time.monotonic())
         )
         wait = latency + (fault.latency if fault else 0.0)
         if wait:

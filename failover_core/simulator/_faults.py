@@ -35,7 +35,8 @@ class Fault:
       comments for OpenAI, ``ping`` events for Anthropic) for that many seconds, then the
       content. A non-streamed request gets its answer that much later.
     * ``stall_after_chunks``: a stream sends that many content chunks, then keep-alives
-      for ``stall`` seconds, then the rest. A non-streamed request is ``stall`` s late.
+      for ``stall`` seconds, then the rest (with ``disconnect``: then the connection
+      closes). A non-streamed request is ``stall`` s late.
 
     ``keepalive`` is the seconds between keep-alives. A client that leaves during a hang or
     a stall is counted (:meth:`SimulatorState.disconnects`).
@@ -142,6 +143,8 @@ class RecordedRequest:
     stream: bool
     body: dict[str, Any]
     had_credentials: bool
+    at: float = 0.0
+    """When it arrived (``time.monotonic()``): to check Retry-After and request spacing."""
 
 
 _Z99 = 2.3263478740408408  # the standard normal's 99th percentile
