@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 import pytest
@@ -144,14 +144,14 @@ def test_the_process_default_applies_to_chains_built_later(
 def test_classify_keeps_calling_a_filter_request_specific() -> None:
     class Filtered(Exception):
         status_code = 400
-        body = {"error": {"code": "content_policy_violation", "message": "no"}}
+        body: ClassVar[dict[str, Any]] = {"error": {"code": "content_policy_violation"}}
 
     assert fc.classify(Filtered()) is fc.ErrorKind.REQUEST_SPECIFIC
     assert fc.is_content_filter(Filtered())
 
 
 @pytest.mark.parametrize(
-    "metadata, reason",
+    ("metadata", "reason"),
     [
         ({"finish_reason": "content_filter"}, "content_filter"),
         ({"stop_reason": "refusal"}, "refusal"),

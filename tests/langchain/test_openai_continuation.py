@@ -37,7 +37,7 @@ async def test_a_declared_openai_wire_child_finishes_a_broken_stream(
 
 
 @pytest.mark.parametrize(
-    "base_url, asks_vllm_way",
+    ("base_url", "asks_vllm_way"),
     [
         ("http://gpu-box:8000/v1", True),  # vLLM, SGLang and unknown servers
         ("https://openrouter.ai/api/v1", False),

@@ -25,7 +25,7 @@ def openai_named(name: str, **kwargs: Any) -> ChatOpenAI:
 
 
 @pytest.mark.parametrize(
-    "model, reasons",
+    ("model", "reasons"),
     [
         (openai_named("gpt-4o-mini"), False),
         (openai_named("gpt-4.1"), False),
