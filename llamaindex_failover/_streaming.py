@@ -137,3 +137,29 @@ def screened(policy: fc.FailoverPolicy, key: str, answer: T) -> T:
 
 async def ascreened(policy: fc.FailoverPolicy, key: str, answer: Awaitable[T]) -> T:
     return screened(policy, key, await answer)
+
+
+def screened_stream(
+    policy: fc.FailoverPolicy, key: str, responses: Iterator[ChatResponse]
+) -> Iterator[ChatResponse]:
+    """A chat stream whose refusal, arriving before any output, is raised as
+    :func:`screened` does (so the next LLM answers); after output it is passed on."""
+    seen = policy.on_content_filter != "next"
+    for response in responses:
+        if not seen:
+            seen = commits_chat(response)
+            if not seen:
+                screened(policy, key, response)
+        yield response
+
+
+async def ascreened_stream(
+    policy: fc.FailoverPolicy, key: str, responses: AsyncIterator[ChatResponse]
+) -> AsyncIterator[ChatResponse]:
+    seen = policy.on_content_filter != "next"
+    async for response in responses:
+        if not seen:
+            seen = commits_chat(response)
+            if not seen:
+                screened(policy, key, response)
+        yield response

@@ -48,6 +48,7 @@ from ._streaming import (
     aafter_prefill,
     after_prefill,
     ascreened,
+    ascreened_stream,
     commits_chat,
     commits_completion,
     delta_of,
@@ -55,6 +56,7 @@ from ._streaming import (
     prefill_kwargs,
     prefills,
     screened,
+    screened_stream,
     served_copy,
 )
 
@@ -534,7 +536,8 @@ class FailoverLLM(FunctionCallingLLM):
     @stream_span
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         def open_stream(child: Child) -> Iterator[ChatResponse]:
-            return iter(self._llm(child).stream_chat(messages, **kwargs))
+            responses = iter(self._llm(child).stream_chat(messages, **kwargs))
+            return screened_stream(self._chain.policy, child.key, responses)
 
         def open_continuation(
             child: Child, text: str
@@ -557,7 +560,8 @@ class FailoverLLM(FunctionCallingLLM):
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
         async def open_stream(child: Child) -> AsyncIterator[ChatResponse]:
-            async for response in await self._llm(child).astream_chat(messages, **kwargs):
+            responses = await self._llm(child).astream_chat(messages, **kwargs)
+            async for response in ascreened_stream(self._chain.policy, child.key, responses):
                 yield response
 
         async def continuation(

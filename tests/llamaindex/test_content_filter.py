@@ -52,3 +52,19 @@ def test_a_refusal_answer_is_returned_as_is_by_default(
 def test_a_bad_value_is_refused_naming_both(openai_llm: Make, failover_llm: Make) -> None:
     with pytest.raises(ValueError, match="'raise' or 'next'"):
         failover_llm(openai_llm(), on_content_filter="drop")
+
+
+async def test_with_next_a_streamed_refusal_goes_to_the_next_llm(
+    provider_sim: ProviderSimulator, openai_llm: Make, failover_llm: Make
+) -> None:
+    llm = failover_llm(openai_llm(), openai_llm(OPENAI_2), on_content_filter="next")
+    provider_sim.fail(OPENAI, refuse=True)
+    last = None
+    for last in llm.stream_chat(HELLO):
+        pass
+    assert last is not None and last.message.content == f"[{OPENAI_2}] you said: hello"
+    provider_sim.fail(OPENAI, refuse=True)
+    last = None
+    async for last in await llm.astream_chat(HELLO):
+        pass
+    assert last is not None and last.additional_kwargs["failover"]["model"] == f"openai/{OPENAI_2}"
