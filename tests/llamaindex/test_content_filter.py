@@ -59,12 +59,8 @@ async def test_with_next_a_streamed_refusal_goes_to_the_next_llm(
 ) -> None:
     llm = failover_llm(openai_llm(), openai_llm(OPENAI_2), on_content_filter="next")
     provider_sim.fail(OPENAI, refuse=True)
-    last = None
-    for last in llm.stream_chat(HELLO):
-        pass
-    assert last is not None and last.message.content == f"[{OPENAI_2}] you said: hello"
+    responses = list(llm.stream_chat(HELLO))
+    assert responses[-1].message.content == f"[{OPENAI_2}] you said: hello"
     provider_sim.fail(OPENAI, refuse=True)
-    last = None
-    async for last in await llm.astream_chat(HELLO):
-        pass
-    assert last is not None and last.additional_kwargs["failover"]["model"] == f"openai/{OPENAI_2}"
+    responses = [r async for r in await llm.astream_chat(HELLO)]
+    assert responses[-1].additional_kwargs["failover"]["model"] == f"openai/{OPENAI_2}"
