@@ -22,6 +22,8 @@ from .classification.classifier import (
     remove_classifier_rule,
     status_of,
 )
+from .classification.content_filter import ContentFilteredAnswer, is_content_filter, refusal_of
+from .config.model_kinds import is_reasoning_model
 from .config.policy import (
     DEFAULT,
     Backoff,
@@ -30,6 +32,7 @@ from .config.policy import (
     FailoverDefaults,
     FailoverPolicy,
     HedgeOption,
+    OnContentFilter,
     default_backoff,
     get_failover_defaults,
     set_failover_defaults,
@@ -72,6 +75,7 @@ __all__ = [
     "BenchedModel",
     "ChainConfigError",
     "ClassifierRule",
+    "ContentFilteredAnswer",
     "DEFAULT",
     "Deadline",
     "DeadlineOption",
@@ -95,6 +99,7 @@ __all__ = [
     "MemoryHealthStore",
     "ModelSpec",
     "Observer",
+    "OnContentFilter",
     "Pool",
     "PoolBalancer",
     "ProviderRegistry",
@@ -116,8 +121,11 @@ __all__ = [
     "get_hedge_budget",
     "get_pool_balancer",
     "is_benched",
+    "is_content_filter",
+    "is_reasoning_model",
     "list_benched",
     "parse_spec",
+    "refusal_of",
     "remove_classifier_rule",
     "set_failover_defaults",
     "set_health_registry",

@@ -4,8 +4,8 @@ on the first chunk of each model's output."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, cast
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from typing import Any, TypeVar, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -80,6 +80,42 @@ def prefills(model: BaseChatModel) -> bool:
     )
 
 
+def openai_wire(model: BaseChatModel) -> bool:
+    """Whether ``model`` speaks the OpenAI chat-completions API (``ChatOpenAI`` and its
+    kin: Azure, DeepSeek, xAI, any OpenAI-compatible server behind a ``base_url``)."""
+    return any(
+        cls.__name__ == "BaseChatOpenAI" and cls.__module__.startswith("langchain_openai")
+        for cls in type(model).__mro__
+    )
+
+
+# Servers that continue a final assistant message as it is (an assistant prefill):
+# OpenRouter, Ollama (port 11434), llama.cpp's server, DeepSeek, Mistral. Any other
+# OpenAI-compatible server is asked the vLLM/SGLang way as well (unknown fields are
+# ignored by the others; a server that refuses them answers 400, and the next able model
+# is asked).
+_PLAIN_PREFILL = ("openrouter.ai", ":11434", "api.deepseek.com", "api.mistral.ai")
+
+
+def prefill_call(model: BaseChatModel, call: dict[str, Any]) -> dict[str, Any]:
+    """The call kwargs continuing a final assistant message on ``model``: on the OpenAI
+    wire, vLLM's and SGLang's ``continue_final_message=True`` and
+    ``add_generation_prompt=False`` (sent in ``extra_body``, merged with the model's own),
+    unless the server is one that continues an assistant prefill as it is."""
+    if not openai_wire(model):
+        return call
+    base = str(getattr(model, "openai_api_base", None) or "")
+    if any(host in base for host in _PLAIN_PREFILL):
+        return call
+    extra = {
+        **(getattr(model, "extra_body", None) or {}),
+        **(call.get("extra_body") or {}),
+        "continue_final_message": True,
+        "add_generation_prompt": False,
+    }
+    return {**call, "extra_body": extra}
+
+
 def after_prefill(text: str, chunks: Iterator[AIMessageChunk]) -> Iterator[AIMessageChunk]:
     """A continuation as the caller should see it: whitespace the prefill left out (the
     caller has it already) is not repeated at its start."""
@@ -143,3 +179,46 @@ async def ajoined(chunks: AsyncIterator[AIMessageChunk]) -> AIMessage:
     if output is None:
         raise ValueError("the stream produced no chunks")
     return cast(AIMessage, message_chunk_to_message(output))
+
+
+M = TypeVar("M", bound=BaseMessage)
+
+
+def screened(policy: fc.FailoverPolicy, key: str, message: M) -> M:
+    """``message``, unless it is a content filter's refusal and the chain tries the next
+    model on those (``on_content_filter="next"``): then it is raised for the flow."""
+    if policy.on_content_filter == "next":
+        reason = fc.refusal_of(message.response_metadata)
+        if reason is not None:
+            raise fc.ContentFilteredAnswer(key, reason, message)
+    return message
+
+
+async def ascreened(policy: fc.FailoverPolicy, key: str, message: Awaitable[M]) -> M:
+    return screened(policy, key, await message)
+
+
+def screened_stream(
+    policy: fc.FailoverPolicy, key: str, chunks: Iterator[AIMessageChunk]
+) -> Iterator[AIMessageChunk]:
+    """A stream whose refusal, arriving before any output, is raised as :func:`screened`
+    does (so the next model answers instead); after output, it is passed on as it is."""
+    seen = policy.on_content_filter != "next"
+    for chunk in chunks:
+        if not seen:
+            seen = commits(chunk)
+            if not seen:
+                screened(policy, key, chunk)
+        yield chunk
+
+
+async def ascreened_stream(
+    policy: fc.FailoverPolicy, key: str, chunks: AsyncIterator[AIMessageChunk]
+) -> AsyncIterator[AIMessageChunk]:
+    seen = policy.on_content_filter != "next"
+    async for chunk in chunks:
+        if not seen:
+            seen = commits(chunk)
+            if not seen:
+                screened(policy, key, chunk)
+        yield chunk

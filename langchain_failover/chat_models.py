@@ -52,14 +52,19 @@ from ._streaming import (
     after_prefill,
     ajoined,
     as_chunk,
+    ascreened,
+    ascreened_stream,
     chunk_commits,
     chunk_text,
     commits,
     joined,
     message_text,
     plain,
+    prefill_call,
     prefills,
     resumable_request,
+    screened,
+    screened_stream,
     served_copy,
     streams,
 )
@@ -140,6 +145,19 @@ class FailoverChatModel(BaseChatModel):
     """Continue a stream broken after plain text on the next model able to (True: the
     ``ChatAnthropic`` children; or a list of the keys able), instead of raising
     :class:`failover_core.StreamInterruptedError`. See the README's Resumed streams."""
+    transient_cooldown: timedelta | float | str | None = None
+    """The first bench after transient failures (default 8 s); each failed probe doubles
+    it, up to ``cooldown``. See docs/guides/cooldowns.md."""
+    dead_cooldown: timedelta | float | str | None = None
+    """The first bench after an auth/model-dead error (default: the whole ``cooldown``)."""
+    on_content_filter: str | None = None
+    """A content filter's refusal: ``"raise"`` it at once (default) or try the ``"next"``
+    model; nothing is benched either way."""
+    reasoning_timeout: fc.Deadline = Field(
+        default_factory=lambda: fc.get_failover_defaults().reasoning_timeout
+    )
+    """Replaces ``timeout`` and ``first_token_timeout`` for reasoning children (o-series,
+    GPT-5, Claude with thinking, Gemini thinking); default 10 min, None: never cut."""
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
@@ -228,6 +246,10 @@ class FailoverChatModel(BaseChatModel):
         idle_timeout: fc.DeadlineOption = fc.DEFAULT,
         hedge_after: fc.HedgeOption = fc.DEFAULT,
         resume_streams: bool | Sequence[str] | None = None,
+        transient_cooldown: timedelta | float | str | None = None,
+        dead_cooldown: timedelta | float | str | None = None,
+        on_content_filter: str | None = None,
+        reasoning_timeout: fc.DeadlineOption = fc.DEFAULT,
         per_provider: Mapping[str, Mapping[str, Any]] | None = None,
         **model_kwargs: Any,
     ) -> FailoverChatModel:
@@ -247,11 +269,15 @@ class FailoverChatModel(BaseChatModel):
             "idle_timeout": idle_timeout,
             "hedge_after": hedge_after,
             "resume_streams": fc.DEFAULT if resume_streams is None else resume_streams,
+            "reasoning_timeout": reasoning_timeout,
         }
         return cls(
             models=built,
             max_retries=max_retries,
             cooldown=cooldown,
+            transient_cooldown=transient_cooldown,
+            dead_cooldown=dead_cooldown,
+            on_content_filter=on_content_filter,
             backoff=backoff,
             observer=observer,
             **{name: value for name, value in deadlines.items() if value is not fc.DEFAULT},
@@ -427,8 +453,9 @@ class FailoverChatModel(BaseChatModel):
     ) -> AIMessage:
         if self.rate_limiter:
             self.rate_limiter.acquire(blocking=True)
+        policy = self._chain.policy
         message, served = self._chain.invoke(
-            lambda child: self._call_child(child, request, config),
+            lambda child: screened(policy, child.key, self._call_child(child, request, config)),
             request=request.messages,
             on_retry=on_retry,
             on_event=on_event,
@@ -444,8 +471,9 @@ class FailoverChatModel(BaseChatModel):
     ) -> AIMessage:
         if self.rate_limiter:
             await self.rate_limiter.aacquire(blocking=True)
+        policy = self._chain.policy
         message, served = await self._chain.ainvoke(
-            lambda child: self._acall_child(child, request, config),
+            lambda c: ascreened(policy, c.key, self._acall_child(c, request, config)),
             request=request.messages,
             on_retry=on_retry,
             on_event=on_event,
@@ -465,6 +493,7 @@ class FailoverChatModel(BaseChatModel):
         if not self._chain.policy.may_continue(child.key, able=prefills(child.model)):
             return None
         target, call = request.target(child.model)
+        call = prefill_call(child.model, call)
         return target, [*request.messages, AIMessage(content=prefill)], call
 
     # -- the Runnable surface: the failover run is a chain run --------------------------
@@ -570,9 +599,8 @@ class FailoverChatModel(BaseChatModel):
 
         def open_stream(child: Child) -> Iterator[AIMessageChunk]:
             target, call = request.target(child.model)
-            return cast(
-                Iterator[AIMessageChunk], target.stream(request.messages, child_config, **call)
-            )
+            chunks = target.stream(request.messages, child_config, **call)
+            return screened_stream(self._chain.policy, child.key, chunks)
 
         def open_continuation(
             child: Child, text: str
@@ -637,10 +665,8 @@ class FailoverChatModel(BaseChatModel):
 
         def open_stream(child: Child) -> AsyncIterator[AIMessageChunk]:
             target, call = request.target(child.model)
-            return cast(
-                AsyncIterator[AIMessageChunk],
-                target.astream(request.messages, child_config, **call),
-            )
+            chunks = target.astream(request.messages, child_config, **call)
+            return ascreened_stream(self._chain.policy, child.key, chunks)
 
         def open_continuation(
             child: Child, text: str

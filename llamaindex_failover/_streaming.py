@@ -4,8 +4,8 @@ stamp on responses."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -57,6 +57,27 @@ def prefills(llm: LLM) -> bool:
     return provider_of(llm) == "anthropic"
 
 
+_PLAIN_PREFILL = ("openrouter.ai", ":11434", "api.deepseek.com", "api.mistral.ai")
+
+
+def prefill_kwargs(llm: LLM, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The call kwargs continuing a final assistant message on ``llm``: on the OpenAI wire
+    (``OpenAI``, ``OpenAILike``), vLLM's and SGLang's ``continue_final_message`` and
+    ``add_generation_prompt=False`` in ``extra_body``, unless the server continues an
+    assistant prefill as it is (OpenRouter, Ollama, DeepSeek, Mistral)."""
+    if provider_of(llm) not in ("openai", "openai_like"):
+        return dict(kwargs)
+    base = str(getattr(llm, "api_base", None) or "")
+    if any(host in base for host in _PLAIN_PREFILL):
+        return dict(kwargs)
+    extra = {
+        **(kwargs.get("extra_body") or {}),
+        "continue_final_message": True,
+        "add_generation_prompt": False,
+    }
+    return {**kwargs, "extra_body": extra}
+
+
 def _continuing(text: str, response: ChatResponse, trim: bool) -> ChatResponse:
     """A continuation's response as the caller sees it: the message holds the whole answer
     (the text delivered before, then the continuation so far), the delta only what is new."""
@@ -98,3 +119,47 @@ def served_copy(response: R, served: fc.Served) -> R:
 
 def delta_of(response: ChatResponse | CompletionResponse) -> str:
     return response.delta or ""
+
+
+T = TypeVar("T")
+
+
+def screened(policy: fc.FailoverPolicy, key: str, answer: T) -> T:
+    """``answer``, unless it is a content filter's refusal (read from the response's
+    ``raw``) and the chain tries the next model on those (``on_content_filter="next"``):
+    then it is raised for the flow. With ``"raise"`` it is returned as the child gave it."""
+    if policy.on_content_filter == "next" and isinstance(answer, ChatResponse | CompletionResponse):
+        reason = fc.refusal_of(answer.raw)
+        if reason is not None:
+            raise fc.ContentFilteredAnswer(key, reason, answer)
+    return answer
+
+
+async def ascreened(policy: fc.FailoverPolicy, key: str, answer: Awaitable[T]) -> T:
+    return screened(policy, key, await answer)
+
+
+def screened_stream(
+    policy: fc.FailoverPolicy, key: str, responses: Iterator[ChatResponse]
+) -> Iterator[ChatResponse]:
+    """A chat stream whose refusal, arriving before any output, is raised as
+    :func:`screened` does (so the next LLM answers); after output it is passed on."""
+    seen = policy.on_content_filter != "next"
+    for response in responses:
+        if not seen:
+            seen = commits_chat(response)
+            if not seen:
+                screened(policy, key, response)
+        yield response
+
+
+async def ascreened_stream(
+    policy: fc.FailoverPolicy, key: str, responses: AsyncIterator[ChatResponse]
+) -> AsyncIterator[ChatResponse]:
+    seen = policy.on_content_filter != "next"
+    async for response in responses:
+        if not seen:
+            seen = commits_chat(response)
+            if not seen:
+                screened(policy, key, response)
+        yield response

@@ -48,11 +48,16 @@ from ._streaming import (
     NOT_FREE_TEXT,
     aafter_prefill,
     after_prefill,
+    ascreened,
+    ascreened_stream,
     commits_chat,
     commits_completion,
     delta_of,
     plain_chat,
+    prefill_kwargs,
     prefills,
+    screened,
+    screened_stream,
     served_copy,
 )
 
@@ -169,6 +174,19 @@ class FailoverLLM(FunctionCallingLLM):
         default_factory=lambda: fc.get_failover_defaults().resume_streams,
         description="Continue a chat stream broken after plain text on the next LLM able to "
         "(True: Anthropic LLMs; or a list of keys).",
+    )
+    transient_cooldown: timedelta | float | str | None = Field(
+        default=None, description="First bench after transient failures (8 s), doubling."
+    )
+    dead_cooldown: timedelta | float | str | None = Field(
+        default=None, description="First bench after an auth/model-dead error (cooldown)."
+    )
+    on_content_filter: str | None = Field(
+        default=None, description="A content filter: 'raise' it (default) or try 'next'."
+    )
+    reasoning_timeout: fc.Deadline = Field(
+        default_factory=lambda: fc.get_failover_defaults().reasoning_timeout,
+        description="Replaces timeout and first_token_timeout for reasoning LLMs (None: off).",
     )
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -319,14 +337,20 @@ class FailoverLLM(FunctionCallingLLM):
     def _invoke(self, call: Callable[[Child], T], request: object) -> tuple[T, fc.Served]:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
-        return self._chain.invoke(call, request=request, on_event=on_event)
+        policy = self._chain.policy
+        return self._chain.invoke(
+            lambda c: screened(policy, c.key, call(c)), request=request, on_event=on_event
+        )
 
     async def _ainvoke(
         self, call: Callable[[Child], Awaitable[T]], request: object
     ) -> tuple[T, fc.Served]:
         if self.rate_limiter is not None:
             await self.rate_limiter.async_acquire()
-        return await self._chain.ainvoke(call, request=request, on_event=aon_event)
+        policy = self._chain.policy
+        return await self._chain.ainvoke(
+            lambda c: ascreened(policy, c.key, call(c)), request=request, on_event=aon_event
+        )
 
     def _stream(
         self,
@@ -519,7 +543,8 @@ class FailoverLLM(FunctionCallingLLM):
     @stream_span
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         def open_stream(child: Child) -> Iterator[ChatResponse]:
-            return iter(self._llm(child).stream_chat(messages, **kwargs))
+            responses = iter(self._llm(child).stream_chat(messages, **kwargs))
+            return screened_stream(self._chain.policy, child.key, responses)
 
         def open_continuation(
             child: Child, text: str
@@ -527,8 +552,9 @@ class FailoverLLM(FunctionCallingLLM):
             continued = self._continued(messages, kwargs, child, text)
             if continued is None:
                 return None
+            more = prefill_kwargs(child.llm, kwargs)
             return lambda: after_prefill(
-                text, iter(self._llm(child).stream_chat(continued, **kwargs))
+                text, iter(self._llm(child).stream_chat(continued, **more))
             )
 
         stream = self._stream(
@@ -541,13 +567,15 @@ class FailoverLLM(FunctionCallingLLM):
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
         async def open_stream(child: Child) -> AsyncIterator[ChatResponse]:
-            async for response in await self._llm(child).astream_chat(messages, **kwargs):
+            responses = await self._llm(child).astream_chat(messages, **kwargs)
+            async for response in ascreened_stream(self._chain.policy, child.key, responses):
                 yield response
 
         async def continuation(
             child: Child, continued: list[ChatMessage], text: str
         ) -> AsyncIterator[ChatResponse]:
-            responses = await self._llm(child).astream_chat(continued, **kwargs)
+            more = prefill_kwargs(child.llm, kwargs)
+            responses = await self._llm(child).astream_chat(continued, **more)
             async for response in aafter_prefill(text, responses):
                 yield response
 

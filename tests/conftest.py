@@ -10,6 +10,7 @@ import pytest
 
 import failover_core as fc
 from failover_core.classification import classifier as _classify
+from failover_core.config import policy as _policy
 from failover_core.flow import hedging as _hedge
 from failover_core.telemetry import listeners as _telemetry
 
@@ -65,14 +66,8 @@ def _isolated_globals() -> Iterator[None]:
     old_balancer = fc.set_pool_balancer(fc.PoolBalancer())
     yield
     fc.set_pool_balancer(old_balancer)
-    fc.set_failover_defaults(
-        defaults.max_retries,
-        defaults.cooldown,
-        timeout=defaults.timeout,
-        first_token_timeout=defaults.first_token_timeout,
-        idle_timeout=defaults.idle_timeout,
-        hedge_after=defaults.hedge_after,
-    )
+    with _policy._defaults_lock:  # every default back, options added later included
+        _policy._defaults = defaults
     _classify._global_rules = rules
     _telemetry._listeners = listeners
     fc.set_health_registry(old_registry)

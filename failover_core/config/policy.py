@@ -29,6 +29,7 @@ __all__ = [
     "FailoverDefaults",
     "FailoverPolicy",
     "HedgeOption",
+    "OnContentFilter",
     "default_backoff",
     "get_failover_defaults",
     "set_failover_defaults",
@@ -97,12 +98,34 @@ HedgeOption = float | timedelta | str | AdaptiveHedge | None | Literal[_Default.
 """``hedge_after`` as users pass it: seconds, a timedelta, ``"p95"``-style, an
 :class:`~failover_core.AdaptiveHedge`, ``None`` (off, the default) or DEFAULT."""
 
-# Deadline defaults: generous enough never to fail over a healthy slow model (a reasoning
-# model may think for minutes before its first token), tight enough that no request waits
-# forever on a provider that sends nothing. The README's "Deadlines" section explains them.
-_TIMEOUT = 600.0  # the OpenAI and Anthropic SDKs' own read timeout before LangChain unsets it
-_FIRST_TOKEN_TIMEOUT = 300.0
+# Deadline defaults by model kind (docs/guides/deadlines.md): a chat model that has said
+# nothing for a minute is silent, not slow, so it costs a request at most that; a reasoning
+# model (detected from its own configuration) may think for minutes before its first
+# token, so it gets ``reasoning_timeout`` instead: the SDKs' own read timeout.
+_TIMEOUT = 60.0
+_FIRST_TOKEN_TIMEOUT = 60.0
 _IDLE_TIMEOUT = 120.0
+_REASONING_TIMEOUT = 600.0  # the OpenAI and Anthropic SDKs' read timeout before LangChain unsets it
+
+# Cooldowns (docs/guides/cooldowns.md): ``cooldown`` is the longest a model stays out. A
+# transient bench starts at ``transient_cooldown`` and doubles on each failed probe up to
+# it, so a provider down for a minute serves again within ~30 s of recovering; an
+# auth/model-dead bench starts at ``dead_cooldown`` (default: the whole cooldown).
+_TRANSIENT_COOLDOWN = timedelta(seconds=8)
+
+OnContentFilter = Literal["raise", "next"]
+"""What a content filter does: ``"raise"`` the provider's refusal at once (the default), or
+try the ``"next"`` model; neither benches anything."""
+_CONTENT_FILTER_CHOICES = ("raise", "next")
+
+
+def as_on_content_filter(value: object) -> OnContentFilter:
+    """``"raise"`` or ``"next"``; anything else is refused naming both."""
+    if value == "raise":
+        return "raise"
+    if value == "next":
+        return "next"
+    raise ValueError(f"on_content_filter must be 'raise' or 'next', got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -116,14 +139,18 @@ class FailoverDefaults:
     idle_timeout: float | None = _IDLE_TIMEOUT
     hedge_after: HedgeAfter | None = None
     resume_streams: ResumeStreams = False
+    transient_cooldown: timedelta = _TRANSIENT_COOLDOWN
+    dead_cooldown: timedelta | None = None
+    on_content_filter: OnContentFilter = "raise"
+    reasoning_timeout: float | None = _REASONING_TIMEOUT
 
 
 _defaults_lock = threading.Lock()
 _defaults = FailoverDefaults()
 
 
-def _as_cooldown(value: timedelta | float | str) -> timedelta:
-    return as_duration(value, "cooldown")
+def _as_cooldown(value: timedelta | float | str, name: str = "cooldown") -> timedelta:
+    return as_duration(value, name)
 
 
 ResumeStreams = bool | frozenset[str]
@@ -176,6 +203,10 @@ def set_failover_defaults(
     idle_timeout: DeadlineOption = DEFAULT,
     hedge_after: HedgeOption = DEFAULT,
     resume_streams: bool | Iterable[str] | None = None,
+    transient_cooldown: timedelta | float | str | None = None,
+    dead_cooldown: timedelta | float | str | None = None,
+    on_content_filter: OnContentFilter | None = None,
+    reasoning_timeout: DeadlineOption = DEFAULT,
 ) -> FailoverDefaults:
     """Change the defaults used by failover models built from now on; returns the old ones.
 
@@ -184,14 +215,25 @@ def set_failover_defaults(
     ``cooldown`` as they are; a deadline (or ``hedge_after``) not given stays as it is, and
     ``None`` turns it off. ``resume_streams`` (``None``: as it is) continues a broken
     plain-text stream on the next model able to continue it (README, "Resumed streams").
+    ``transient_cooldown``/``dead_cooldown`` (``None``: as they are) start a transient and
+    an auth/model-dead bench; ``on_content_filter`` is ``"raise"`` or ``"next"``;
+    ``reasoning_timeout`` replaces the deadlines of reasoning models.
     """
     global _defaults
     new_retries = None if max_retries is None else _as_max_retries(max_retries)
     new_cooldown = None if cooldown is None else _as_cooldown(cooldown)
+    new_transient = (
+        None
+        if transient_cooldown is None
+        else _as_cooldown(transient_cooldown, "transient_cooldown")
+    )
+    new_dead = None if dead_cooldown is None else _as_cooldown(dead_cooldown, "dead_cooldown")
+    new_filter = None if on_content_filter is None else as_on_content_filter(on_content_filter)
     for name, value in (
         ("timeout", timeout),
         ("first_token_timeout", first_token_timeout),
         ("idle_timeout", idle_timeout),
+        ("reasoning_timeout", reasoning_timeout),
     ):
         if value is not DEFAULT:
             as_deadline(name, value)  # validate before taking the lock
@@ -209,6 +251,12 @@ def set_failover_defaults(
             idle_timeout=_deadline_or("idle_timeout", idle_timeout, old.idle_timeout),
             hedge_after=old.hedge_after if hedge_after is DEFAULT else new_hedge,
             resume_streams=old.resume_streams if new_resume is None else new_resume,
+            transient_cooldown=old.transient_cooldown if new_transient is None else new_transient,
+            dead_cooldown=old.dead_cooldown if new_dead is None else new_dead,
+            on_content_filter=old.on_content_filter if new_filter is None else new_filter,
+            reasoning_timeout=_deadline_or(
+                "reasoning_timeout", reasoning_timeout, old.reasoning_timeout
+            ),
         )
     return old
 
@@ -248,6 +296,10 @@ POLICY_OPTIONS = (
     "idle_timeout",
     "hedge_after",
     "resume_streams",
+    "transient_cooldown",
+    "dead_cooldown",
+    "on_content_filter",
+    "reasoning_timeout",
 )
 """The options :meth:`FailoverPolicy.build` takes: an adapter's fields of these names (with
 its models and registry) are what its chain is built from."""
@@ -274,6 +326,27 @@ class FailoverPolicy:
     resume_streams: ResumeStreams = False
     """A broken plain-text stream goes on, from its text so far, on the next able model:
     ``True`` (the children able by default: Anthropic's API) or the keys of those able."""
+    transient_cooldown: timedelta | None = None
+    """The first bench after transient failures; doubles on each failed probe up to
+    ``cooldown`` (``None``: the whole cooldown at once, the seed's rule)."""
+    dead_cooldown: timedelta | None = None
+    """The first bench after an auth/model-dead error (``None``: the whole cooldown)."""
+    on_content_filter: OnContentFilter = "raise"
+    """A content filter's refusal: raised at once (``"raise"``) or the next model tried."""
+    reasoning_timeout: float | None = None
+    """Replaces ``timeout`` and ``first_token_timeout`` for reasoning models (``None``:
+    they are never cut)."""
+
+    def bench_length(self, dead: bool) -> timedelta:
+        """How long a first bench lasts: an auth/model-dead one, or a transient one."""
+        start = self.dead_cooldown if dead else self.transient_cooldown
+        return self.cooldown if start is None else min(start, self.cooldown)
+
+    def deadlines(self, reasoning: bool) -> tuple[float | None, float | None, float | None]:
+        """``(timeout, first_token_timeout, idle_timeout)`` for a model of that kind."""
+        if reasoning:
+            return self.reasoning_timeout, self.reasoning_timeout, self.idle_timeout
+        return self.timeout, self.first_token_timeout, self.idle_timeout
 
     def may_continue(self, key: str, *, able: bool) -> bool:
         """Whether the child ``key`` may continue a broken stream; ``able`` is the adapter's
@@ -304,6 +377,10 @@ class FailoverPolicy:
         idle_timeout: DeadlineOption = DEFAULT,
         hedge_after: HedgeOption = DEFAULT,
         resume_streams: bool | Iterable[str] | None = None,
+        transient_cooldown: timedelta | float | str | None = None,
+        dead_cooldown: timedelta | float | str | None = None,
+        on_content_filter: OnContentFilter | None = None,
+        reasoning_timeout: DeadlineOption = DEFAULT,
     ) -> FailoverPolicy:
         """Validate user options, filling the gaps from the process defaults."""
         defaults = get_failover_defaults()
@@ -333,6 +410,18 @@ class FailoverPolicy:
             resume_streams=defaults.resume_streams
             if resume_streams is None
             else as_resume_streams(resume_streams),
+            transient_cooldown=defaults.transient_cooldown
+            if transient_cooldown is None
+            else _as_cooldown(transient_cooldown, "transient_cooldown"),
+            dead_cooldown=defaults.dead_cooldown
+            if dead_cooldown is None
+            else _as_cooldown(dead_cooldown, "dead_cooldown"),
+            on_content_filter=defaults.on_content_filter
+            if on_content_filter is None
+            else as_on_content_filter(on_content_filter),
+            reasoning_timeout=_deadline_or(
+                "reasoning_timeout", reasoning_timeout, defaults.reasoning_timeout
+            ),
         )
 
     def delay(self, attempt: int, error: BaseException) -> float:

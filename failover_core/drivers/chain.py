@@ -23,7 +23,8 @@ from collections.abc import (
 from functools import partial
 from typing import Any, Generic, Protocol, TypeVar, cast
 
-from .._errors import ChainConfigError
+from .._errors import ChainConfigError, StreamInterruptedError
+from ..config.model_kinds import is_reasoning_model
 from ..config.policy import FailoverPolicy
 from ..flow.engine import Attempt, FailoverFlow, GiveUp, Served, Sleep
 from ..health.default import get_health_registry
@@ -176,6 +177,21 @@ plus the text as the assistant's own turn), or ``None`` when the entry (or the r
 cannot continue it. Opening is deferred, so asking costs nothing."""
 
 
+def _openers(
+    resume: Resume[E, S], entries: Sequence[E], text: str
+) -> tuple[dict[int, Callable[[], S]], Callable[[int], bool]]:
+    """Openers of continuations of ``text``, filled in as the flow asks who can continue."""
+    openers: dict[int, Callable[[], S]] = {}
+
+    def can_continue(index: int) -> bool:
+        opener = resume(entries[index], text)
+        if opener is not None:
+            openers[index] = opener
+        return opener is not None
+
+    return openers, can_continue
+
+
 def _resumed(
     flow: FailoverFlow,
     error: Exception,
@@ -186,16 +202,25 @@ def _resumed(
     """The flow's choice of an entry to continue ``text`` on, and its opener (or nones)."""
     if resume is None:
         return None, None
-    openers: dict[int, Callable[[], S]] = {}
-
-    def can_continue(index: int) -> bool:
-        opener = resume(entries[index], text)
-        if opener is not None:
-            openers[index] = opener
-        return opener is not None
-
+    openers, can_continue = _openers(resume, entries, text)
     command = flow.resume(error, text, can_continue)
     return command, None if command is None else openers.get(command.index)
+
+
+def _resume_failed(
+    flow: FailoverFlow,
+    error: Exception,
+    texts: Sequence[str],
+    resume: Resume[E, S],
+    entries: Sequence[E],
+) -> tuple[Attempt, Callable[[], S]] | StreamInterruptedError:
+    """A continuation failed before its output: the next one, or the interruption."""
+    text = "".join(texts)
+    openers, can_continue = _openers(resume, entries, text)
+    command = flow.continuation_failed(error, text, len(texts), can_continue)
+    if isinstance(command, StreamInterruptedError):
+        return command
+    return command, openers[command.index]
 
 
 OnRetry = Callable[[Sleep], object]
@@ -236,31 +261,44 @@ def _entry_call(call: Callable[[E], T], entries: Sequence[E], attempt: Attempt) 
     return call(entries[attempt.index])
 
 
+Limits = Callable[[str], "tuple[float | None, float | None, float | None]"]
+"""A chain's deadlines for one entry key: ``(timeout, first_token_timeout, idle_timeout)``."""
+
+
+def _reasoning(entry: object) -> bool:
+    """Whether the model behind an adapter's entry reasons before answering."""
+    model = getattr(entry, "model", None) or getattr(entry, "llm", None)
+    return model is not None and is_reasoning_model(model)
+
+
 async def _aentry_call(
-    call: Callable[[E], Awaitable[T]], entries: Sequence[E], timeout: float | None, attempt: Attempt
+    call: Callable[[E], Awaitable[T]], entries: Sequence[E], limits: Limits, attempt: Attempt
 ) -> T:
+    timeout = limits(attempt.key)[0]
     return await acall_within(timeout, attempt.key, call(entries[attempt.index]))
 
 
 def _prefix(
-    policy: FailoverPolicy,
+    limits: Limits,
     open_stream: Callable[[E], Iterable[C]],
     commits: Callable[[C], bool] | None,
     entries: Sequence[E],
     attempt: Attempt,
 ) -> tuple[StreamAttempt[C], list[C], bool]:
-    it = StreamAttempt[C](attempt.key, policy.first_token_timeout, policy.idle_timeout)
+    _, first_token, idle = limits(attempt.key)
+    it = StreamAttempt[C](attempt.key, first_token, idle)
     return open_prefix(it, partial(open_stream, entries[attempt.index]), commits)
 
 
 async def _aprefix(
-    policy: FailoverPolicy,
+    limits: Limits,
     open_stream: Callable[[E], AsyncIterable[C]],
     commits: Callable[[C], bool] | None,
     entries: Sequence[E],
     attempt: Attempt,
 ) -> tuple[AsyncStreamAttempt[C], list[C], bool]:
-    it = AsyncStreamAttempt[C](attempt.key, policy.first_token_timeout, policy.idle_timeout)
+    _, first_token, idle = limits(attempt.key)
+    it = AsyncStreamAttempt[C](attempt.key, first_token, idle)
     return await aopen_prefix(it, partial(open_stream, entries[attempt.index]), commits)
 
 
@@ -299,6 +337,12 @@ class FailoverChain(Generic[E]):
         self.asleep = asleep
         self.pools: tuple[PoolGroup, ...] = tuple(pools)
         self._pool_of = {key: group for group in self.pools for key in group.keys}
+        self.reasoning: frozenset[str] = frozenset(e.key for e in entries if _reasoning(e))
+        """Keys of the reasoning models, whose deadlines are ``reasoning_timeout``."""
+
+    def limits(self, key: str) -> tuple[float | None, float | None, float | None]:
+        """``(timeout, first_token_timeout, idle_timeout)`` for the entry ``key``."""
+        return self.policy.deadlines(key in self.reasoning)
 
     @property
     def registry(self) -> HealthRegistry:
@@ -338,10 +382,11 @@ class FailoverChain(Generic[E]):
                     if hedge_after is not None:
                         run = partial(_entry_call, call, self.entries)
                         deliver = partial(_deliver, flow, on_event)
-                        result = race(flow, command, run, hedge_after, self.policy.timeout, deliver)
+                        timeout = self.limits(command.key)[0]
+                        result = race(flow, command, run, hedge_after, timeout, deliver)
                     else:
                         attempt = partial(call, self.entries[command.index])
-                        result = call_within(self.policy.timeout, command.key, attempt)
+                        result = call_within(self.limits(command.key)[0], command.key, attempt)
                 except Exception as exc:
                     command = flow.failed(exc)
                     _deliver(flow, on_event)
@@ -378,12 +423,13 @@ class FailoverChain(Generic[E]):
                 hedge_after = flow.hedge_delay(streamed=False)
                 try:
                     if hedge_after is not None:
-                        arun = partial(_aentry_call, call, self.entries, self.policy.timeout)
+                        arun = partial(_aentry_call, call, self.entries, self.limits)
                         adeliver = partial(_adeliver, flow, on_event)
                         result = await arace(flow, command, arun, hedge_after, adeliver)
                     else:
                         aw = call(self.entries[command.index])
-                        result = await acall_within(self.policy.timeout, command.key, aw)
+                        timeout = self.limits(command.key)[0]
+                        result = await acall_within(timeout, command.key, aw)
                 except Exception as exc:
                     command = flow.failed(exc)
                     await _adeliver(flow, on_event)
@@ -435,11 +481,10 @@ class FailoverChain(Generic[E]):
                 continue
             if isinstance(command, GiveUp):
                 raise command.error
-            policy = self.policy
             hedge_after = flow.hedge_delay(streamed=True)
             if hedge_after is not None:
                 try:
-                    prefix = partial(_prefix, policy, open_stream, commits, self.entries)
+                    prefix = partial(_prefix, self.limits, open_stream, commits, self.entries)
                     deliver = partial(_deliver, flow, on_event)
                     it, held, ended = race(
                         flow, command, prefix, hedge_after, None, deliver, _close_prefix
@@ -452,7 +497,8 @@ class FailoverChain(Generic[E]):
                     flow.abandon()
                     raise
                 break
-            it = StreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
+            _, first_token, idle = self.limits(command.key)
+            it = StreamAttempt[C](command.key, first_token, idle)
             held = []
             ended = False
             try:
@@ -512,18 +558,18 @@ class FailoverChain(Generic[E]):
     ) -> tuple[StreamAttempt[C], list[C], bool]:
         """A committed stream failed with ``error``: its continuation, opened up to its
         first output (the chunks held, whether it ended), or the interruption raised."""
-        while True:
-            text = "".join(texts)
-            command, opener = _resumed(flow, error, text, resume, self.entries)
-            if command is None or opener is None:
-                interrupted = flow.interrupted(error, text, len(texts))
-                _deliver(flow, on_event)
-                if interrupted is error:  # the caller's own: raised as it is
-                    raise error
-                raise interrupted from error
+        text = "".join(texts)
+        command, opener = _resumed(flow, error, text, resume, self.entries)
+        if resume is None or command is None or opener is None:
+            interrupted = flow.interrupted(error, text, len(texts))
             _deliver(flow, on_event)
-            policy = self.policy
-            it = StreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
+            if interrupted is error:  # the caller's own: raised as it is
+                raise error
+            raise interrupted from error
+        while True:
+            _deliver(flow, on_event)
+            _, first_token, idle = self.limits(command.key)
+            it = StreamAttempt[C](command.key, first_token, idle)
             held: list[C] = []
             ended = False
             try:
@@ -534,7 +580,11 @@ class FailoverChain(Generic[E]):
                 ended = True
             except Exception as exc:
                 it.close()
-                error = exc
+                failed = _resume_failed(flow, exc, texts, resume, self.entries)
+                if isinstance(failed, StreamInterruptedError):
+                    _deliver(flow, on_event)
+                    raise failed from error  # the real cause, never the continuation's
+                command, opener = failed
                 continue
             except BaseException:
                 flow.abandon()
@@ -567,11 +617,10 @@ class FailoverChain(Generic[E]):
                 continue
             if isinstance(command, GiveUp):
                 raise command.error
-            policy = self.policy
             hedge_after = flow.hedge_delay(streamed=True)
             if hedge_after is not None:
                 try:
-                    aprefix = partial(_aprefix, policy, open_stream, commits, self.entries)
+                    aprefix = partial(_aprefix, self.limits, open_stream, commits, self.entries)
                     adeliver = partial(_adeliver, flow, on_event)
                     it, held, ended = await arace(
                         flow, command, aprefix, hedge_after, adeliver, _aclose_prefix
@@ -584,7 +633,8 @@ class FailoverChain(Generic[E]):
                     flow.abandon()
                     raise
                 break
-            it = AsyncStreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
+            _, first_token, idle = self.limits(command.key)
+            it = AsyncStreamAttempt[C](command.key, first_token, idle)
             held = []
             ended = False
             try:
@@ -643,18 +693,18 @@ class FailoverChain(Generic[E]):
         commits: Callable[[C], bool] | None,
     ) -> tuple[AsyncStreamAttempt[C], list[C], bool]:
         """The async twin of :meth:`_continue`."""
-        while True:
-            text = "".join(texts)
-            command, opener = _resumed(flow, error, text, resume, self.entries)
-            if command is None or opener is None:
-                interrupted = flow.interrupted(error, text, len(texts))
-                await _adeliver(flow, on_event)
-                if interrupted is error:  # the caller's own: raised as it is
-                    raise error
-                raise interrupted from error
+        text = "".join(texts)
+        command, opener = _resumed(flow, error, text, resume, self.entries)
+        if resume is None or command is None or opener is None:
+            interrupted = flow.interrupted(error, text, len(texts))
             await _adeliver(flow, on_event)
-            policy = self.policy
-            it = AsyncStreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
+            if interrupted is error:  # the caller's own: raised as it is
+                raise error
+            raise interrupted from error
+        while True:
+            await _adeliver(flow, on_event)
+            _, first_token, idle = self.limits(command.key)
+            it = AsyncStreamAttempt[C](command.key, first_token, idle)
             held: list[C] = []
             ended = False
             try:
@@ -665,7 +715,11 @@ class FailoverChain(Generic[E]):
                 ended = True
             except Exception as exc:
                 await it.aclose()
-                error = exc
+                failed = _resume_failed(flow, exc, texts, resume, self.entries)
+                if isinstance(failed, StreamInterruptedError):
+                    await _adeliver(flow, on_event)
+                    raise failed from error  # the real cause, never the continuation's
+                command, opener = failed
                 continue
             except BaseException:
                 flow.abandon()

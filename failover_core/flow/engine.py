@@ -46,6 +46,7 @@ from .._errors import (
     StreamInterruptedError,
 )
 from ..classification.classifier import ErrorKind, classify, status_of
+from ..classification.content_filter import is_content_filter
 from ..classification.origin import caller_raised
 from ..config.policy import FailoverPolicy
 from ..health.registry import HealthRegistry
@@ -79,10 +80,11 @@ class Sleep:
 
 @dataclass(frozen=True, slots=True)
 class GiveUp:
-    """Raise ``error``: every entry failed (an :class:`AllModelsFailedError`), or the
-    caller's own code raised it during the attempt (re-raised as it is)."""
+    """Raise ``error``: every entry failed (an :class:`AllModelsFailedError`), a content
+    filter's own error, or the caller's own code raised it during the attempt (re-raised
+    as it is)."""
 
-    error: AllModelsFailedError | Exception
+    error: Exception
 
 
 Command = Attempt | Sleep | GiveUp
@@ -161,6 +163,7 @@ class FailoverFlow:
         self._no_hedge = False
         self._by_hedge = False
         self._resumed: tuple[str, int] | None = None  # (model, characters) continued
+        self._broken_kind = ErrorKind.UNKNOWN  # the kind of the failure being continued
         self._request_told = False  # request_ended reported (once per request)
 
     # -- commands -----------------------------------------------------------------------
@@ -232,6 +235,8 @@ class FailoverFlow:
         self._last = (error, kind)
         self._pool_heard(key, error)
         self._attempt_ended(_outcome(error, kind))
+        if kind is ErrorKind.AUTH_DEAD and is_content_filter(error):
+            kind = ErrorKind.REQUEST_SPECIFIC  # a moderation 403: the request's, not the key's
         if key in self._probing:
             self._probe_failed(key, kind)
         if kind is ErrorKind.REQUEST_SPECIFIC:
@@ -239,10 +244,12 @@ class FailoverFlow:
             if key in self._probing:  # says nothing of the model: let another request probe
                 self._registry.release_probe(key)
                 self._probing.discard(key)
+            if is_content_filter(error):
+                return self._filtered(error, kind)
             # The pool's other members serve the same model: the request would fail there too.
             return self._move_on(error, kind, reason="request_specific", after=self._pool_last())
         if kind is ErrorKind.AUTH_DEAD:
-            benched = self._registry.bench_now(key, policy.cooldown)
+            benched = self._bench_dead(key)
             return self._move_on(error, kind, reason="auth_dead", until=benched)
         if isinstance(error, AttemptTimeoutError):
             return self._timed_out(error, kind)
@@ -250,9 +257,7 @@ class FailoverFlow:
         # enough to bench it again (with a longer cooldown) and hand the request on.
         exhausted = attempt >= policy.max_retries or key in self._probing
         self._probing.discard(key)
-        until = self._registry.record_failure(
-            key, policy.cooldown, exhausted=exhausted, strike_limit=policy.max_retries
-        )
+        until = self._strike_transient(key, exhausted=exhausted)
         if exhausted:
             return self._move_on(error, kind, reason="exhausted", until=until)
         if self._pool_has_next():  # another member of its pool: at once, no backoff
@@ -262,6 +267,17 @@ class FailoverFlow:
             return self._move_on(error, kind, reason="benched_elsewhere", until=until)
         return Sleep(policy.delay(attempt, error), key, attempt, error)
 
+    def _filtered(self, error: Exception, kind: ErrorKind) -> Command:
+        """A content filter refused the request: nothing is benched. With
+        ``on_content_filter="raise"`` the provider's own error goes to the caller at once
+        (no other model is asked); with ``"next"`` the next model is tried."""
+        if self._policy.on_content_filter == "next":
+            return self._move_on(error, kind, reason="content_filter")
+        self._emit(error, kind, until=None, next_model=None, reason="content_filter")
+        self._failures.append((self._key, kind, error))
+        self._request_ended(None)
+        return GiveUp(error)
+
     def _timed_out(self, error: AttemptTimeoutError, kind: ErrorKind) -> Command:
         # A hung model is not retried within the request (it would cost another whole
         # deadline): move on at once. The timeout is a strike, so max_retries of them from
@@ -269,9 +285,7 @@ class FailoverFlow:
         key = self._key
         probing = key in self._probing
         self._probing.discard(key)
-        until = self._registry.record_failure(
-            key, self._policy.cooldown, exhausted=probing, strike_limit=self._policy.max_retries
-        )
+        until = self._strike_transient(key, exhausted=probing)
         return self._move_on(error, kind, reason="timeout", until=until)
 
     def slept(self) -> Command:
@@ -324,10 +338,43 @@ class FailoverFlow:
         key = self._key
         until = self._strike(error, kind)
         self._failed_attempts += 1
+        self._broken_kind = kind
         next_key = self._keys[self._live[pos]]
         notice = ResumeNotice(key, next_key, len(text), error)
         self._emit(notice, kind, until=until, next_model=next_key, reason="stream_resumed")
         self._resumed = (key, len(text))
+        self._pos, self._attempt = pos, 1
+        return self._current_attempt()
+
+    def continuation_failed(
+        self, error: Exception, text: str, chunks: int, can_continue: Callable[[int], bool]
+    ) -> Attempt | StreamInterruptedError:
+        """The continuation opened on the current model failed before its first output:
+        the next model able to continue the text, or (none left) the interruption of the
+        stream being continued, to raise from its own cause.
+
+        A request-specific failure (a 400: the server does not take an assistant prefill)
+        says nothing of the model's health: no strike. Any other is a strike as usual.
+        """
+        kind = classify(error, self._policy.rules)
+        key = self._key
+        until: datetime | None = None
+        if kind is ErrorKind.REQUEST_SPECIFIC:
+            self._attempt_ended(_outcome(error, kind))
+            if key in self._probing:
+                self._probing.discard(key)
+                self._registry.release_probe(key)
+        else:
+            until = self._strike(error, kind)
+        self._failed_attempts += 1
+        self._failures.append((key, kind, error))
+        pos = self._continuer(can_continue)
+        next_key = None if pos is None else self._keys[self._live[pos]]
+        self._emit(error, kind, until=until, next_model=next_key, reason="resume_failed")
+        if pos is None:
+            broken, _ = self._resumed or (key, 0)
+            self._request_ended(None)
+            return StreamInterruptedError(broken, self._broken_kind, text, chunks)
         self._pos, self._attempt = pos, 1
         return self._current_attempt()
 
@@ -348,7 +395,7 @@ class FailoverFlow:
 
     def _strike(self, error: Exception, kind: ErrorKind) -> datetime | None:
         """Record a committed stream's failure: one strike (an auth error benches)."""
-        key, policy = self._key, self._policy
+        key = self._key
         self._attempt_ended(_outcome(error, kind))
         until: datetime | None = None
         probing = key in self._probing  # a probe is one call: its failure benches again
@@ -356,11 +403,9 @@ class FailoverFlow:
         if probing:
             self._probe_failed(key, kind)
         if kind is ErrorKind.AUTH_DEAD:
-            until = self._registry.bench_now(key, policy.cooldown)
+            until = self._bench_dead(key)
         elif kind is not ErrorKind.REQUEST_SPECIFIC:
-            until = self._registry.record_failure(
-                key, policy.cooldown, exhausted=probing, strike_limit=policy.max_retries
-            )
+            until = self._strike_transient(key, exhausted=probing)
         elif probing:
             self._registry.release_probe(key)
         return until
@@ -479,15 +524,13 @@ class FailoverFlow:
         probing = key in self._probing
         self._probing.discard(key)
         if kind is ErrorKind.AUTH_DEAD:
-            until = self._registry.bench_now(key, self._policy.cooldown)
+            until = self._bench_dead(key)
         elif kind is ErrorKind.REQUEST_SPECIFIC:
             self._no_hedge = True
             if probing:
                 self._registry.release_probe(key)
         else:
-            until = self._registry.record_failure(
-                key, self._policy.cooldown, exhausted=probing, strike_limit=self._policy.max_retries
-            )
+            until = self._strike_transient(key, exhausted=probing)
         survivor = self._key if hedge else hedge_key
         self._emit(
             error,
@@ -538,6 +581,23 @@ class FailoverFlow:
         """Report a fact to the process's telemetry listeners (none by default: nil cost)."""
         if _telemetry.listeners():
             _telemetry.report(method, *args)
+
+    def _bench_dead(self, key: str) -> datetime:
+        """Bench ``key`` at once (auth/model-dead): ``dead_cooldown``, up to ``cooldown``."""
+        policy = self._policy
+        return self._registry.bench_now(key, policy.bench_length(dead=True), cap=policy.cooldown)
+
+    def _strike_transient(self, key: str, *, exhausted: bool) -> datetime | None:
+        """One transient strike on ``key``; a bench starts at ``transient_cooldown`` and a
+        failed probe doubles the last one, up to ``cooldown`` (the longest a model is out)."""
+        policy = self._policy
+        return self._registry.record_failure(
+            key,
+            policy.bench_length(dead=False),
+            exhausted=exhausted,
+            strike_limit=policy.max_retries,
+            cap=policy.cooldown,
+        )
 
     def _probe_failed(self, key: str, kind: ErrorKind) -> None:
         """A probe's call failed: a verdict on the model, unless the error was the
@@ -694,13 +754,16 @@ class FailoverFlow:
         attempt: int | None = None,
     ) -> None:
         benched = until is not None
+        applied = None
+        if benched:  # the bench as applied (grown after a failed probe), not the base
+            applied = self._registry.bench_length(self._key if model is None else model)
         event = FailoverEvent(
             model=self._key if model is None else model,
             error=error,
             kind=kind,
             attempt=self._attempt if attempt is None else attempt,
             benched=benched,
-            benched_for=self._policy.cooldown if benched else None,
+            benched_for=(applied or self._policy.cooldown) if benched else None,
             next_model=next_model,
             request=self._request,
             until=until,

@@ -172,6 +172,14 @@ class HealthRegistry:
         """Whether ``key`` is benched now. An expired bench reads false."""
         return self._live(key, self.now()) is not None
 
+    def bench_length(self, key: str) -> timedelta | None:
+        """The length of the bench on ``key`` as it was applied (after any growth), or
+        ``None`` when it is not benched."""
+        record = self._live(key, self.now())
+        if record is None or record.cooldown <= 0:
+            return None
+        return timedelta(seconds=record.cooldown)
+
     def benched_until(self, key: str) -> datetime | None:
         """When the bench on ``key`` ends, or ``None`` when it is not benched."""
         record = self._live(key, self.now())
@@ -290,14 +298,18 @@ class HealthRegistry:
 
         self.store.update(key, release)
 
-    def _benched(self, record: HealthRecord, now: float, cooldown: timedelta) -> HealthRecord:
-        """``record`` benched again: a failed probe grows the cooldown, a bench in force is
-        never shortened, a manual bench in force stays manual."""
+    def _benched(
+        self, record: HealthRecord, now: float, cooldown: timedelta, cap: timedelta | None
+    ) -> HealthRecord:
+        """``record`` benched again: a failed probe grows the cooldown (up to ``cap``, else
+        ``max_cooldown``), a bench in force is never shortened, a manual bench in force
+        stays manual."""
         in_force = record.benched_at(now)
         seconds = cooldown.total_seconds()
         if record.recovering_at(now) and record.cooldown > 0:
-            cap = max(self.max_cooldown, seconds)
-            seconds = min(max(seconds, record.cooldown * self.cooldown_growth), cap)
+            limit = self.max_cooldown if cap is None else cap.total_seconds()
+            limit = max(limit, seconds)
+            seconds = min(max(seconds, record.cooldown * self.cooldown_growth), limit)
         until = now + seconds
         if in_force and record.until is not None:
             until = max(until, record.until)
@@ -311,13 +323,21 @@ class HealthRegistry:
         )
 
     def record_failure(
-        self, key: str, cooldown: timedelta, *, exhausted: bool, strike_limit: int
+        self,
+        key: str,
+        cooldown: timedelta,
+        *,
+        exhausted: bool,
+        strike_limit: int,
+        cap: timedelta | None = None,
     ) -> datetime | None:
         """A transient failure of one attempt; returns the bench's end if it benched.
 
         It benches when the caller has exhausted its retries (the seed's rule, threshold 1)
         or when ``strike_limit`` failed attempts from any requests came in with no success
         between them, so a burst of concurrent requests does not each spend its retries.
+        A bench lasts ``cooldown``; after a failed probe, the last one times
+        ``cooldown_growth``, up to ``cap`` (default ``max_cooldown``).
         """
         now = self.now()
 
@@ -327,7 +347,7 @@ class HealthRegistry:
                 return record  # benched meanwhile by someone else: keep their bench
             strikes = record.strikes + 1
             if exhausted or strikes >= strike_limit:
-                return self._benched(record, now, cooldown)
+                return self._benched(record, now, cooldown, cap)
             times = (*record.strike_times, now)[-_STRIKE_TIMES:]
             return dataclasses.replace(record, strikes=strikes, strike_times=times)
 
@@ -336,11 +356,11 @@ class HealthRegistry:
             return _to_datetime(new.until)
         return None
 
-    def bench_now(self, key: str, cooldown: timedelta) -> datetime:
+    def bench_now(self, key: str, cooldown: timedelta, *, cap: timedelta | None = None) -> datetime:
         """Bench at once (auth/model-dead); returns when the bench ends."""
         now = self.now()
         new = self.store.update(
-            key, lambda r: self._benched(sane(key, r) or HealthRecord(), now, cooldown)
+            key, lambda r: self._benched(sane(key, r) or HealthRecord(), now, cooldown, cap)
         )
         assert new is not None and new.until is not None
         return _to_datetime(new.until)

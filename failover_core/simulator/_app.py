@@ -24,6 +24,8 @@ class _Disconnect(Exception):
 
 
 _NO_REPLY = Reply(text="")
+# An event cut off in the middle of its JSON: what a broken proxy or provider sends.
+_MALFORMED = 'data: {"id": "chatcmpl-sim", "choices": [{"delta": {"content": "gar\n\n'
 
 
 def _usage(body: Mapping[str, Any], reply: Reply) -> tuple[int, int]:
@@ -88,8 +90,15 @@ def _openai_message(reply: Reply) -> dict[str, Any]:
     return {"role": "assistant", "content": reply.text, "refusal": None}
 
 
-def _openai_json(model: str, body: Mapping[str, Any], reply: Reply) -> dict[str, Any]:
+def _openai_json(
+    model: str, body: Mapping[str, Any], reply: Reply, refuse: bool = False
+) -> dict[str, Any]:
     prompt, completion = _usage(body, reply)
+    if refuse:  # a content filter's answer: a 200 with no content
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+        finish = "content_filter"
+    else:
+        message, finish = _openai_message(reply), "tool_calls" if reply.tool_name else "stop"
     return {
         "id": next_id("chatcmpl-sim-"),
         "object": "chat.completion",
@@ -98,8 +107,8 @@ def _openai_json(model: str, body: Mapping[str, Any], reply: Reply) -> dict[str,
         "choices": [
             {
                 "index": 0,
-                "message": _openai_message(reply),
-                "finish_reason": "tool_calls" if reply.tool_name else "stop",
+                "message": message,
+                "finish_reason": finish,
                 "logprobs": None,
             }
         ],
@@ -148,6 +157,10 @@ async def _openai_stream(
         deltas += [{"tool_calls": [{"index": 0, "function": {"arguments": p}}]} for p in pieces]
     else:
         deltas = [{"content": piece} for piece in reply.pieces()]
+    if fault is not None and fault.refuse:
+        yield chunk({}, "content_filter")
+        yield _sse("[DONE]")
+        return
     for sent, delta in enumerate(deltas):
         if fault is not None and fault.after_chunks is not None and sent >= fault.after_chunks:
             if fault.disconnect:
@@ -157,10 +170,14 @@ async def _openai_stream(
                 return
             yield _sse(error_body("openai", fault))
             return
+        if fault is not None and fault.malformed_after == sent:
+            yield _MALFORMED
         stall = _stalls_at(fault, sent)
         if stall is not None and fault is not None:
             async for keepalive in _keepalives("openai", stall, fault.keepalive):
                 yield keepalive
+            if fault.disconnect:  # the stall ends in a closed connection
+                raise _Disconnect
         if delay:
             await asyncio.sleep(delay)
         yield chunk(delta)
@@ -182,7 +199,8 @@ async def _openai_stream(
                 "usage": usage,
             }
         )
-    yield _sse("[DONE]")
+    if fault is None or not fault.no_done:
+        yield _sse("[DONE]")
 
 
 # -- Anthropic ---------------------------------------------------------------------------
@@ -201,15 +219,18 @@ def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:
     return [{"type": "text", "text": reply.text}]
 
 
-def _anthropic_json(model: str, body: Mapping[str, Any], reply: Reply) -> dict[str, Any]:
+def _anthropic_json(
+    model: str, body: Mapping[str, Any], reply: Reply, refuse: bool = False
+) -> dict[str, Any]:
     prompt, completion = _usage(body, reply)
+    stop = "refusal" if refuse else "tool_use" if reply.tool_name else "end_turn"
     return {
         "id": next_id("msg_sim_"),
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": _anthropic_blocks(reply),
-        "stop_reason": "tool_use" if reply.tool_name else "end_turn",
+        "content": [] if refuse else _anthropic_blocks(reply),
+        "stop_reason": stop,
         "stop_sequence": None,
         "usage": {"input_tokens": prompt, "output_tokens": completion},
     }
@@ -248,6 +269,8 @@ async def _anthropic_stream(
     else:
         block = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": piece} for piece in reply.pieces()]
+    if fault is not None and fault.refuse:
+        deltas = []
     yield _sse(
         {"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"
     )
@@ -257,10 +280,14 @@ async def _anthropic_stream(
                 raise _Disconnect
             yield _sse(error_body("anthropic", fault), "error")
             return
+        if fault is not None and fault.malformed_after == sent:
+            yield "event: content_block_delta\n" + _MALFORMED
         stall = _stalls_at(fault, sent)
         if stall is not None and fault is not None:
             async for keepalive in _keepalives("anthropic", stall, fault.keepalive):
                 yield keepalive
+            if fault.disconnect:
+                raise _Disconnect
         if delay:
             await asyncio.sleep(delay)
         yield _sse(
@@ -268,6 +295,8 @@ async def _anthropic_stream(
         )
     yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
     stop = "tool_use" if reply.tool_name else "end_turn"
+    if fault is not None and fault.refuse:
+        stop = "refusal"
     yield _sse(
         {
             "type": "message_delta",
@@ -276,7 +305,8 @@ async def _anthropic_stream(
         },
         "message_delta",
     )
-    yield _sse({"type": "message_stop"}, "message_stop")
+    if fault is None or not fault.no_done:
+        yield _sse({"type": "message_stop"}, "message_stop")
 
 
 async def _watched(
@@ -308,6 +338,31 @@ async def _dropped() -> AsyncIterator[str]:
     yield ""  # pragma: no cover - makes this an async generator
 
 
+class _Reset(Response):
+    """No response at all: the connection is reset before a byte of it (no headers)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=500)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # uvicorn hands the app its connection's own receive: abort that transport (RST).
+        transport = getattr(getattr(receive, "__self__", None), "transport", None)
+        if transport is not None:
+            transport.abort()
+            return
+        raise _Disconnect  # another server: the best we can do is an error before headers
+
+
+def _prefilled(api: Api, body: Mapping[str, Any], mode: str | None) -> str | None:
+    """The model's prefill mode when this OpenAI-wire request ends with the assistant's
+    own message (a continuation asked for), else ``None``."""
+    messages = body.get("messages")
+    if api != "openai" or mode is None or not isinstance(messages, list) or not messages:
+        return None
+    last = messages[-1]
+    return mode if isinstance(last, Mapping) and last.get("role") == "assistant" else None
+
+
 # -- routes ------------------------------------------------------------------------------
 
 
@@ -328,7 +383,7 @@ def build_app(state: SimulatorState) -> Starlette:
             request.headers.get("authorization") or request.headers.get("x-api-key")
         )
         fault, latency, chunk_delay = state.admit(
-            RecordedRequest(api, model, stream, body, had_credentials)
+            RecordedRequest(api, model, stream, body, had_credentials, time.monotonic())
         )
         limited, limit_headers = state.rate_limits.take(api, model, _usage(body, _NO_REPLY)[0])
         if limited:  # a provider answers a 429 at once, with its limits in the headers
@@ -338,6 +393,12 @@ def build_app(state: SimulatorState) -> Starlette:
         wait = latency + (fault.latency if fault else 0.0)
         if wait:
             await asyncio.sleep(wait)
+        if fault is not None and fault.reset:
+            return _Reset()
+        prefill = _prefilled(api, body, state.prefill_mode(model))
+        if prefill == "reject" and fault is None:
+            rejected = Fault(status=400, message="Assistant prefill is not supported.")
+            return _error_response(api, rejected)
         if fault is not None and fault.hang is not None:
             if await _hold(request, fault.hang):
                 state.record_disconnect(model)
@@ -349,13 +410,21 @@ def build_app(state: SimulatorState) -> Starlette:
                 state.record_disconnect(model)
                 return Response(status_code=499)
             fault = None  # a slow answer, but an answer
-        if fault is not None and not fault.slow and not (stream and fault.after_chunks is not None):
+        if (
+            fault is not None
+            and not fault.slow
+            and not fault.answers
+            and not (stream and fault.after_chunks is not None)
+        ):
             if fault.disconnect:
                 return StreamingResponse(_dropped(), media_type="application/json")
             return _error_response(api, fault)
-        reply = plan_reply(api, model, body)
+        reply = plan_reply(api, model, body, continue_prefill=prefill == "continue")
         if not stream:
-            payload = (_openai_json if api == "openai" else _anthropic_json)(model, body, reply)
+            refuse = fault is not None and fault.refuse
+            payload = (_openai_json if api == "openai" else _anthropic_json)(
+                model, body, reply, refuse
+            )
             headers = {"x-request-id": next_id("req_sim_"), **limit_headers}
             return JSONResponse(payload, headers=headers)
         events = (_openai_stream if api == "openai" else _anthropic_stream)(

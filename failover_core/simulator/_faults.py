@@ -39,10 +39,23 @@ class Fault:
       comments for OpenAI, ``ping`` events for Anthropic) for that many seconds, then the
       content. A non-streamed request gets its answer that much later.
     * ``stall_after_chunks``: a stream sends that many content chunks, then keep-alives
-      for ``stall`` seconds, then the rest. A non-streamed request is ``stall`` s late.
+      for ``stall`` seconds, then the rest (with ``disconnect``: then the connection
+      closes). A non-streamed request is ``stall`` s late.
 
     ``keepalive`` is the seconds between keep-alives. A client that leaves during a hang or
     a stall is counted (:meth:`SimulatorState.disconnects`).
+
+    Broken transports and garbage (``status`` is then ignored):
+
+    * ``reset``: the connection is reset before a byte of the response (no headers).
+    * ``malformed_after``: a stream sends that many content chunks, then an event that is
+      not valid JSON, then goes on as if nothing happened.
+    * ``no_done``: a stream ends without its terminator (OpenAI's ``[DONE]``, Anthropic's
+      ``message_stop``); every content chunk and the finish reason are sent.
+
+    Refusals (a 200, ``status`` ignored): ``refuse`` answers as a content filter does:
+    OpenAI ``finish_reason: "content_filter"`` with no content, Anthropic
+    ``stop_reason: "refusal"``.
     """
 
     status: int = 503
@@ -60,6 +73,10 @@ class Fault:
     stall_after_chunks: int | None = None
     stall: float | None = None
     keepalive: float = 0.1
+    reset: bool = False
+    malformed_after: int | None = None
+    no_done: bool = False
+    refuse: bool = False
 
     def __post_init__(self) -> None:
         if not 400 <= self.status <= 599:
@@ -83,10 +100,23 @@ class Fault:
                 raise ValueError("stall_after_chunks needs stall (seconds of keep-alives)")
         if self.keepalive <= 0:
             raise ValueError(f"keepalive must be positive, got {self.keepalive}")
-        kinds = ("after_chunks", "hang", "stall_first_token", "stall_after_chunks")
+        if self.malformed_after is not None and self.malformed_after < 0:
+            raise ValueError(f"malformed_after must not be negative, got {self.malformed_after}")
+        kinds = (
+            "after_chunks",
+            "hang",
+            "stall_first_token",
+            "stall_after_chunks",
+            "malformed_after",
+        )
         chosen = [name for name in kinds if getattr(self, name) is not None]
         if len(chosen) > 1:
             raise ValueError(f"a fault is one of {', '.join(kinds)}; got {', '.join(chosen)}")
+
+    @property
+    def answers(self) -> bool:
+        """The request gets a 200 answer (garbled, unterminated or a refusal), not an error."""
+        return self.refuse or self.malformed_after is not None or self.no_done
 
     @property
     def slow(self) -> bool:
@@ -118,6 +148,8 @@ class RecordedRequest:
     stream: bool
     body: dict[str, Any]
     had_credentials: bool
+    at: float = 0.0
+    """When it arrived (``time.monotonic()``): to check Retry-After and request spacing."""
 
 
 _Z99 = 2.3263478740408408  # the standard normal's 99th percentile
@@ -173,6 +205,23 @@ class SimulatorState:
         self._disconnects: Counter[str] = Counter()
         self._requests: list[RecordedRequest] = []
         self.rate_limits = RateLimiter()  # per-model limits and their headers
+        self._prefill: dict[str, str] = {}
+
+    def set_prefill(self, model: str, mode: str | None) -> None:
+        """How ``model`` treats a request whose last message is the assistant's on the
+        OpenAI wire: ``"continue"`` it (vLLM, DeepSeek, Mistral, OpenRouter, Ollama and
+        llama.cpp do), ``"reject"`` it with a 400, or ``None``: answer it as a new turn."""
+        if mode not in (None, "continue", "reject"):
+            raise ValueError(f"prefill mode must be 'continue', 'reject' or None, got {mode!r}")
+        with self._lock:
+            if mode is None:
+                self._prefill.pop(model, None)
+            else:
+                self._prefill[model] = mode
+
+    def prefill_mode(self, model: str) -> str | None:
+        with self._lock:
+            return self._prefill.get(model)
 
     def add_fault(self, model: str, fault: Fault) -> None:
         with self._lock:
@@ -217,6 +266,7 @@ class SimulatorState:
             self._calls.clear()
             self._disconnects.clear()
             self._requests.clear()
+            self._prefill.clear()
         self.rate_limits.reset()
 
     def admit(self, request: RecordedRequest) -> tuple[Fault | None, float, float]:

@@ -237,16 +237,20 @@ def _user_text(messages: list[Mapping[str, Any]]) -> str:
     return ""
 
 
-def plan_reply(api: Api, model: str, body: Mapping[str, Any]) -> Reply:
+def plan_reply(
+    api: Api, model: str, body: Mapping[str, Any], *, continue_prefill: bool = False
+) -> Reply:
     """Decide the answer: a tool call when tools are offered and no tool result is in yet
     (or at every turn when the request requires one), JSON for a JSON-schema response
     format, otherwise a line of text naming the model.
 
     An Anthropic request whose last message is the assistant's (a prefill) is continued:
-    the reply is the rest of the answer that prefill began (see :func:`_continuation`).
+    the reply is the rest of the answer that prefill began (see :func:`_continuation`);
+    on the OpenAI wire too with ``continue_prefill`` (a model that continues prefills).
     """
     messages = list(body.get("messages") or [])
-    if api == "anthropic" and messages and messages[-1].get("role") == "assistant":
+    prefilled = api == "anthropic" or continue_prefill
+    if prefilled and messages and messages[-1].get("role") == "assistant":
         prefill = _content_text(messages[-1].get("content"))
         return Reply(text=_continuation(model, {**body, "messages": messages[:-1]}, prefill))
     text, after_tool = _last_turn(messages)

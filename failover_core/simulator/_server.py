@@ -157,6 +157,11 @@ class ProviderSimulator(FaultShortcuts):
         counts = self.state.rate_limits.limited
         return counts[model] if model is not None else sum(counts.values())
 
+    def set_prefill(self, model: str, mode: str | None) -> None:
+        """``model`` continues (``"continue"``) or rejects (``"reject"``, a 400) a final
+        assistant message on the OpenAI wire; ``None``: answers it as a new turn."""
+        self.state.set_prefill(model, mode)
+
     def clear(self, model: str | None = None) -> None:
         """Heal ``model`` (or every model): its planned faults are dropped."""
         self.state.clear(model)

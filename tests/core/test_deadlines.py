@@ -346,16 +346,17 @@ def test_deadline_options_take_seconds_or_timedeltas_and_none_turns_them_off() -
         fc.FailoverPolicy.build(first_token_timeout="soon")
 
 
-def test_every_deadline_is_on_by_default_and_generous() -> None:
+def test_every_deadline_is_on_by_default_and_by_model_kind() -> None:
     policy = fc.FailoverPolicy.build()
-    assert (policy.timeout, policy.first_token_timeout, policy.idle_timeout) == (600, 300, 120)
+    assert (policy.timeout, policy.first_token_timeout, policy.idle_timeout) == (60, 60, 120)
+    assert policy.deadlines(reasoning=True) == (600, 600, 120), "reasoning models think long"
 
 
 def test_set_failover_defaults_changes_deadlines_for_chains_built_later() -> None:
     old = fc.set_failover_defaults(timeout=20, idle_timeout=None)
-    assert old.timeout == 600
+    assert old.timeout == 60
     policy = fc.FailoverPolicy.build()
-    assert (policy.timeout, policy.first_token_timeout, policy.idle_timeout) == (20, 300, None)
+    assert (policy.timeout, policy.first_token_timeout, policy.idle_timeout) == (20, 60, None)
     fc.set_failover_defaults(max_retries=5)  # deadlines not given stay as they are
     assert fc.get_failover_defaults().timeout == 20
     assert fc.FailoverPolicy.build(timeout=fc.DEFAULT).timeout == 20

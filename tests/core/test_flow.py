@@ -52,7 +52,7 @@ def test_exhausted_retries_bench_the_entry_and_move_on(registry: fc.HealthRegist
     assert flow.failed(HTTPError(503)) == Attempt(index=1, key="b/2", number=1)
     assert registry.is_benched("a/1")
     assert events_of(events) == [("a/1", "transient", 3, True, "b/2")]
-    assert events[0].benched_for == timedelta(minutes=5)
+    assert events[0].benched_for == timedelta(seconds=8)  # a transient bench starts short
     assert events[0].request == "the request"
 
 

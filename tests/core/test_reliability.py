@@ -121,7 +121,8 @@ def test_a_cooldown_past_the_limit_is_refused_at_construction(cooldown: Any) -> 
 def test_the_longest_cooldown_accepted_benches_without_error(
     clock: FakeClock, registry: fc.HealthRegistry
 ) -> None:
-    policy = fc.FailoverPolicy.build(cooldown=timedelta(days=3650), max_retries=1)
+    longest = timedelta(days=3650)
+    policy = fc.FailoverPolicy.build(cooldown=longest, transient_cooldown=longest, max_retries=1)
     chain = fc.FailoverChain([FakeEntry("a/1", [HTTPError(503)]), FakeEntry("b/2")], policy)
     assert chain.invoke(lambda e: e.call())[1].model == "b/2"
     [bench] = fc.list_benched()

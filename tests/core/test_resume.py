@@ -194,7 +194,9 @@ def test_a_continuation_failing_before_output_moves_on_again(
     assert "".join(chunk for chunk, _ in out) == "Hello world"
     assert cont.asked == [("b/2", "Hello"), ("c/3", "Hello")]
     assert [(e.model, e.next_model) for e in events] == [("a/1", "b/2"), ("b/2", "c/3")]
-    assert out[-1][1].resumed_from == "b/2" and out[-1][1].failed_attempts == 2
+    assert [e.reason for e in events] == ["stream_resumed", "resume_failed"]
+    # the text continued is a/1's: b/2 added nothing to it
+    assert out[-1][1].resumed_from == "a/1" and out[-1][1].failed_attempts == 2
 
 
 def test_a_continuation_broken_in_turn_raises_with_all_the_text(
@@ -273,11 +275,11 @@ def test_telemetry_counts_the_continuation_as_a_new_attempt(
     ]
 
 
-def test_a_continuation_error_is_not_mistaken_for_the_first_failure(
+def test_a_continuation_that_fails_leaves_the_caller_the_original_interruption(
     clock: FakeClock, registry: fc.HealthRegistry
 ) -> None:
-    # The continuation's own error (no status) must not read the broken stream's 503
-    # through its context: it is classified on its own.
+    # The continuation's own error (no status) is classified on its own, not through the
+    # broken stream's 503; with nobody left to continue, the caller gets the real cause.
     a, c = broken(), FakeStreamEntry("c/3", open_error=RuntimeError("no status here"))
     chain, events = chain_of([a, c], clock, registry)
     with pytest.raises(fc.StreamInterruptedError) as info:
@@ -285,12 +287,13 @@ def test_a_continuation_error_is_not_mistaken_for_the_first_failure(
             lambda e: e.stream(), str, resume=Continuations("c/3").open, plain=plain
         ):
             pass
-    assert info.value.model == "c/3" and info.value.text == "Hello"
+    assert info.value.model == "a/1" and info.value.text == "Hello"
+    assert info.value.kind is fc.ErrorKind.TRANSIENT
     assert [(e.reason, e.status) for e in events] == [
         ("stream_resumed", 503),
-        ("stream_interrupted", None),
+        ("resume_failed", None),
     ]
-    assert info.value.__cause__ is not None and info.value.__cause__.__context__ is None
+    assert fc.status_of(info.value.__cause__) == 503  # type: ignore[arg-type]
 
 
 # -- the simulator continues a prefilled Anthropic request ---------------------------------

@@ -220,7 +220,7 @@ def test_deadlines_default_to_the_process_defaults_and_none_turns_them_off(
     openai_model: Make,
 ) -> None:
     model = FailoverChatModel(models=[openai_model()])
-    assert (model.timeout, model.first_token_timeout, model.idle_timeout) == (600, 300, 120)
+    assert (model.timeout, model.first_token_timeout, model.idle_timeout) == (60, 60, 120)
     fc.set_failover_defaults(timeout=30, first_token_timeout=None)
     model = FailoverChatModel(models=[openai_model()], idle_timeout=timedelta(seconds=9))
     policy = model.failover_chain.policy

@@ -107,7 +107,7 @@ def test_deadlines_default_to_the_process_defaults_and_none_turns_them_off(
     openai_llm: Make,
 ) -> None:
     llm = FailoverLLM(llms=[openai_llm()])
-    assert (llm.timeout, llm.first_token_timeout, llm.idle_timeout) == (600, 300, 120)
+    assert (llm.timeout, llm.first_token_timeout, llm.idle_timeout) == (60, 60, 120)
     fc.set_failover_defaults(idle_timeout=None)
     llm = FailoverLLM(llms=[openai_llm()], timeout=timedelta(seconds=7), first_token_timeout=3)
     policy = llm.failover_chain.policy
