@@ -36,7 +36,14 @@ from .config.policy import (
 )
 from .config.sdk_retries import SDKRetriesWarning, warn_if_child_retries
 from .config.specs import ModelSpec, ProviderRegistry, parse_spec, split_specs
-from .drivers.chain import Entry, FailoverChain, Resume, build_entries, check_unique_keys
+from .drivers.chain import (
+    Entry,
+    FailoverChain,
+    Resume,
+    build_entries,
+    check_models,
+    check_unique_keys,
+)
 from .flow.engine import Attempt, FailoverFlow, GiveUp, Served, Sleep
 from .flow.hedging import (
     AdaptiveHedge,
@@ -104,6 +111,7 @@ __all__ = [
     "add_classifier_rule",
     "bench_model",
     "build_entries",
+    "check_models",
     "check_unique_keys",
     "classify",
     "default_backoff",
