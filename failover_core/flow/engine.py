@@ -37,7 +37,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .._errors import (
     AllModelsFailedError,
@@ -568,6 +568,14 @@ class FailoverFlow:
         self._pos, self._attempt = nxt, 1
         return self._current_attempt()
 
+    def _bench_length(self, until: datetime | None) -> timedelta | None:
+        """How long the bench just made (or found) lasts from now: the cooldown the registry
+        applied, grown after a failed probe, not the policy's base cooldown."""
+        if until is None:
+            return None
+        left = until.timestamp() - self._registry.now()
+        return timedelta(seconds=max(0.0, round(left, 3)))
+
     def _emit(
         self,
         error: Exception,
@@ -586,7 +594,7 @@ class FailoverFlow:
             kind=kind,
             attempt=self._attempt if attempt is None else attempt,
             benched=benched,
-            benched_for=self._policy.cooldown if benched else None,
+            benched_for=self._bench_length(until),
             next_model=next_model,
             request=self._request,
             until=until,
