@@ -51,6 +51,7 @@ from .flow.hedging import (
     HedgeBudget,
     HedgeNotice,
     get_hedge_budget,
+    reset_hedging,
     set_hedge_budget,
 )
 from .health.default import (
@@ -122,6 +123,7 @@ __all__ = [
     "list_benched",
     "parse_spec",
     "remove_classifier_rule",
+    "reset_hedging",
     "set_failover_defaults",
     "set_health_registry",
     "set_health_store",
