@@ -1,4 +1,4 @@
-"""Run every benchmark, print the tables, write benchmarks/RESULTS.md and the README table.
+"""Run every benchmark, print the tables, write benchmarks/RESULTS.md and docs/benchmarks.md.
 
 python -m benchmarks.run            # the full run (a few minutes; LiteLLM's retries are slow)
 python -m benchmarks.run --quick    # smaller counts, for a look
@@ -17,7 +17,7 @@ from ._common import Table, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
-README = ROOT / "README.md"
+PAGE = ROOT / "docs" / "benchmarks.md"  # the docs site's benchmarks page, between the markers
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 
@@ -50,11 +50,11 @@ def main() -> None:
     )
     print(header + "\n" + body)
     RESULTS.write_text("# Benchmark results\n\n" + header + "\n" + body)
-    text = README.read_text()
+    text = PAGE.read_text()
     if START in text and END in text:
         block = f"{START}\n{header}\n{body}{END}"
-        README.write_text(re.sub(f"{START}.*?{END}", lambda _: block, text, flags=re.DOTALL))
-    print(f"wrote {RESULTS.relative_to(ROOT)} and the README's table")
+        PAGE.write_text(re.sub(f"{START}.*?{END}", lambda _: block, text, flags=re.DOTALL))
+    print(f"wrote {RESULTS.relative_to(ROOT)} and {PAGE.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ pace only decides how fast a person sees it.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import shutil
 import sys
@@ -68,26 +69,25 @@ PHASES: Sequence[Phase] = (
     ),
     Phase(
         f"{PRIMARY} is down: 503 on every call",
-        f"3 tries, then benched {COOLDOWN:.0f} s: every request skips it, both frameworks",
+        "3 tries, then benched: every request skips it, in both frameworks",
         8,
         lambda sim: sim.fail(PRIMARY, 503, times=None),
     ),
     Phase(
         f"{BACKUP}'s key is revoked (401); {PRIMARY} is fixed",
-        f"a 401 benches at once; when its bench ends, {PRIMARY} gets one probe",
+        f"a 401 benches at once; one probe (◆) brings {PRIMARY} back",
         10,
         lambda sim: (sim.clear(PRIMARY), sim.fail(BACKUP, 401, times=None)),
     ),
     Phase(
         f"{PRIMARY} hangs: it takes requests and never answers",
-        f"each try is cut at the {DEADLINE:.0f} s deadline, the next model answers at once; "
-        "3 timeouts bench it",
+        f"each try cut at {DEADLINE:.0f} s, the next model answers; 3 timeouts bench it",
         6,
         lambda sim: (sim.clear(PRIMARY), sim.hang(PRIMARY, 10, times=None)),
     ),
     Phase(
         "all providers healthy again",
-        f"{PRIMARY} serves again once its bench is over; the outage stays in the timeline",
+        f"{PRIMARY} back after its bench and a probe; the outage stays drawn",
         16,
         lambda sim: sim.clear(),
     ),
@@ -113,7 +113,7 @@ class Bench:
     model: str
     why: str
     at: int  # request number
-    seconds: float
+    seconds: float  # the cooldown the registry applied (the event's benched_for)
 
 
 @dataclass
@@ -125,10 +125,14 @@ class Board:
     requests: list[Request] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
     benches: list[Bench] = field(default_factory=list)
+    probes: set[int] = field(default_factory=set)  # requests that brought a model back
+    strikes: Counter[str] = field(default_factory=Counter)  # failures since it last served
     current: int = 0
 
     def observe(self, event: FailoverEvent) -> None:
         short = KEYS.get(event.model, event.model)
+        self.strikes[short] += 1
+        probe = self.probing(short)  # benched before and not served since: this try probed it
         status = event.status
         what = f"{status} {event.kind.value}" if status else event.kind.value
         if event.reason == "timeout":
@@ -137,30 +141,52 @@ class Board:
             why = {
                 "exhausted": f"{what}, {event.attempt} tries failed",
                 "auth_dead": f"{what}: bad key",
-                "timeout": "hung: 3 timeouts",
+                "timeout": f"hung: {self.strikes[short]} timeouts",
             }.get(event.reason, what)
-            if short in [b.model for b in self.benches] and event.reason == "exhausted":
-                why = f"{what}, probe failed"
-            self.benches.append(Bench(short, why, self.current, COOLDOWN))
-            outcome = f"benched {COOLDOWN:.0f} s"
+            if probe:
+                why = f"{'hung' if event.reason == 'timeout' else what}: probe failed"
+            seconds = event.benched_for.total_seconds() if event.benched_for else 0.0
+            self.benches.append(Bench(short, why, self.current, seconds))
+            outcome = f"benched {seconds:.0f} s"
         else:
             outcome = "not benched"
         nxt = KEYS.get(event.next_model or "", event.next_model or "nothing left")
+        what = f"probe: {what}" if probe else what
         self.decisions.append(f"#{self.current:<3}{short} {what} -> {outcome} -> {nxt}")
+
+    def probing(self, model: str) -> bool:
+        """Whether the model was benched and has served nothing since: a try is its probe."""
+        last = next((b for b in reversed(self.benches) if b.model == model), None)
+        return last is not None and not any(
+            r.served == model for r in self.requests if r.n > last.at
+        )
+
+    def served(self, req: Request) -> None:
+        """Record a request; a benched model's first answer is the probe that brought it back."""
+        back = self.probing(req.served)
+        self.requests.append(req)
+        self.strikes[req.served] = 0
+        if back:
+            self.probes.add(req.n)
+            self.decisions.append(
+                f"#{req.n:<3}{req.served} probed: it answered, back for every request"
+            )
 
 
 # -- drawing -----------------------------------------------------------------------------
 
-SERVED, RETRIED, FAILED, BENCHED = "█", "▓", "x", "·"
+SERVED, RETRIED, FAILED, BENCHED, PROBE = "█", "▓", "x", "·", "◆"
 LEGEND = (
-    f"{SERVED} served  {RETRIED} served after retries  {FAILED} failed, moved on  "
-    f"{BENCHED} benched, skipped"
+    f"{SERVED} served {RETRIED} after retries {FAILED} failed, moved on "
+    f"{BENCHED} benched {PROBE} probe: back"
 )
 LABEL = max(len(m) for m in MODELS) + 1
 
 
-def cell(req: Request, model: str) -> str:
+def cell(req: Request, model: str, probes: set[int]) -> str:
     if req.served == model:
+        if req.n in probes:
+            return PROBE
         return RETRIED if req.failed[model] else SERVED
     if req.failed[model]:
         return FAILED
@@ -172,7 +198,7 @@ def timeline(board: Board) -> list[tuple[str, str]]:
     ruler = "".join(str(i + 1) * p.requests for i, p in enumerate(PHASES))
     lines = [("phase".ljust(LABEL) + ruler, "dim")]
     for model in MODELS:
-        row = "".join(cell(r, model) for r in board.requests)
+        row = "".join(cell(r, model, board.probes) for r in board.requests)
         lines.append((model.ljust(LABEL) + row, "bold" if model == PRIMARY else ""))
     return lines
 
@@ -187,9 +213,8 @@ def benched_rows(board: Board, now: float) -> list[str]:
         model = KEYS.get(b.model, b.model)
         why = next((x.why for x in reversed(board.benches) if x.model == model), "")
         left = b.until.timestamp() - now
-        rows.append(
-            f"{model:<{LABEL}}{why:<31}{left:4.1f} s left, {plural(failed[model], 'failed call')}"
-        )
+        calls = plural(failed[model], "failed call")
+        rows.append(f"{model:<{LABEL}}{why:<31}{left:4.1f} s left, {calls}")
     return rows or ["nothing benched"]
 
 
@@ -205,10 +230,8 @@ def request_line(r: Request, answer: bool = True) -> str:
     return f"{line}  {' '.join(r.answer.split())}" if answer else line
 
 
-def frame(board: Board, width: int) -> Any:
-    """The live display: fits 80x24 (22 lines), every line cut to the terminal's width."""
-    from rich.text import Text
-
+def frame_lines(board: Board) -> list[tuple[str, str]]:
+    """The live display's (text, style) lines: 22 at most, each under 80 columns."""
     phase = PHASES[board.phase]
     lines: list[tuple[str, str]] = [
         (f"phase {board.phase + 1}/{len(PHASES)}: {phase.title}", "bold reverse"),
@@ -222,6 +245,14 @@ def frame(board: Board, width: int) -> Any:
         ("last requests", "bold underline"),
         *[(request_line(r, answer=False), "") for r in board.requests[-3:]],
     ]
+    return lines
+
+
+def frame(board: Board, width: int) -> Any:
+    """The live display, every line cut to the terminal's width (a narrow one crops)."""
+    from rich.text import Text
+
+    lines = frame_lines(board)
     text = Text(no_wrap=True, overflow="crop")
     for i, (line, style) in enumerate(lines):
         text.append(line[: width - 1], style=style)
@@ -243,19 +274,28 @@ def summary(board: Board, seconds: float) -> list[str]:
         "served by    " + ", ".join(f"{m} {served[m]}" for m in MODELS if served[m]),
         f"failed calls {sum(failed.values())}, none seen by a caller: "
         + ", ".join(f"{m} {failed[m]}" for m in MODELS if failed[m]),
+        "benched          requests, cooldown, why; how the bench ended",
         *[bench_line(board, b) for b in board.benches],
     ]
     return lines
 
 
 def bench_line(board: Board, bench: Bench) -> str:
-    """When a model was benched, why, until which request, and when it served again."""
-    later = [r for r in board.requests if r.n > bench.at]
+    """When a model was benched, why, for how long, and how the bench ended.
+
+    A bench ends with the probe that brings the model back, or with a probe that fails
+    (and benches it again: the next line), or is still running when the demo ends.
+    """
+    rebench = next((b.at for b in board.benches if b.model == bench.model and b.at > bench.at), 0)
+    later = [r for r in board.requests if r.n > bench.at and (not rebench or r.n < rebench)]
     back = next((r.n for r in later if r.served == bench.model), None)
-    until = [r for r in later if back is None or r.n < back]
-    last = max((r.n for r in until if bench.model in r.skipped), default=bench.at)
-    again = f"back at #{back}" if back else "unused since"
-    return f"benched      {bench.model} #{bench.at}-#{last} ({bench.why}); {again}"
+    if back:
+        span, end = f"#{bench.at}-#{back - 1}", f"back at #{back} {PROBE}"
+    elif rebench:
+        span, end = f"#{bench.at}-#{rebench - 1}", f"probe #{rebench} failed"
+    else:
+        span, end = f"#{bench.at}-#{board.requests[-1].n}", "still benched"
+    return f"{bench.model:<{LABEL}}{span:<8}{bench.seconds:3.0f} s  {bench.why}; {end}"
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -330,7 +370,29 @@ def served_by(answer: str) -> str:
     return answer.split("]", 1)[0].lstrip("[")
 
 
-def run(pace: float, live: Callable[[Board], None], log: Callable[[str], None]) -> Board:
+LOADING = (
+    ("LangChain", ("langchain_core.prompts", "langchain_openai", "langchain_anthropic")),
+    ("LlamaIndex", ("llama_index.core", "llama_index.llms.openai", "llama_index.llms.anthropic")),
+    ("llm-failover", ("langchain_failover", "llamaindex_failover", "failover_core.simulator")),
+)
+
+
+def load(say: Callable[[str], None]) -> None:
+    """Import the frameworks, one line each with its time: the first import takes seconds."""
+    for label, modules in LOADING:
+        started = time.perf_counter()
+        say(f"Loading {label}...")
+        for module in modules:
+            importlib.import_module(module)
+        say(f" {time.perf_counter() - started:.1f} s\n")
+
+
+def run(
+    pace: float,
+    live: Callable[[Board], None],
+    log: Callable[[str], None],
+    say: Callable[[str], None] = lambda text: None,
+) -> Board:
     import failover_core as fc
     from failover_core.simulator import ProviderSimulator
 
@@ -340,9 +402,12 @@ def run(pace: float, live: Callable[[Board], None], log: Callable[[str], None]) 
     try:
         with ProviderSimulator() as sim:
             sim.set_latency("*", 0.01)
+            say("Building the chains and warming up the clients...")
+            started = time.perf_counter()
             ask = build(sim, board)
             for framework in ask.values():  # warm the clients: the first call pays imports
                 framework("warm up")
+            say(f" {time.perf_counter() - started:.1f} s\n")
             sim.reset()
             sim.set_latency("*", 0.01)
             n = 0
@@ -368,7 +433,7 @@ def run(pace: float, live: Callable[[Board], None], log: Callable[[str], None]) 
                     failed[model] -= 1
                     ms = (time.perf_counter() - started) * 1000
                     req = Request(n, index, framework, model, +failed, skipped, ms, answer)
-                    board.requests.append(req)
+                    board.served(req)
                     for decision in board.decisions[seen:]:
                         log(f"    ! {decision}")
                     log(request_line(req))
@@ -397,10 +462,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"llm-failover outage demo: {total} requests in {len(PHASES)} phases, {how_long}.\n"
         f"LangChain chain:  {PRIMARY} > {BACKUP} > {LAST}\n"
         f"LlamaIndex chain: {PRIMARY} > {BACKUP} > {LAST}\n"
-        "  (one health registry: either chain skips a model the other benched)\n"
-        "Loading LangChain and LlamaIndex...",
+        "  (one health registry: either chain skips a model the other benched)",
         flush=True,
     )
+
+    def say(text: str) -> None:
+        print(text, end="", flush=True)
+
+    load(say)
     # The decisions are on screen already; the library's own warnings would tear the display.
     logging.getLogger("llm_failover").setLevel(logging.ERROR)
     started = time.perf_counter()
@@ -409,17 +478,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rich.live import Live
 
         console = Console()
-        with Live(console=console, auto_refresh=False, transient=True) as display:
-            width = shutil.get_terminal_size().columns
+        width = shutil.get_terminal_size().columns
+        # Started at the first frame, so the loading lines before it print as they come.
+        display = Live(console=console, auto_refresh=False, transient=True)
 
-            def show(board: Board) -> None:
-                display.update(frame(board, width), refresh=True)
+        def show(board: Board) -> None:
+            if not display.is_started:
+                display.start()
+            display.update(frame(board, width), refresh=True)
 
-            board = run(args.pace, show, lambda line: None)
+        try:
+            board = run(args.pace, show, lambda line: None, say)
+        finally:
+            display.stop()
         for line in summary(board, time.perf_counter() - started):
             console.print(line[: width - 1], highlight=False, markup=False, soft_wrap=True)
     else:
-        board = run(args.pace, lambda board: None, print)
+        board = run(args.pace, lambda board: None, print, say)
         print()
         print("\n".join(summary(board, time.perf_counter() - started)))
     return 0

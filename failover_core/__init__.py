@@ -39,7 +39,14 @@ from .config.policy import (
 )
 from .config.sdk_retries import SDKRetriesWarning, warn_if_child_retries
 from .config.specs import ModelSpec, ProviderRegistry, parse_spec, split_specs
-from .drivers.chain import Entry, FailoverChain, Resume, build_entries, check_unique_keys
+from .drivers.chain import (
+    Entry,
+    FailoverChain,
+    Resume,
+    build_entries,
+    check_models,
+    check_unique_keys,
+)
 from .flow.engine import Attempt, FailoverFlow, GiveUp, Served, Sleep
 from .flow.hedging import (
     AdaptiveHedge,
@@ -47,6 +54,7 @@ from .flow.hedging import (
     HedgeBudget,
     HedgeNotice,
     get_hedge_budget,
+    reset_hedging,
     set_hedge_budget,
 )
 from .health.default import (
@@ -113,6 +121,7 @@ __all__ = [
     "add_classifier_rule",
     "bench_model",
     "build_entries",
+    "check_models",
     "check_unique_keys",
     "classify",
     "default_backoff",
@@ -127,6 +136,7 @@ __all__ = [
     "parse_spec",
     "refusal_of",
     "remove_classifier_rule",
+    "reset_hedging",
     "set_failover_defaults",
     "set_health_registry",
     "set_health_store",

@@ -77,11 +77,17 @@ _CHAIN_FIELDS = frozenset({"models", "registry", *POLICY_OPTIONS})
 """Fields the chain is built from: assigning one rebuilds it."""
 
 
+_MEMBERS: dict[str, Any] = {
+    "model_type": BaseChatModel,
+    "what": "LangChain chat models (BaseChatModel instances)",
+    "specs": "FailoverChatModel.from_specs",
+}
+
+
 def _entries(models: Models, pools: list[PoolGroup]) -> list[Child]:
     return fc.build_entries(
         models,
-        model_type=BaseChatModel,
-        what="LangChain chat models (BaseChatModel)",
+        **_MEMBERS,
         key_of=key_of,
         make=Child,
         nested=lambda m: m.failover_chain if isinstance(m, FailoverChatModel) else None,
@@ -176,12 +182,8 @@ class FailoverChatModel(BaseChatModel):
         check_options(
             type(self).__name__, data, {*fields, *(f.alias for f in fields.values() if f.alias)}
         )
-        if isinstance(data.get("models"), str):
-            raise TypeError(
-                "models must be a list or a dict of chat models; for spec strings such as "
-                "'openai:gpt-4o-mini, anthropic:claude-haiku-4-5' use "
-                "FailoverChatModel.from_specs(...)"
-            )
+        if "models" in data:  # before pydantic, whose errors would name its internals
+            fc.check_models(data["models"], **_MEMBERS)
         super().__init__(**data)
 
     @model_validator(mode="after")

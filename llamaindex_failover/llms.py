@@ -95,7 +95,8 @@ def _entries(
     return fc.build_entries(
         llms,
         model_type=LLM,
-        what="LlamaIndex LLMs",
+        what="LlamaIndex LLMs (llama_index.core.llms.LLM instances)",
+        name="llms",
         key_of=key_of,
         make=Child,
         nested=lambda llm: llm.failover_chain if isinstance(llm, FailoverLLM) else None,

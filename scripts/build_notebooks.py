@@ -212,6 +212,14 @@ for row, (key, color) in enumerate(zip(keys, ["tab:green", "tab:orange"], strict
 retried = [n for n, s in enumerate(served) if s["failed_attempts"]]
 ax.scatter(retried, [keys.index(served[n]["model"]) - 0.28 for n in retried], marker="v",
            color="tab:red", label="after failed attempts on the primary")
+# The probe: the primary's first answer after a bench, which brings it back for everyone.
+probes = [n for n in range(1, len(served)) if served[n]["model"] == keys[0]
+          and served[n - 1]["model"] != keys[0] and any(start < n for start, _ in benches)]
+ax.scatter(probes, [0] * len(probes), marker="*", s=320, color="tab:blue", zorder=3,
+           label="the probe that brought the primary back")
+for n in probes:
+    ax.annotate("probe", (n, 0), xytext=(n + 1.2, 0.55), fontsize=9, color="tab:blue",
+                arrowprops={"arrowstyle": "->", "color": "tab:blue"})
 along = ax.get_xaxis_transform()  # x in requests, y in axes fractions
 for start, end in benches:
     ax.axvspan(start + 0.5, end + 0.5, color="grey", alpha=0.15)
@@ -226,8 +234,9 @@ ax.invert_yaxis()  # the primary on top
 ax.set_xlim(-1, len(served))
 ax.set_xlabel("request number")
 ax.set_title("Who served each request across an outage")
-ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, frameon=False)
+ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)
 fig.tight_layout()
+print("probes that brought the primary back: requests", probes)
 """),
     code("""
 if sim is not None:
@@ -509,7 +518,8 @@ keys = list(model.keys)
 colors = dict(zip(keys, ["tab:green", "tab:orange", "tab:blue"], strict=True))
 fig, (served_ax, latency_ax, bench_ax) = plt.subplots(
     3, 1, figsize=(11, 8.5), sharex=True, gridspec_kw={"height_ratios": [2, 2, 1.5]})
-fig.suptitle("An outage through a three-model failover chain: 380 requests", fontsize=14)
+fig.suptitle(f"An outage through a three-model failover chain: {len(rows)} requests",
+             fontsize=14)
 
 for key in keys:
     ns = [n for n, m, _, _ in rows if m == key]
@@ -578,13 +588,11 @@ for m, start, end in benches:
 import asyncio
 import numpy as np
 
-from failover_core.flow import hedging as _hedge
-
 fc.set_health_registry(fc.HealthRegistry())  # a real clock again
 
 
 async def first_tokens(hedge_after, n=300, at_once=6):
-    _hedge.set_hedging(_hedge.Hedging(_hedge.LatencyTracker(), _hedge.HedgeBudget()))  # fresh
+    fc.reset_hedging()  # each run learns the primary's latencies from scratch
     with ProviderSimulator() as lab:
         lab.set_latency("gpt-4o-mini", 0.1, p99=1.5, seed=1)
         lab.set_latency("gpt-4.1-nano", 0.1, p99=0.15, seed=2)
@@ -614,6 +622,10 @@ for name, t in (("no hedging", plain), ('hedge_after="p95"', hedged)):
 print(f"extra calls with hedging: {extra} of 300 ({extra / 3:.1f}%)")
 """),
     code("""
+from matplotlib.colors import to_rgb
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
 fig, ax = plt.subplots(figsize=(10, 3.6))
 bins = np.logspace(np.log10(20), np.log10(4000), 50)
 ax.hist(plain, bins=bins, alpha=0.55, color="tab:red", label="no hedging")
@@ -626,8 +638,14 @@ ax.xaxis.set_major_formatter(ScalarFormatter())
 ax.xaxis.set_minor_locator(NullLocator())
 ax.set_xlabel("time to first token (ms, log scale); dashed: each run's p99")
 ax.set_ylabel("requests")
+ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: whole requests
 ax.set_title("A heavy-tailed primary, with and without hedging (300 streamed requests each)")
-ax.legend()
+# Where the bars overlap, blue is drawn over red: that blend gets a legend entry of its own.
+red, blue = np.array(to_rgb("tab:red")), np.array(to_rgb("tab:blue"))
+over_red = 0.55 * red + 0.45 * np.ones(3)
+both = 0.55 * blue + 0.45 * over_red
+handles, names = ax.get_legend_handles_labels()
+ax.legend([*handles, Patch(color=both)], [*names, "both runs (overlap)"])
 fig.tight_layout()
 """),
 ]
@@ -800,8 +818,9 @@ def counter(name, *keys):
         for sm in rm.scope_metrics:
             for metric in sm.metrics:
                 if metric.name == name:
-                    for point in metric.data.data_points:
-                        out[tuple(point.attributes[k] for k in keys)] = point.value
+                    for point in metric.data.data_points:  # other attributes: summed
+                        key = tuple(point.attributes[k] for k in keys)
+                        out[key] = out.get(key, 0) + point.value
     return out
 
 
@@ -822,20 +841,25 @@ for outcome, color in outcome_colors.items():
             left[key] += v
 axes[0].invert_yaxis()
 axes[0].set_title("llm_failover.attempts")
+axes[0].set_xlabel("attempts, by outcome")
+axes[0].set_ylabel("model")
 axes[0].legend(fontsize=8, frameon=False)
 labels = [f"{m.split('/')[1]}: {r}" for m, r in failovers]
 axes[1].barh(labels, list(failovers.values()), color="tab:blue")
 axes[1].invert_yaxis()
 axes[1].set_title("llm_failover.failovers (from, reason)")
+axes[1].set_xlabel("requests that left the model")
 plabels = [f"{m.split('/')[1]}: {r}" for m, r in probes]
 axes[2].barh(plabels, list(probes.values()),
              color=["tab:green" if r == "recovered" else "tab:red" for _, r in probes])
 axes[2].invert_yaxis()
 axes[2].set_title("llm_failover.probes (model, result)")
+axes[2].set_xlabel("probes")
 for ax in axes:
     ax.xaxis.get_major_locator().set_params(integer=True)
 fig.suptitle("The incident above, as OpenTelemetry counters")
 fig.tight_layout()
+print("failovers (from, reason):", failovers)
 """),
     md(
         "## Classification\n\nHow errors are read: specific codes on the exception or any of "

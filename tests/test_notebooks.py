@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 # What each notebook's plots show, in its printed output: the story it must tell.
 STORIES = {
-    "1-langchain-quickstart": ["the last request was served by openai/gpt-4o-mini"],
+    "1-langchain-quickstart": [
+        "the last request was served by openai/gpt-4o-mini",
+        "probes that brought the primary back: requests [19]",  # marked on the plot
+    ],
     "2-llamaindex-quickstart": [
         "step 1: llm  gpt-4.1-nano   call multiply(a=6, b=7)   [openai/gpt-4o-mini failed (401)]",
         "step 2: tool multiply",
@@ -23,7 +28,12 @@ STORIES = {
         "380 requests; served at the end by openai/gpt-4o-mini",
         "benched openai/gpt-4o-mini: requests 301 to 331",  # the hang: two timeouts
     ],
-    "4-operating-it": ["openai/gpt-4o        auth_dead        HTTP 429"],
+    "4-operating-it": [
+        "openai/gpt-4o        auth_dead        HTTP 429",
+        # Every failover counted, whichever model it went to (three of each, not one).
+        "failovers (from, reason): {('openai/gpt-4o-mini', 'exhausted'): 3, "
+        "('openai/gpt-4o', 'auth_dead'): 3}",
+    ],
 }
 
 
@@ -78,3 +88,44 @@ def test_committed_notebook_carries_its_outputs_and_plots(path: Path) -> None:
     assert images(nb) >= 1, f"{path.name} was committed without its plots"
     for line in STORIES[path.stem]:
         assert line in printed(nb)
+
+
+PUBLIC = {
+    "failover_core",
+    "failover_core.simulator",
+    "failover_core.otel",
+    "failover_core.redis_store",
+}
+
+
+def code_cells(path: Path) -> list[str]:
+    return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebooks_import_only_public_modules(path: Path) -> None:
+    imported = {
+        m.group(1)
+        for source in code_cells(path)
+        for m in re.finditer(r"^\s*(?:from|import) (failover_core[\w.]*)", source, re.M)
+    }
+    assert imported <= PUBLIC, f"{path.name} imports {sorted(imported - PUBLIC)}"
+
+
+def test_the_docs_count_notebook_3s_requests_as_it_does() -> None:
+    [path] = [p for p in NOTEBOOKS if p.stem == "3-outage-drawn"]
+    [count] = re.findall(r"(\d+) requests; served at the end", printed(nbformat.read(path, 4)))
+    guide = (ROOT / "docs" / "guides" / "notebooks.md").read_text()
+    assert f"a scripted incident over {count} requests" in guide
+    assert 'fig.suptitle(f"An outage through a three-model failover chain: {len(rows)}' in "".join(
+        code_cells(path)
+    ), "the title counts the requests it drew"
+
+
+def test_every_count_axis_has_whole_ticks_a_label_and_a_legend_for_its_colours() -> None:
+    cells = [source for path in NOTEBOOKS for source in code_cells(path)]
+    histograms = [c for c in cells if ".hist(" in c]
+    assert histograms and all("MaxNLocator(integer=True)" in c for c in histograms)
+    assert all("overlap" in c for c in histograms if c.count(".hist(") > 1)
+    [metrics] = [c for c in cells if "llm_failover.failovers" in c]
+    assert metrics.count("set_xlabel(") >= 3 and "set_params(integer=True)" in metrics

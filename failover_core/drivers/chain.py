@@ -25,6 +25,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 
 from .._errors import ChainConfigError, StreamInterruptedError
 from ..config.model_kinds import is_reasoning_model
+from ..config.options import not_a_model
 from ..config.policy import FailoverPolicy
 from ..flow.engine import Attempt, FailoverFlow, GiveUp, Served, Sleep
 from ..health.default import get_health_registry
@@ -41,6 +42,7 @@ __all__ = [
     "OnRetry",
     "Resume",
     "build_entries",
+    "check_models",
     "check_unique_keys",
 ]
 
@@ -57,6 +59,30 @@ class Entry(Protocol):
     def key(self) -> str: ...
 
 
+def check_models(
+    models: object, *, model_type: type, what: str, name: str = "models", specs: str | None = None
+) -> list[tuple[str | None, Any]]:
+    """``models`` as (key or None, model) pairs, or a :class:`TypeError` naming the culprit.
+
+    ``what`` names the models expected, ``name`` the option (``models``, ``llms``) and
+    ``specs`` the way to build a chain from model names (``FailoverChatModel.from_specs``).
+    """
+    if isinstance(models, str):
+        raise not_a_model(f"a list or a dict of {what}", name, models, specs)
+    if isinstance(models, Mapping):
+        items: list[tuple[str | None, Any]] = list(models.items())
+        where = [f"{name}[{key!r}]" for key in models]
+    elif isinstance(models, Sequence):
+        items = [(None, model) for model in models]
+        where = [f"{name}[{i}]" for i in range(len(items))]
+    else:
+        raise TypeError(f"expected a list or a dict of {what}; {name} is {models!r}")
+    for (_, model), place in zip(items, where, strict=True):
+        if not isinstance(model, (model_type, Pool)):  # a pool's members are checked as built
+            raise not_a_model(what, place, model, specs)
+    return items
+
+
 def build_entries(
     models: Sequence[M | Pool] | Mapping[str, M | Pool],
     *,
@@ -67,22 +93,20 @@ def build_entries(
     nested: Callable[[M], Sequence[E] | FailoverChain[E] | None],
     pools: list[PoolGroup] | None = None,
     pooled: Callable[[M], M] | None = None,
+    name: str = "models",
+    specs: str | None = None,
 ) -> list[E]:
     """An adapter's entries for ``models``: a list (keys from ``key_of``) or a dict of keys.
 
     A model for which ``nested`` returns entries (a failover model itself) is spliced in,
-    so keys and cooldowns stay flat, as in the seed. ``what`` names the models in errors.
+    so keys and cooldowns stay flat, as in the seed. ``what``, ``name`` and ``specs`` word
+    the error for a member that is not a model (see :func:`check_models`).
     A :class:`~failover_core.Pool` becomes one entry per member, keyed by the pool's own
     keys or ``key_of(member)#n``; each pool is appended to ``pools`` (give a list whenever
     ``models`` may hold one), and ``pooled`` may adapt each member (an adapter turns on
     response headers so the pool reads rate limits).
     """
-    if isinstance(models, Mapping):
-        items: list[tuple[str | None, M | Pool]] = list(models.items())
-    elif isinstance(models, Sequence) and not isinstance(models, str):
-        items = [(None, model) for model in models]
-    else:
-        raise TypeError(f"expected a list or a dict of {what}, got {models!r}")
+    items = check_models(models, model_type=model_type, what=what, name=name, specs=specs)
     out: list[E] = []
     for key, model in items:
         if isinstance(model, Pool):
@@ -92,8 +116,6 @@ def build_entries(
                 raise ChainConfigError("this chain does not take pools")
             pools.append(group[1])
             continue
-        if not isinstance(model, model_type):
-            raise TypeError(f"expected {what}, got {model!r}")
         if key is not None and (not isinstance(key, str) or not key.strip()):
             raise ChainConfigError(f"a model key must be a non-empty string, got {key!r}")
         inner = nested(model)

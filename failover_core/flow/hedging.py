@@ -34,6 +34,7 @@ __all__ = [
     "as_hedge_after",
     "get_hedge_budget",
     "get_hedging",
+    "reset_hedging",
     "set_hedge_budget",
     "set_hedging",
 ]
@@ -255,3 +256,14 @@ def set_hedge_budget(budget: HedgeBudget) -> HedgeBudget:
         old = _hedging.budget
         _hedging = Hedging(_hedging.tracker, budget, _hedging.clock)
     return old
+
+
+def reset_hedging() -> None:
+    """Forget what hedging has learnt: every model's recent latencies (so ``"p95"`` learns
+    again from its first 20 samples) and the budget's counts; the budget's share and window
+    stay. For a fresh start between experiments in one process, e.g. in a notebook."""
+    global _hedging
+    with _lock:
+        old = _hedging
+        budget = HedgeBudget(old.budget.share, old.budget.window, old.budget.clock)
+        _hedging = Hedging(LatencyTracker(old.tracker.size), budget, old.clock)

@@ -87,7 +87,7 @@ def test_a_dict_sets_keys_and_duplicates_are_refused(openai_model: Make) -> None
 
 
 def test_bad_children_and_options_fail_at_construction(openai_model: Make) -> None:
-    with pytest.raises(ValueError, match="instance of BaseChatModel"):
+    with pytest.raises(TypeError, match=r"models\[1\] is the string .gpt-4o."):
         FailoverChatModel(models=[openai_model(), "gpt-4o"])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="negative"):
         FailoverChatModel(models=[openai_model()], cooldown=-1)
@@ -373,5 +373,5 @@ def test_a_misspelt_option_is_refused_with_the_one_meant(openai_model: Make) -> 
 
 
 def test_a_spec_string_for_models_points_to_from_specs() -> None:
-    with pytest.raises(TypeError, match=r"list or a dict of chat models.*from_specs"):
+    with pytest.raises(TypeError, match=r"list or a dict of LangChain chat models.*from_specs"):
         FailoverChatModel(models="openai:gpt-4o-mini")
