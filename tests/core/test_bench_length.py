@@ -17,12 +17,14 @@ def test_a_failed_probe_reports_the_grown_cooldown(
     registry: fc.HealthRegistry, clock: FakeClock
 ) -> None:
     events: list[fc.FailoverEvent] = []
-    policy = fc.FailoverPolicy.build(cooldown=8, observer=events.append)
+    policy = fc.FailoverPolicy.build(
+        max_retries=1, transient_cooldown=8, cooldown=300, observer=events.append
+    )
 
     def fail_once() -> None:
         flow = fc.FailoverFlow(("a/1", "b/2"), policy, registry)
         flow.start()
-        flow.failed(HTTPError(401))
+        flow.failed(HTTPError(503))
 
     fail_once()
     clock.advance(8.5)  # the bench is over: the next request is the probe
