@@ -757,7 +757,8 @@ with ProviderSimulator() as lab:
 
     chain = FailoverChatModel(
         models=[child("gpt-4o-mini"), child("gpt-4o"), child("gpt-4.1-nano")],
-        max_retries=2, cooldown=5, backoff=lambda n: 0.01,
+        # a transient bench starts at 5 s and doubles on each failed probe, up to 20 s
+        max_retries=2, transient_cooldown=5, cooldown=20, backoff=lambda n: 0.01,
         observer=lambda e: seen.append((virtual["now"], e)),
     )
     script = {5: lambda: lab.fail("gpt-4o-mini", 503, times=None),
