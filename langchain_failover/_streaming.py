@@ -4,11 +4,13 @@ on the first chunk of each model's output."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk
 
 import failover_core as fc
@@ -111,7 +113,39 @@ def streams(model: BaseChatModel) -> bool:
 
 
 def as_chunk(message: BaseMessage) -> ChatGenerationChunk:
-    return ChatGenerationChunk(message=AIMessageChunk(**message.model_dump(exclude={"type"})))
+    return ChatGenerationChunk(message=message_chunk(message))
+
+
+def message_chunk(message: BaseMessage) -> AIMessageChunk:
+    """``message`` as the one chunk of a stream: what a child that does not stream
+    (``disable_streaming``, no ``_stream``) gives from ``stream()`` is a whole
+    ``AIMessage``; its tool calls become tool-call chunks, so adding chunks up (and
+    ``commits``) works as for any stream."""
+    if isinstance(message, AIMessageChunk):
+        return message
+    fields = message.model_dump(exclude={"type", "tool_calls", "invalid_tool_calls"})
+    calls = [
+        tool_call_chunk(
+            name=call["name"], args=json.dumps(call["args"]), id=call.get("id"), index=n
+        )
+        for n, call in enumerate(getattr(message, "tool_calls", None) or [])
+    ]
+    calls += [
+        tool_call_chunk(name=bad.get("name"), args=bad.get("args"), id=bad.get("id"), index=n)
+        for n, bad in enumerate(getattr(message, "invalid_tool_calls", None) or [], len(calls))
+    ]
+    fields.pop("tool_call_chunks", None)
+    return AIMessageChunk(**fields, tool_call_chunks=calls, chunk_position="last")
+
+
+def message_chunks(chunks: Iterable[BaseMessage]) -> Iterator[AIMessageChunk]:
+    for chunk in chunks:
+        yield message_chunk(chunk)
+
+
+async def amessage_chunks(chunks: AsyncIterable[BaseMessage]) -> AsyncIterator[AIMessageChunk]:
+    async for chunk in chunks:
+        yield message_chunk(chunk)
 
 
 def chunk_text(chunk: ChatGenerationChunk) -> str:
