@@ -47,6 +47,47 @@ def served_copy(message: BaseMessage, served: fc.Served, *, first: bool = True) 
     return message.model_copy(update={"response_metadata": metadata})
 
 
+class Stamps:
+    """What the caller sees of each chunk of a failover stream.
+
+    - The first chunk of each model's output says who served (:func:`served_copy`).
+    - The last chunk a child streams (``chunk_position="last"``) says it too, in place:
+      handlers that pass chunks on (LangGraph's "messages" mode) hold that very object,
+      so an agent's user reads who served each model call from its last chunk. The
+      caller's copy leaves it out: chunks add up, and a second stamp would be glued on.
+    - A resumed stream keeps the first model's ``model_provider``: LangChain joins
+      different strings of chunks ("openai" + "anthropic").
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """A new answer starts (the stream started over on another model)."""
+        self.shown: fc.Served | None = None
+        self.provider: object = None
+
+    def __call__(self, chunk: AIMessageChunk, served: fc.Served) -> AIMessageChunk:
+        metadata = chunk.response_metadata
+        last = chunk.chunk_position == "last" and "failover" not in metadata
+        if last:
+            metadata["failover"] = served.as_dict()
+        if served is not self.shown:
+            chunk = served_copy(chunk, served, first=self.shown is None)
+            self.shown = served
+        elif last:
+            kept = {k: v for k, v in metadata.items() if k != "failover"}
+            chunk = chunk.model_copy(update={"response_metadata": kept})
+        provider = chunk.response_metadata.get("model_provider")
+        if provider is not None:
+            if self.provider is None:
+                self.provider = provider
+            elif provider != self.provider:
+                kept = {k: v for k, v in chunk.response_metadata.items() if k != "model_provider"}
+                chunk = chunk.model_copy(update={"response_metadata": kept})
+        return chunk
+
+
 _NOT_PLAIN_KWARGS = ("tool_calls", "function_call", "reasoning_content", "reasoning", "parsed")
 
 
