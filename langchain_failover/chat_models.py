@@ -96,13 +96,15 @@ def _streamed_to(manager: BaseCallbackManager) -> bool:
     return any(isinstance(h, _StreamingCallbackHandler) for h in manager.handlers)
 
 
-def _whole(chunks: list[AIMessageChunk]) -> AIMessage:
-    if not chunks:
+def _whole(chunks: list[AIMessageChunk], stamps: Stamps) -> AIMessage:
+    """The answer a stream added up to, saying who served it as an invoke's answer does
+    (a resumed stream: the model that finished it, and where it took over)."""
+    if not chunks or stamps.shown is None:
         raise ValueError("the stream produced no chunks")
     total = chunks[0]
     for chunk in chunks[1:]:
         total = total + chunk
-    return cast(AIMessage, message_chunk_to_message(total))
+    return cast(AIMessage, served_copy(message_chunk_to_message(total), stamps.shown))
 
 
 class FailoverChatModel(BaseChatModel):
@@ -522,6 +524,7 @@ class FailoverChatModel(BaseChatModel):
         on_retry: Callable[[fc.Sleep], Any],
         on_event: Callable[[fc.FailoverEvent], Any],
         restart: Callable[[], object] | None = None,
+        stamps: Stamps | None = None,
     ) -> Iterator[AIMessageChunk]:
         """One request's failover stream, as the caller sees it (see :class:`Stamps`).
 
@@ -548,7 +551,7 @@ class FailoverChatModel(BaseChatModel):
                 ),
             )
 
-        stamps = Stamps()
+        stamps = stamps or Stamps()
 
         def started_over() -> None:
             stamps.reset()
@@ -578,6 +581,7 @@ class FailoverChatModel(BaseChatModel):
         on_retry: Callable[[fc.Sleep], Any],
         on_event: Callable[[fc.FailoverEvent], Any],
         restart: Callable[[], object] | None = None,
+        stamps: Stamps | None = None,
     ) -> AsyncIterator[AIMessageChunk]:
         """The async twin of :meth:`_chunks`."""
 
@@ -596,7 +600,7 @@ class FailoverChatModel(BaseChatModel):
                 text, amessage_chunks(target.astream(messages, config, **call))
             )
 
-        stamps = Stamps()
+        stamps = stamps or Stamps()
 
         def started_over() -> None:
             stamps.reset()
@@ -631,9 +635,10 @@ class FailoverChatModel(BaseChatModel):
         guarantees. Text shown is never shown again: a broken stream is resumed where
         ``resume_streams`` allows, else the next model answers from scratch."""
         output: list[AIMessageChunk] = []
-        for chunk in self._chunks(request, config, on_retry, on_event, output.clear):
+        stamps = Stamps()
+        for chunk in self._chunks(request, config, on_retry, on_event, output.clear, stamps):
             output.append(chunk)
-        return _whole(output)
+        return _whole(output, stamps)
 
     async def _aanswer_streamed(
         self,
@@ -643,9 +648,11 @@ class FailoverChatModel(BaseChatModel):
         on_event: Callable[[fc.FailoverEvent], Any],
     ) -> AIMessage:
         output: list[AIMessageChunk] = []
-        async for chunk in self._achunks(request, config, on_retry, on_event, output.clear):
+        stamps = Stamps()
+        chunks = self._achunks(request, config, on_retry, on_event, output.clear, stamps)
+        async for chunk in chunks:
             output.append(chunk)
-        return _whole(output)
+        return _whole(output, stamps)
 
     # -- the Runnable surface: the failover run is a chain run --------------------------
 
