@@ -16,8 +16,9 @@ from langchain_core.messages import AIMessageChunk, HumanMessage
 
 import failover_core as fc
 from failover_core.simulator import ProviderSimulator
-from tests.langchain.conftest import CLAUDE, OPENAI
-from tests.langchain.test_reporting import get_weather
+from langchain_failover import FailoverChatModel
+from tests.langchain.conftest import CLAUDE, OPENAI, ask
+from tests.langchain.test_reporting import RunTree, get_weather
 
 Make = Callable[..., Any]
 QUESTION = "tell me a story about the failover chain"
@@ -130,3 +131,61 @@ def test_the_last_chunk_of_each_model_call_and_the_final_message_say_who_served(
     assert [m.response_metadata["failover"] for m in updates] == served[: len(updates)]
     others = [chunk for chunk, _ in chunks if chunk.chunk_position != "last"]
     assert all("failover" not in c.response_metadata for c in others)
+
+
+# -- children that do not stream; resumed metadata; configurable children; generate() --
+
+
+@pytest.mark.parametrize("path", ["stream", "astream"])
+@pytest.mark.parametrize("disable", [True, "tool_calling"])
+async def test_a_child_that_does_not_stream_serves_a_stream_with_its_tool_call(
+    provider_sim: ProviderSimulator,
+    openai_model: Make,
+    anthropic_model: Make,
+    failover: Make,
+    path: str,
+    disable: Any,
+) -> None:
+    model = failover(openai_model(disable_streaming=disable), anthropic_model())
+    answer = await ask(model.bind_tools([get_weather]), path, "weather in 'Quito'?")
+    assert answer.tool_calls[0]["name"] == "get_weather"
+    assert answer.tool_calls[0]["args"] == {"city": "Quito"}
+    assert answer.response_metadata["failover"]["model"] == f"openai/{OPENAI}"
+    assert provider_sim.calls() == 1, "one model called, its answer used"
+    text = await ask(failover(openai_model(disable_streaming=disable)), path, "hi")
+    assert text.text == f"[{OPENAI}] you said: hi"
+
+
+async def test_a_resumed_stream_keeps_one_model_provider(
+    provider_sim: ProviderSimulator, openai_model: Make, anthropic_model: Make, failover: Make
+) -> None:
+    provider_sim.fail(OPENAI, 503, after_chunks=3)
+    model = failover(openai_model(), anthropic_model(), resume_streams=True)
+    answer = await ask(model, "astream", QUESTION)
+    assert answer.text == WHOLE
+    assert answer.response_metadata["model_provider"] == "openai"
+
+
+def test_a_configurable_child_is_refused_with_a_clear_message() -> None:
+    from langchain.chat_models import init_chat_model
+
+    child = init_chat_model(
+        "openai:gpt-4o-mini", configurable_fields=("temperature",), api_key="sk-x"
+    )
+    with pytest.raises(TypeError, match="configurable_fields"):
+        FailoverChatModel(models=[child])
+
+
+def test_generate_traces_the_serving_childs_priced_model_run(
+    provider_sim: ProviderSimulator, openai_model: Make, anthropic_model: Make, failover: Make
+) -> None:
+    provider_sim.fail(OPENAI, 401)
+    tracer = RunTree()
+    model = failover(openai_model(), anthropic_model())
+    result = model.generate([[HumanMessage("one")], [HumanMessage("two")]], callbacks=[tracer])
+    texts = [g[0].text for g in result.generations]
+    assert texts == [f"[{CLAUDE}] you said: one", f"[{CLAUDE}] you said: two"]
+    assert [r.run_type for r in tracer.roots] == ["chain", "chain"], "a router run per prompt"
+    priced = [r for r in tracer.model_runs() if r.error is None]
+    assert [r.extra["metadata"]["ls_model_name"] for r in priced] == [CLAUDE, CLAUDE]
+    assert all(r.extra["metadata"]["ls_provider"] == "anthropic" for r in priced)
