@@ -11,9 +11,10 @@ chain run, each attempt's chat-model run under it (the child's parser beside it)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from langchain_core.language_models import LanguageModelInput
+from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, RunnableSequence
 from langchain_core.runnables.config import (
     ensure_config,
@@ -22,13 +23,30 @@ from langchain_core.runnables.config import (
 )
 from typing_extensions import override
 
+import failover_core as fc
+
 from . import _callbacks as cb
 from ._children import Child
 
-if TYPE_CHECKING:
-    from .chat_models import FailoverChatModel
-
 __all__ = ["FailoverStructuredOutput"]
+
+
+class FailoverModel(Protocol):
+    """What this module needs of a ``FailoverChatModel`` (which imports this module)."""
+
+    callbacks: Any
+    tags: Any
+    metadata: Any
+
+    @property
+    def failover_chain(self) -> fc.FailoverChain[Child]: ...
+
+    def get_name(self, suffix: str | None = None, *, name: str | None = None) -> str: ...
+
+    def _convert_input(self, model_input: LanguageModelInput) -> PromptValue: ...
+
+    @staticmethod
+    def _attempt_config(child: Child, config: RunnableConfig) -> RunnableConfig: ...
 
 
 class FailoverStructuredOutput(Runnable[LanguageModelInput, Any]):
@@ -36,7 +54,7 @@ class FailoverStructuredOutput(Runnable[LanguageModelInput, Any]):
     structured output. A child that cannot give it (an unsupported ``method``) is skipped
     for this request, like any error raised before a request was sent."""
 
-    def __init__(self, model: FailoverChatModel, schema: Any, options: dict[str, Any]) -> None:
+    def __init__(self, model: FailoverModel, schema: Any, options: dict[str, Any]) -> None:
         self.model = model
         self.schema = schema
         self.options = options

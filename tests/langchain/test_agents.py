@@ -63,8 +63,26 @@ def _text(chunks: list[tuple[AIMessageChunk, dict[str, Any]]]) -> str:
     return "".join(chunk.text for chunk, _ in chunks)
 
 
-@pytest.mark.parametrize("maker", ["create_agent", "langgraph"])
-def test_a_broken_stream_in_an_agent_shows_its_partial_text_once_then_the_fallbacks_answer(
+async def _astream(
+    agent: Any, question: str
+) -> tuple[list[tuple[AIMessageChunk, dict[str, Any]]], list[Any]]:
+    """:func:`_stream`, with the agent run asynchronously (its model called by ainvoke)."""
+    chunks: list[tuple[AIMessageChunk, dict[str, Any]]] = []
+    updates: list[Any] = []
+    inputs = {"messages": [HumanMessage(question)]}
+    async for mode, data in agent.astream(inputs, stream_mode=["messages", "updates"]):
+        if mode == "messages":
+            chunk, meta = data
+            if isinstance(chunk, AIMessageChunk):
+                chunks.append((chunk, meta))
+        else:
+            for update in data.values():
+                updates += [m for m in (update or {}).get("messages", []) if m.type == "ai"]
+    return chunks, updates
+
+
+@pytest.mark.parametrize("maker", ["create_agent", "langgraph", "create_agent_async"])
+async def test_a_broken_stream_in_an_agent_shows_its_partial_text_once_then_the_fallbacks_answer(
     provider_sim: ProviderSimulator,
     openai_model: Make,
     anthropic_model: Make,
@@ -74,7 +92,10 @@ def test_a_broken_stream_in_an_agent_shows_its_partial_text_once_then_the_fallba
     provider_sim.fail(OPENAI, 503, after_chunks=3, times=None)
     events: list[fc.FailoverEvent] = []
     model = failover(openai_model(), anthropic_model(), observer=events.append)
-    chunks, updates = _stream(_agent(maker, model, []), QUESTION)
+    if maker.endswith("_async"):
+        chunks, updates = await _astream(_agent("create_agent", model, []), QUESTION)
+    else:
+        chunks, updates = _stream(_agent(maker, model, []), QUESTION)
     partial = _text([c for c in chunks if c[1].get("ls_provider") == "openai"])
     assert partial and WHOLE.startswith(partial)
     assert _text(chunks) == partial + updates[-1].text, "the partial once, then Claude's answer"

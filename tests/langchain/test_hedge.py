@@ -242,7 +242,7 @@ async def test_an_abandoned_sync_attempt_ends_its_run_at_once_and_is_silent_afte
     else:
         assert (loser.error or "").startswith("AttemptTimeoutError(")
     heard = list(late.seen)
-    time.sleep(1.2)  # the abandoned call finishes on its worker: nobody hears of it
+    await asyncio.sleep(1.2)  # the abandoned call finishes on its worker: nobody hears
     assert late.seen == heard
     its = [kind for kind, run in heard if run == loser.id]
     assert its[-1:] == ["error"] and set(its[:-1]) <= {"token"}, "a role header at most"
