@@ -97,7 +97,13 @@ class FailoverStructuredOutput(Runnable[LanguageModelInput, Any]):
 
     async def _acall(self, child: Child, messages: Any, config: RunnableConfig) -> Any:
         target, kwargs, parse = self._steps(child)
-        answer = await target.ainvoke(messages, config, **kwargs)
+        watch = cb.AttemptRun()
+        attempt = cb.watched(config, watch)
+        try:
+            answer = await target.ainvoke(messages, attempt, **kwargs)
+        except BaseException as exc:  # cancelled: the child's run has no end unless we end it
+            await cb.aend_cancelled(watch, attempt, child.model, exc)
+            raise
         return answer if parse is None else await parse.ainvoke(answer, config)
 
     @override

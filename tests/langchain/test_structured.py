@@ -83,3 +83,25 @@ def test_a_child_that_refuses_the_method_is_skipped(
     assert isinstance(model.with_structured_output(None, method="json_mode").invoke(PROMPT), dict)
     assert provider_sim.calls(CLAUDE) == 0
     assert provider_sim.calls(OPENAI) == 1
+
+
+@pytest.mark.parametrize("path", ["invoke", "ainvoke"])
+async def test_a_hedges_loser_ends_its_run_as_lost_the_race(
+    provider_sim: ProviderSimulator,
+    openai_model: Make,
+    anthropic_model: Make,
+    failover: Make,
+    path: str,
+) -> None:
+    from tests.langchain.test_hedge import _Tracer
+
+    provider_sim.stall_first_token(OPENAI, 1.2, keepalive=0.05)
+    model = failover(openai_model(), anthropic_model(), hedge_after=0.2)
+    tracer = _Tracer()
+    answer = await ask(model.with_structured_output(Person), path, PROMPT, {"callbacks": [tracer]})
+    assert answer == Person(name="Ada", age=36)
+    loser = tracer.attempts()["ChatOpenAI"]
+    assert loser.id in tracer.ended, "ended when the call returned"
+    assert (loser.error or "").startswith(
+        f"CancelledError('lost a hedged race to anthropic/{CLAUDE}')"
+    )
