@@ -210,3 +210,29 @@ def test_generate_traces_the_serving_childs_priced_model_run(
     priced = [r for r in tracer.model_runs() if r.error is None]
     assert [r.extra["metadata"]["ls_model_name"] for r in priced] == [CLAUDE, CLAUDE]
     assert all(r.extra["metadata"]["ls_provider"] == "anthropic" for r in priced)
+
+
+def test_a_sync_agents_hedge_loser_streams_no_phantom_tool_call(
+    provider_sim: ProviderSimulator, openai_model: Make, anthropic_model: Make, failover: Make
+) -> None:
+    import time
+
+    from langchain.agents import create_agent
+    from langchain_core.tools import tool
+
+    @tool
+    def slow_weather(city: str) -> str:
+        """Get the weather for a city (slowly)."""
+        time.sleep(1.0)  # the loser's late answer arrives while the graph still runs
+        return f"sunny in {city}"
+
+    provider_sim.stall_first_token(OPENAI, 0.6, keepalive=0.05, times=None)
+    model = failover(openai_model(), anthropic_model(), hedge_after=0.2)
+    agent = create_agent(model, tools=[slow_weather])
+    chunks, updates = _stream(agent, "weather in 'Lima'?")
+    served = {m.id for m in updates}  # a streamed model call's chunks share its message id
+    phantom = [c for c, _ in chunks if c.id not in served and (c.text or c.tool_call_chunks)]
+    assert phantom == []
+    calls = [call["name"] for m in updates for call in m.tool_calls]
+    assert calls == ["slow_weather"], "one tool call, the winner's"
+    assert updates[0].response_metadata["failover"]["hedged"] is True
