@@ -15,8 +15,11 @@ cancelled reports no end for its run (see :class:`AttemptRun`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any, cast
 from uuid import UUID
 
 import tenacity
@@ -28,15 +31,19 @@ from langchain_core.callbacks import (
     BaseCallbackManager,
     CallbackManager,
     CallbackManagerForChainRun,
+    CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs, patch_config
+from langchain_core.tracers.context import _configure_hooks
+from langchain_core.tracers.core import _TracerCore
 
 import failover_core as fc
 from failover_core.classification.origin import register_callback_dispatch
 from failover_core.config.policy import retry_call_state
+from failover_core.drivers.abandon import AttemptScope
 
 EVENT_NAME = "failover"
 """The custom event name every failover decision is dispatched under."""
@@ -85,7 +92,9 @@ def child_run(
         run_manager.on_retry(retry_state(command))
 
     def on_event(event: fc.FailoverEvent) -> None:
-        children.on_custom_event(EVENT_NAME, event_data(event), run_id=run_manager.run_id)
+        data = event_data(event)
+        record_on_tracers(run_manager, data)
+        children.on_custom_event(EVENT_NAME, data, run_id=run_manager.run_id)
 
     return patch_config(config, callbacks=children), on_retry, on_event
 
@@ -104,7 +113,9 @@ def achild_run(
         await run_manager.on_retry(retry_state(command))
 
     async def on_event(event: fc.FailoverEvent) -> None:
-        await children.on_custom_event(EVENT_NAME, event_data(event), run_id=run_manager.run_id)
+        data = event_data(event)
+        record_on_tracers(run_manager, data)
+        await children.on_custom_event(EVENT_NAME, data, run_id=run_manager.run_id)
 
     return patch_config(config, callbacks=children), on_retry, on_event
 
@@ -112,6 +123,7 @@ def achild_run(
 def event_data(event: fc.FailoverEvent) -> dict[str, Any]:
     """The custom event's payload: the decision's fields and the error's text."""
     return {
+        "reason": event.reason,
         "model": event.model,
         "kind": event.kind.value,
         "status": event.status,
@@ -122,6 +134,24 @@ def event_data(event: fc.FailoverEvent) -> dict[str, Any]:
         "next_model": event.next_model,
         "error": f"{type(event.error).__name__}: {event.error}"[:1000],
     }
+
+
+def record_on_tracers(
+    run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
+    data: dict[str, Any],
+) -> None:
+    """Record a decision on the failover run where tracers keep it: an event in the run's
+    ``events`` (as ``on_retry`` records a retry) and its reason in the run's metadata
+    (``failover_decisions``), both sent to LangSmith with the run's end. Tracers have no
+    ``on_custom_event`` (LangSmith's ``LangChainTracer`` drops custom events)."""
+    key = str(run_manager.run_id)
+    for handler in run_manager.handlers:
+        run = getattr(handler, "run_map", {}).get(key) if isinstance(handler, _TracerCore) else None
+        if run is None:
+            continue
+        run.events.append({"name": EVENT_NAME, "time": datetime.now(timezone.utc), "kwargs": data})
+        metadata = run.extra.setdefault("metadata", {})
+        metadata.setdefault("failover_decisions", []).append(data["reason"])
 
 
 def retry_state(command: fc.Sleep) -> tenacity.RetryCallState:
@@ -211,6 +241,107 @@ async def aend_cancelled(
         metadata=watch.metadata,
     )
     await run.on_llm_error(error, response=LLMResult(generations=[]))
+
+
+# -- abandoned sync attempts -----------------------------------------------------------
+#
+# A sync attempt abandoned by its driver (past its deadline, a hedge's loser) runs on in
+# its worker thread. At the moment it is abandoned, its run is ended as an error saying
+# why, and from then on nothing it reports reaches the caller's handlers: they are given
+# to the attempt as gated views (same state, same class for ``isinstance``, each callback
+# dropped once the gate closes).
+
+
+class _Gate:
+    __slots__ = ("open",)
+
+    def __init__(self) -> None:
+        self.open = True
+
+
+def _gated_method(base: type, name: str, gate: _Gate) -> Any:
+    original = getattr(base, name)
+    if inspect.iscoroutinefunction(original):
+
+        async def amethod(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if gate.open:
+                return await original(self, *args, **kwargs)
+            return None
+
+        return amethod
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if gate.open:
+            return original(self, *args, **kwargs)
+        return None
+
+    return method
+
+
+def _gated_view(handler: BaseCallbackHandler, gate: _Gate) -> BaseCallbackHandler:
+    """``handler`` as an attempt sees it: the same object state (a tracer's run map, a
+    usage counter's totals) and class, its callbacks dropped once ``gate`` closes. A
+    handler that cannot be viewed so (slots, a metaclass) is given as it is."""
+    base = type(handler)
+    try:
+        names = [n for n in dir(base) if n.startswith("on_") and callable(getattr(base, n))]
+        namespace = {name: _gated_method(base, name, gate) for name in names}
+        namespace["__module__"] = base.__module__
+        view_class = type(base.__name__, (base,), namespace)
+        view: Any = object.__new__(view_class)
+        object.__setattr__(view, "__dict__", handler.__dict__)
+    except Exception:  # any handler class we cannot mirror stays as it is
+        return handler
+    return cast(BaseCallbackHandler, view)
+
+
+def guarded(config: RunnableConfig, scope: AttemptScope, model: BaseChatModel) -> RunnableConfig:
+    """``config`` for a sync attempt its driver may abandon (``scope``): when it is, the
+    attempt's run ends at once as an error with the driver's reason, and its handlers
+    hear nothing more from it."""
+    callbacks = config.get("callbacks")
+    if not isinstance(callbacks, BaseCallbackManager) or not callbacks.handlers:
+        return config
+    gate, watch = _Gate(), AttemptRun()
+    views = {id(h): _gated_view(h, gate) for h in callbacks.handlers}
+    views.update(
+        (id(h), _gated_view(h, gate)) for h in callbacks.inheritable_handlers if id(h) not in views
+    )
+    manager = callbacks.copy()
+    manager.handlers = [views[id(h)] for h in callbacks.handlers]
+    manager.inheritable_handlers = [views[id(h)] for h in callbacks.inheritable_handlers]
+    manager.add_handler(watch, inherit=False)
+    scope.on_abandon(partial(_end_abandoned, watch, gate, callbacks, model))
+    # Handlers registered by context (get_usage_metadata_callback(), tracing_v2_enabled())
+    # are among the views already; the child's own configure must not add the originals
+    # again. This runs inside the attempt, in its worker's own copy of the context.
+    for var, *_ in _configure_hooks:
+        if var.get() is not None:
+            var.set(None)
+    return patch_config(config, callbacks=manager)
+
+
+def _end_abandoned(
+    watch: AttemptRun,
+    gate: _Gate,
+    callbacks: BaseCallbackManager,
+    model: BaseChatModel,
+    error: BaseException,
+) -> None:
+    gate.open = False
+    if watch.run_id is None or watch.ended:
+        return
+    watch.ended = True
+    manager = CallbackManager.configure(callbacks, model.callbacks, model.verbose)
+    run = CallbackManagerForLLMRun(
+        run_id=watch.run_id,
+        handlers=manager.handlers,
+        inheritable_handlers=manager.inheritable_handlers,
+        parent_run_id=watch.parent_run_id,
+        tags=watch.tags,
+        metadata=watch.metadata,
+    )
+    run.on_llm_error(error, response=LLMResult(generations=[]))
 
 
 # A handler's exception (raise_error=True) enters a child's call through these: it is the

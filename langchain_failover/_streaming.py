@@ -4,11 +4,13 @@ on the first chunk of each model's output."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Iterator
+import json
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator
 from typing import Any, TypeVar, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk
 
 import failover_core as fc
@@ -43,6 +45,47 @@ def served_copy(message: BaseMessage, served: fc.Served, *, first: bool = True) 
         }
     metadata = {**message.response_metadata, "failover": info}
     return message.model_copy(update={"response_metadata": metadata})
+
+
+class Stamps:
+    """What the caller sees of each chunk of a failover stream.
+
+    - The first chunk of each model's output says who served (:func:`served_copy`).
+    - The last chunk a child streams (``chunk_position="last"``) says it too, in place:
+      handlers that pass chunks on (LangGraph's "messages" mode) hold that very object,
+      so an agent's user reads who served each model call from its last chunk. The
+      caller's copy leaves it out: chunks add up, and a second stamp would be glued on.
+    - A resumed stream keeps the first model's ``model_provider``: LangChain joins
+      different strings of chunks ("openai" + "anthropic").
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """A new answer starts (the stream started over on another model)."""
+        self.shown: fc.Served | None = None
+        self.provider: object = None
+
+    def __call__(self, chunk: AIMessageChunk, served: fc.Served) -> AIMessageChunk:
+        metadata = chunk.response_metadata
+        last = chunk.chunk_position == "last" and "failover" not in metadata
+        if last:
+            metadata["failover"] = served.as_dict()
+        if served is not self.shown:
+            chunk = served_copy(chunk, served, first=self.shown is None)
+            self.shown = served
+        elif last:
+            kept = {k: v for k, v in metadata.items() if k != "failover"}
+            chunk = chunk.model_copy(update={"response_metadata": kept})
+        provider = chunk.response_metadata.get("model_provider")
+        if provider is not None:
+            if self.provider is None:
+                self.provider = provider
+            elif provider != self.provider:
+                kept = {k: v for k, v in chunk.response_metadata.items() if k != "model_provider"}
+                chunk = chunk.model_copy(update={"response_metadata": kept})
+        return chunk
 
 
 _NOT_PLAIN_KWARGS = ("tool_calls", "function_call", "reasoning_content", "reasoning", "parsed")
@@ -147,7 +190,39 @@ def streams(model: BaseChatModel) -> bool:
 
 
 def as_chunk(message: BaseMessage) -> ChatGenerationChunk:
-    return ChatGenerationChunk(message=AIMessageChunk(**message.model_dump(exclude={"type"})))
+    return ChatGenerationChunk(message=message_chunk(message))
+
+
+def message_chunk(message: BaseMessage) -> AIMessageChunk:
+    """``message`` as the one chunk of a stream: what a child that does not stream
+    (``disable_streaming``, no ``_stream``) gives from ``stream()`` is a whole
+    ``AIMessage``; its tool calls become tool-call chunks, so adding chunks up (and
+    ``commits``) works as for any stream."""
+    if isinstance(message, AIMessageChunk):
+        return message
+    fields = message.model_dump(exclude={"type", "tool_calls", "invalid_tool_calls"})
+    calls = [
+        tool_call_chunk(
+            name=call["name"], args=json.dumps(call["args"]), id=call.get("id"), index=n
+        )
+        for n, call in enumerate(getattr(message, "tool_calls", None) or [])
+    ]
+    calls += [
+        tool_call_chunk(name=bad.get("name"), args=bad.get("args"), id=bad.get("id"), index=n)
+        for n, bad in enumerate(getattr(message, "invalid_tool_calls", None) or [], len(calls))
+    ]
+    fields.pop("tool_call_chunks", None)
+    return AIMessageChunk(**fields, tool_call_chunks=calls, chunk_position="last")
+
+
+def message_chunks(chunks: Iterable[BaseMessage]) -> Iterator[AIMessageChunk]:
+    for chunk in chunks:
+        yield message_chunk(chunk)
+
+
+async def amessage_chunks(chunks: AsyncIterable[BaseMessage]) -> AsyncIterator[AIMessageChunk]:
+    async for chunk in chunks:
+        yield message_chunk(chunk)
 
 
 def chunk_text(chunk: ChatGenerationChunk) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, cast
@@ -9,14 +10,15 @@ from typing import Any, cast
 from langchain_core.caches import BaseCache
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
+    BaseCallbackManager,
     CallbackManagerForLLMRun,
 )
 from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.load import dumps
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, message_chunk_to_message
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.runnables.config import (
     get_async_callback_manager_for_config,
@@ -24,6 +26,7 @@ from langchain_core.runnables.config import (
     set_config_context,
 )
 from langchain_core.tools import BaseTool
+from langchain_core.tracers._streaming import _StreamingCallbackHandler
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from typing_extensions import Self, override
@@ -31,6 +34,7 @@ from typing_extensions import Self, override
 import failover_core as fc
 from failover_core.config.options import check_options
 from failover_core.config.policy import POLICY_OPTIONS
+from failover_core.drivers.abandon import current_attempt
 from failover_core.pool.pool import PoolGroup
 
 from . import _callbacks as cb
@@ -48,9 +52,11 @@ from ._children import (
     with_headers,
 )
 from ._streaming import (
+    Stamps,
     aafter_prefill,
     after_prefill,
     ajoined,
+    amessage_chunks,
     as_chunk,
     ascreened,
     ascreened_stream,
@@ -58,6 +64,7 @@ from ._streaming import (
     chunk_text,
     commits,
     joined,
+    message_chunks,
     message_text,
     plain,
     prefill_call,
@@ -68,6 +75,7 @@ from ._streaming import (
     served_copy,
     streams,
 )
+from ._structured import FailoverStructuredOutput
 
 __all__ = ["FailoverChatModel", "key_of", "register_provider"]
 
@@ -98,6 +106,23 @@ def _entries(models: Models, pools: list[PoolGroup]) -> list[Child]:
 
 def _ignore(_: object) -> None:
     return None
+
+
+def _streamed_to(manager: BaseCallbackManager) -> bool:
+    """A handler takes the tokens of the model runs under this one (LangGraph's
+    "messages" mode, ``astream_events``): chat models stream even in ``invoke``."""
+    return any(isinstance(h, _StreamingCallbackHandler) for h in manager.handlers)
+
+
+def _whole(chunks: list[AIMessageChunk], stamps: Stamps) -> AIMessage:
+    """The answer a stream added up to, saying who served it as an invoke's answer does
+    (a resumed stream: the model that finished it, and where it took over)."""
+    if not chunks or stamps.shown is None:
+        raise ValueError("the stream produced no chunks")
+    total = chunks[0]
+    for chunk in chunks[1:]:
+        total = total + chunk
+    return cast(AIMessage, served_copy(message_chunk_to_message(total), stamps.shown))
 
 
 class FailoverChatModel(BaseChatModel):
@@ -182,6 +207,18 @@ class FailoverChatModel(BaseChatModel):
         check_options(
             type(self).__name__, data, {*fields, *(f.alias for f in fields.values() if f.alias)}
         )
+        models = data.get("models")
+        members = list(models.values()) if isinstance(models, Mapping) else models
+        for model in members if isinstance(members, (list, tuple)) else ():
+            if type(model).__name__ == "_ConfigurableModel":
+                raise TypeError(
+                    "init_chat_model(..., configurable_fields=...) builds a model that picks "
+                    "its provider and model at call time, from config['configurable']; a "
+                    "failover chain needs fixed models, each with its own health key. Build "
+                    "each child without configurable_fields (e.g. init_chat_model("
+                    "'openai:gpt-4o-mini')); per-call settings such as temperature can be "
+                    "bound on the failover model (.bind(temperature=...))"
+                )
         if "models" in data:  # before pydantic, whose errors would name its internals
             fc.check_models(data["models"], **_MEMBERS)
         super().__init__(**data)
@@ -351,7 +388,7 @@ class FailoverChatModel(BaseChatModel):
         """Counted by the first model in the chain, with its own tokenizer and rules."""
         return self._chain.entries[0].model.get_num_tokens_from_messages(messages, tools)
 
-    # -- tools --------------------------------------------------------------------------
+    # -- tools and structured output ----------------------------------------------------
 
     @override
     def bind_tools(
@@ -370,6 +407,29 @@ class FailoverChatModel(BaseChatModel):
         if tool_choice is not None:
             kwargs["tool_choice"] = tool_choice
         return self.bind(tools=formatted, **kwargs)
+
+    @override
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        include_raw: bool = False,
+        method: str | None = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Each attempt is the serving child's own ``with_structured_output(schema,
+        method=, strict=, include_raw=)``: OpenAI's ``response_format`` (JSON schema,
+        ``strict``, JSON mode answering a dict), Anthropic's own, and so on. Options left
+        unset are left to each child's default. A child that refuses the options is
+        skipped for the request; with ``include_raw=True`` the raw message says who
+        served, as any answer does."""
+        options: dict[str, Any] = {"include_raw": include_raw, **kwargs}
+        if method is not None:
+            options["method"] = method
+        if strict is not None:
+            options["strict"] = strict
+        return FailoverStructuredOutput(self, schema, options)
 
     # -- one request --------------------------------------------------------------------
 
@@ -419,7 +479,15 @@ class FailoverChatModel(BaseChatModel):
             stop, rest = direct_kwargs(kwargs)
             result = child.model._generate_with_cache(request.messages, stop=stop, **rest)
             return self._heard(child, result.generations[0].message)
+        config = self._attempt_config(child, config)
         return self._heard(child, target.invoke(request.messages, config, **kwargs))
+
+    @staticmethod
+    def _attempt_config(child: Child, config: RunnableConfig) -> RunnableConfig:
+        """``config`` for a sync attempt; one its driver may abandon (on a worker, past a
+        deadline or losing a hedged race) ends its run then, and is silent after."""
+        scope = current_attempt()
+        return config if scope is None else cb.guarded(config, scope, child.model)
 
     async def _acall_child(
         self, child: Child, request: Request, config: RunnableConfig
@@ -498,6 +566,153 @@ class FailoverChatModel(BaseChatModel):
         call = prefill_call(child.model, call)
         return target, [*request.messages, AIMessage(content=prefill)], call
 
+    def _chunks(
+        self,
+        request: Request,
+        config: RunnableConfig,
+        on_retry: Callable[[fc.Sleep], Any],
+        on_event: Callable[[fc.FailoverEvent], Any],
+        restart: Callable[[], object] | None = None,
+        stamps: Stamps | None = None,
+    ) -> Iterator[AIMessageChunk]:
+        """One request's failover stream, as the caller sees it (see :class:`Stamps`).
+
+        ``restart``: the caller takes a whole answer (``invoke``): a broken stream that
+        cannot be resumed starts over on the next model, after ``restart()``.
+        """
+
+        def open_stream(child: Child) -> Iterator[AIMessageChunk]:
+            target, call = request.target(child.model)
+            attempt = self._attempt_config(child, config)
+            chunks = message_chunks(target.stream(request.messages, attempt, **call))
+            return screened_stream(self._chain.policy, child.key, chunks)
+
+        def open_continuation(
+            child: Child, text: str
+        ) -> Callable[[], Iterator[AIMessageChunk]] | None:
+            continued = self._continued(request, child, text)
+            if continued is None:
+                return None
+            target, messages, call = continued
+            return lambda: after_prefill(
+                text,
+                message_chunks(
+                    target.stream(messages, self._attempt_config(child, config), **call)
+                ),
+            )
+
+        stamps = stamps or Stamps()
+
+        def started_over() -> None:
+            stamps.reset()
+            if restart is not None:
+                restart()
+
+        if self.rate_limiter:
+            self.rate_limiter.acquire(blocking=True)
+        chunks = self._chain.stream(
+            open_stream,
+            message_text,
+            request.messages,
+            on_retry,
+            on_event,
+            commits,
+            resume=open_continuation,
+            plain=plain,
+            restart=None if restart is None else started_over,
+        )
+        heard: fc.Served | None = None
+        for chunk, served in chunks:
+            if served is not heard:  # a model's first chunk: its pool reads the headers
+                self._heard_key(served.model, chunk)
+                heard = served
+            yield stamps(chunk, served)
+
+    async def _achunks(
+        self,
+        request: Request,
+        config: RunnableConfig,
+        on_retry: Callable[[fc.Sleep], Any],
+        on_event: Callable[[fc.FailoverEvent], Any],
+        restart: Callable[[], object] | None = None,
+        stamps: Stamps | None = None,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """The async twin of :meth:`_chunks`."""
+
+        def open_stream(child: Child) -> AsyncIterator[AIMessageChunk]:
+            target, call = request.target(child.model)
+            chunks = amessage_chunks(target.astream(request.messages, config, **call))
+            return ascreened_stream(self._chain.policy, child.key, chunks)
+
+        def open_continuation(
+            child: Child, text: str
+        ) -> Callable[[], AsyncIterator[AIMessageChunk]] | None:
+            continued = self._continued(request, child, text)
+            if continued is None:
+                return None
+            target, messages, call = continued
+            return lambda: aafter_prefill(
+                text, amessage_chunks(target.astream(messages, config, **call))
+            )
+
+        stamps = stamps or Stamps()
+
+        def started_over() -> None:
+            stamps.reset()
+            if restart is not None:
+                restart()
+
+        if self.rate_limiter:
+            await self.rate_limiter.aacquire(blocking=True)
+        chunks = self._chain.astream(
+            open_stream,
+            message_text,
+            request.messages,
+            on_retry,
+            on_event,
+            commits,
+            resume=open_continuation,
+            plain=plain,
+            restart=None if restart is None else started_over,
+        )
+        heard: fc.Served | None = None
+        async for chunk, served in chunks:
+            if served is not heard:  # a model's first chunk: its pool reads the headers
+                self._heard_key(served.model, chunk)
+                heard = served
+            yield stamps(chunk, served)
+
+    def _answer_streamed(
+        self,
+        request: Request,
+        config: RunnableConfig,
+        on_retry: Callable[[fc.Sleep], Any],
+        on_event: Callable[[fc.FailoverEvent], Any],
+    ) -> AIMessage:
+        """``invoke`` under a streaming callback (LangGraph's "messages" mode, an agent's
+        token stream): the children stream, so the answer is the stream driver's, with its
+        guarantees. Text shown is never shown again: a broken stream is resumed where
+        ``resume_streams`` allows, else the next model answers from scratch."""
+        output: list[AIMessageChunk] = []
+        stamps = Stamps()
+        for chunk in self._chunks(request, config, on_retry, on_event, output.clear, stamps):
+            output.append(chunk)
+        return _whole(output, stamps)
+
+    async def _aanswer_streamed(
+        self,
+        request: Request,
+        config: RunnableConfig,
+        on_retry: Callable[[fc.Sleep], Any],
+        on_event: Callable[[fc.FailoverEvent], Any],
+    ) -> AIMessage:
+        output: list[AIMessageChunk] = []
+        stamps = Stamps()
+        chunks = self._achunks(request, config, on_retry, on_event, output.clear, stamps)
+        async for chunk in chunks:
+            output.append(chunk)
+        return _whole(output, stamps)
+
     # -- the Runnable surface: the failover run is a chain run --------------------------
 
     @override
@@ -528,8 +743,9 @@ class FailoverChatModel(BaseChatModel):
                 message = cast(AIMessage, cast(ChatGeneration, hit[0]).message)
             else:
                 child_config, on_retry, on_event = cb.child_run(config, manager, run_manager)
+                answer = self._answer_streamed if _streamed_to(manager) else self._answer
                 with set_config_context(child_config) as context:
-                    message = context.run(self._answer, request, child_config, on_retry, on_event)
+                    message = context.run(answer, request, child_config, on_retry, on_event)
                 if cache is not None and key is not None:
                     cache.update(*key, [ChatGeneration(message=message)])
         except BaseException as exc:
@@ -566,8 +782,9 @@ class FailoverChatModel(BaseChatModel):
                 message = cast(AIMessage, cast(ChatGeneration, hit[0]).message)
             else:
                 child_config, on_retry, on_event = cb.achild_run(config, manager, run_manager)
+                aanswer = self._aanswer_streamed if _streamed_to(manager) else self._aanswer
                 with set_config_context(child_config):
-                    message = await self._aanswer(request, child_config, on_retry, on_event)
+                    message = await aanswer(request, child_config, on_retry, on_event)
                 if cache is not None and key is not None:
                     await cache.aupdate(*key, [ChatGeneration(message=message)])
         except BaseException as exc:
@@ -598,43 +815,9 @@ class FailoverChatModel(BaseChatModel):
             run_id=config.pop("run_id", None),
         )
         child_config, on_retry, on_event = cb.child_run(config, manager, run_manager)
-
-        def open_stream(child: Child) -> Iterator[AIMessageChunk]:
-            target, call = request.target(child.model)
-            chunks = target.stream(request.messages, child_config, **call)
-            return screened_stream(self._chain.policy, child.key, chunks)
-
-        def open_continuation(
-            child: Child, text: str
-        ) -> Callable[[], Iterator[AIMessageChunk]] | None:
-            continued = self._continued(request, child, text)
-            if continued is None:
-                return None
-            target, messages, call = continued
-            return lambda: after_prefill(
-                text, cast(Iterator[AIMessageChunk], target.stream(messages, child_config, **call))
-            )
-
         output: AIMessageChunk | None = None
-        shown: fc.Served | None = None
         try:
-            if self.rate_limiter:
-                self.rate_limiter.acquire(blocking=True)
-            chunks = self._chain.stream(
-                open_stream,
-                message_text,
-                request.messages,
-                on_retry,
-                on_event,
-                commits,
-                resume=open_continuation,
-                plain=plain,
-            )
-            for chunk, served in chunks:
-                if served is not shown:
-                    self._heard_key(served.model, chunk)
-                    chunk = served_copy(chunk, served, first=shown is None)
-                    shown = served
+            for chunk in self._chunks(request, child_config, on_retry, on_event):
                 output = chunk if output is None else output + chunk
                 yield chunk
         except BaseException as exc:
@@ -664,44 +847,9 @@ class FailoverChatModel(BaseChatModel):
             run_id=config.pop("run_id", None),
         )
         child_config, on_retry, on_event = cb.achild_run(config, manager, run_manager)
-
-        def open_stream(child: Child) -> AsyncIterator[AIMessageChunk]:
-            target, call = request.target(child.model)
-            chunks = target.astream(request.messages, child_config, **call)
-            return ascreened_stream(self._chain.policy, child.key, chunks)
-
-        def open_continuation(
-            child: Child, text: str
-        ) -> Callable[[], AsyncIterator[AIMessageChunk]] | None:
-            continued = self._continued(request, child, text)
-            if continued is None:
-                return None
-            target, messages, call = continued
-            return lambda: aafter_prefill(
-                text,
-                cast(AsyncIterator[AIMessageChunk], target.astream(messages, child_config, **call)),
-            )
-
         output: AIMessageChunk | None = None
-        shown: fc.Served | None = None
         try:
-            if self.rate_limiter:
-                await self.rate_limiter.aacquire(blocking=True)
-            chunks = self._chain.astream(
-                open_stream,
-                message_text,
-                request.messages,
-                on_retry,
-                on_event,
-                commits,
-                resume=open_continuation,
-                plain=plain,
-            )
-            async for chunk, served in chunks:
-                if served is not shown:
-                    self._heard_key(served.model, chunk)
-                    chunk = served_copy(chunk, served, first=shown is None)
-                    shown = served
+            async for chunk in self._achunks(request, child_config, on_retry, on_event):
                 output = chunk if output is None else output + chunk
                 yield chunk
         except BaseException as exc:
@@ -710,6 +858,77 @@ class FailoverChatModel(BaseChatModel):
         await run_manager.on_chain_end(output)
 
     # -- generate() and the v3 event stream ---------------------------------------------
+
+    @override
+    def generate(
+        self,
+        messages: list[list[BaseMessage]],
+        stop: list[str] | None = None,
+        callbacks: Any = None,
+        *,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        run_id: Any = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        """Each prompt answered as :meth:`invoke` answers it: a chain run with the serving
+        child's model run under it, which LangSmith prices (a model run named after the
+        failover model has no price)."""
+        answers = [
+            self.invoke(
+                prompt,
+                self._generate_config(callbacks, tags, metadata, run_name, run_id, n),
+                stop=stop,
+                **kwargs,
+            )
+            for n, prompt in enumerate(messages)
+        ]
+        return LLMResult(generations=[[ChatGeneration(message=m)] for m in answers])
+
+    @override
+    async def agenerate(
+        self,
+        messages: list[list[BaseMessage]],
+        stop: list[str] | None = None,
+        callbacks: Any = None,
+        *,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        run_name: str | None = None,
+        run_id: Any = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        """The async twin of :meth:`generate` (prompts answered concurrently)."""
+        answers = await asyncio.gather(
+            *(
+                self.ainvoke(
+                    prompt,
+                    self._generate_config(callbacks, tags, metadata, run_name, run_id, n),
+                    stop=stop,
+                    **kwargs,
+                )
+                for n, prompt in enumerate(messages)
+            )
+        )
+        return LLMResult(generations=[[ChatGeneration(message=m)] for m in answers])
+
+    @staticmethod
+    def _generate_config(
+        callbacks: Any,
+        tags: list[str] | None,
+        metadata: dict[str, Any] | None,
+        run_name: str | None,
+        run_id: Any,
+        n: int,
+    ) -> RunnableConfig:
+        config = RunnableConfig(callbacks=callbacks, tags=tags or [], metadata=metadata or {})
+        if run_name is not None:
+            config["run_name"] = run_name
+        if run_id is not None and n == 0:
+            config["run_id"] = run_id
+        return config
+
     #
     # invoke, stream and their async twins above are the failover model's surface; only
     # generate()/agenerate() and LangChain's beta stream_events(version="v3") still open a

@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 from .._errors import ChainConfigError, StreamInterruptedError
+from ..classification.origin import caller_raised
 from ..config.model_kinds import is_reasoning_model
 from ..config.options import not_a_model
 from ..config.policy import FailoverPolicy
@@ -480,6 +481,7 @@ class FailoverChain(Generic[E]):
         commits: Callable[[C], bool] | None = None,
         resume: Resume[E, Iterable[C]] | None = None,
         plain: Callable[[C], bool] | None = None,
+        restart: Callable[[], object] | None = None,
     ) -> Iterator[tuple[C, Served]]:
         """Stream from the first entry that produces output; fail over only before that.
 
@@ -490,9 +492,61 @@ class FailoverChain(Generic[E]):
         chunk so far was ``plain`` text and ``resume(entry, text)`` opens a continuation on
         an entry the flow picks: then the stream goes on with that continuation's chunks
         (each yielded with a :class:`Served` naming both models).
+
+        ``restart``: the caller takes only a whole answer (an ``invoke`` whose tokens are
+        streamed to callbacks). A broken stream that cannot be continued then starts over
+        on the next model (never the one that broke, whose text was shown already):
+        ``restart()`` is called first, and the caller drops what it had.
         """
         flow = self.flow(request)
-        command: Attempt | Sleep | GiveUp = flow.start()
+        it, held, ended = self._first(flow, flow.start(), open_stream, on_retry, on_event, commits)
+        served = flow.committed()
+        texts: list[str] = []
+        resumable = resume is not None and plain is not None
+        try:
+            while True:
+                for chunk in held:
+                    resumable = resumable and plain is not None and plain(chunk)
+                    texts.append(text_of(chunk))
+                    yield chunk, served
+                held = []
+                if ended:
+                    break
+                try:
+                    held.append(it.next())
+                    continue
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    failure = exc  # continued outside this block: not the context of its errors
+                it.close()
+                step = self._continue(
+                    flow, failure, texts, resume if resumable else None, on_event, commits, restart
+                )
+                if isinstance(step, tuple):
+                    it, held, ended = step
+                else:  # started over: a whole new answer
+                    it, held, ended = self._first(
+                        flow, step, open_stream, on_retry, on_event, commits
+                    )
+                    texts, resumable = [], resume is not None and plain is not None
+                served = flow.committed()
+            flow.succeeded()  # a stream is evidence of health once it has ended
+        finally:
+            flow.abandon()  # a consumer that stopped early gives back any probe lease
+            it.close()
+
+    def _first(
+        self,
+        flow: FailoverFlow,
+        command: Attempt | Sleep | GiveUp,
+        open_stream: Callable[[E], Iterable[C]],
+        on_retry: OnRetry | None,
+        on_event: OnEvent | None,
+        commits: Callable[[C], bool] | None,
+    ) -> tuple[StreamAttempt[C], list[C], bool]:
+        """Carry out the flow's commands from ``command`` until a stream gives output:
+        that stream, committed, with the chunks held and whether it already ended."""
         while True:
             if isinstance(command, Sleep):
                 if on_retry is not None:
@@ -540,34 +594,7 @@ class FailoverChain(Generic[E]):
                 raise
             break
         it.commit()
-        served = flow.committed()
-        texts: list[str] = []
-        resumable = resume is not None and plain is not None
-        try:
-            while True:
-                for chunk in held:
-                    resumable = resumable and plain is not None and plain(chunk)
-                    texts.append(text_of(chunk))
-                    yield chunk, served
-                held = []
-                if ended:
-                    break
-                try:
-                    held.append(it.next())
-                    continue
-                except StopIteration:
-                    break
-                except Exception as exc:
-                    failure = exc  # continued outside this block: not the context of its errors
-                it.close()
-                it, held, ended = self._continue(
-                    flow, failure, texts, resume if resumable else None, on_event, commits
-                )
-                served = flow.committed()
-            flow.succeeded()  # a stream is evidence of health once it has ended
-        finally:
-            flow.abandon()  # a consumer that stopped early gives back any probe lease
-            it.close()
+        return it, held, ended
 
     def _continue(
         self,
@@ -577,12 +604,19 @@ class FailoverChain(Generic[E]):
         resume: Resume[E, Iterable[C]] | None,
         on_event: OnEvent | None,
         commits: Callable[[C], bool] | None,
-    ) -> tuple[StreamAttempt[C], list[C], bool]:
+        restart: Callable[[], object] | None = None,
+    ) -> tuple[StreamAttempt[C], list[C], bool] | Attempt | GiveUp:
         """A committed stream failed with ``error``: its continuation, opened up to its
-        first output (the chunks held, whether it ended), or the interruption raised."""
+        first output (the chunks held, whether it ended), the command to start over with
+        (``restart``), or the interruption raised."""
         text = "".join(texts)
         command, opener = _resumed(flow, error, text, resume, self.entries)
         if resume is None or command is None or opener is None:
+            if restart is not None and not caller_raised(error):
+                again = flow.restarted(error)
+                _deliver(flow, on_event)
+                restart()
+                return again
             interrupted = flow.interrupted(error, text, len(texts))
             _deliver(flow, on_event)
             if interrupted is error:  # the caller's own: raised as it is
@@ -625,11 +659,60 @@ class FailoverChain(Generic[E]):
         commits: Callable[[C], bool] | None = None,
         resume: Resume[E, AsyncIterable[C]] | None = None,
         plain: Callable[[C], bool] | None = None,
+        restart: Callable[[], object] | None = None,
     ) -> AsyncIterator[tuple[C, Served]]:
         """The async twin of :meth:`stream`."""
         flow = self.flow(request)
         await self.registry.prepare(self.keys)  # a probe lease, claimed off the loop
-        command: Attempt | Sleep | GiveUp = flow.start()
+        it, held, ended = await self._afirst(
+            flow, flow.start(), open_stream, on_retry, on_event, commits
+        )
+        served = flow.committed()
+        texts: list[str] = []
+        resumable = resume is not None and plain is not None
+        try:
+            while True:
+                for chunk in held:
+                    resumable = resumable and plain is not None and plain(chunk)
+                    texts.append(text_of(chunk))
+                    yield chunk, served
+                held = []
+                if ended:
+                    break
+                try:
+                    held.append(await it.next())
+                    continue
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    failure = exc  # continued outside this block: not the context of its errors
+                await it.aclose()
+                step = await self._acontinue(
+                    flow, failure, texts, resume if resumable else None, on_event, commits, restart
+                )
+                if isinstance(step, tuple):
+                    it, held, ended = step
+                else:  # started over: a whole new answer
+                    it, held, ended = await self._afirst(
+                        flow, step, open_stream, on_retry, on_event, commits
+                    )
+                    texts, resumable = [], resume is not None and plain is not None
+                served = flow.committed()
+            flow.succeeded()  # a stream is evidence of health once it has ended
+        finally:
+            flow.abandon()  # a consumer that stopped early gives back any probe lease
+            await it.aclose()
+
+    async def _afirst(
+        self,
+        flow: FailoverFlow,
+        command: Attempt | Sleep | GiveUp,
+        open_stream: Callable[[E], AsyncIterable[C]],
+        on_retry: OnRetry | None,
+        on_event: OnEvent | None,
+        commits: Callable[[C], bool] | None,
+    ) -> tuple[AsyncStreamAttempt[C], list[C], bool]:
+        """The async twin of :meth:`_first`."""
         while True:
             if isinstance(command, Sleep):
                 await _anotify_retry(on_retry, command)
@@ -676,34 +759,7 @@ class FailoverChain(Generic[E]):
                 raise
             break
         it.commit()
-        served = flow.committed()
-        texts: list[str] = []
-        resumable = resume is not None and plain is not None
-        try:
-            while True:
-                for chunk in held:
-                    resumable = resumable and plain is not None and plain(chunk)
-                    texts.append(text_of(chunk))
-                    yield chunk, served
-                held = []
-                if ended:
-                    break
-                try:
-                    held.append(await it.next())
-                    continue
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:
-                    failure = exc  # continued outside this block: not the context of its errors
-                await it.aclose()
-                it, held, ended = await self._acontinue(
-                    flow, failure, texts, resume if resumable else None, on_event, commits
-                )
-                served = flow.committed()
-            flow.succeeded()  # a stream is evidence of health once it has ended
-        finally:
-            flow.abandon()  # a consumer that stopped early gives back any probe lease
-            await it.aclose()
+        return it, held, ended
 
     async def _acontinue(
         self,
@@ -713,11 +769,17 @@ class FailoverChain(Generic[E]):
         resume: Resume[E, AsyncIterable[C]] | None,
         on_event: OnEvent | None,
         commits: Callable[[C], bool] | None,
-    ) -> tuple[AsyncStreamAttempt[C], list[C], bool]:
+        restart: Callable[[], object] | None = None,
+    ) -> tuple[AsyncStreamAttempt[C], list[C], bool] | Attempt | GiveUp:
         """The async twin of :meth:`_continue`."""
         text = "".join(texts)
         command, opener = _resumed(flow, error, text, resume, self.entries)
         if resume is None or command is None or opener is None:
+            if restart is not None and not caller_raised(error):
+                again = flow.restarted(error)
+                await _adeliver(flow, on_event)
+                restart()
+                return again
             interrupted = flow.interrupted(error, text, len(texts))
             await _adeliver(flow, on_event)
             if interrupted is error:  # the caller's own: raised as it is

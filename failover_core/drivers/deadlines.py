@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any, Generic, TypeVar
 
 from .._errors import AttemptTimeoutError
+from .abandon import AttemptScope, current_attempt, scoped_context
 
 __all__ = [
     "LINGER",
@@ -149,9 +150,12 @@ def call_within(seconds: float | None, model: str, fn: Callable[[], T]) -> T:
     ``timeout`` deadline). ``None``: called here, on the caller's thread."""
     if seconds is None:
         return fn()
-    job = _run(fn, contextvars.copy_context())
+    scope = AttemptScope()
+    job = _run(fn, scoped_context(scope))
     if not job.wait(seconds, None):
-        raise AttemptTimeoutError(model, "timeout", seconds)
+        error = AttemptTimeoutError(model, "timeout", seconds)
+        scope.abandon(error)
+        raise error
     value: T = job.value
     return value
 
@@ -202,7 +206,12 @@ class StreamAttempt(Generic[C]):
     def __init__(self, model: str, first_token: float | None, idle: float | None) -> None:
         self._clock = _Clock(model, first_token, idle)
         threaded = first_token is not None or idle is not None
-        self._ctx = contextvars.copy_context() if threaded else None
+        # Inside a hedge's racer, the racer's scope is this attempt's too.
+        scope = current_attempt()
+        if threaded and scope is None:
+            scope = AttemptScope()
+        self._scope = scope
+        self._ctx = scoped_context(scope) if threaded and scope is not None else None
         self._it: Iterator[C] | None = None
         self._abandoned = False
 
@@ -230,7 +239,10 @@ class StreamAttempt(Generic[C]):
         job = _run(fn, self._ctx)
         if not job.wait(self._clock.left(time.monotonic()), self._close_now):
             self._abandoned = True
-            raise self._clock.expired()
+            error = self._clock.expired()
+            if self._scope is not None:
+                self._scope.abandon(error)
+            raise error
         value: T = job.value
         return value
 

@@ -13,7 +13,6 @@ it opened is closed by its worker as soon as its step returns.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import queue
 import threading
 import time
@@ -28,6 +27,7 @@ from typing import Any, Generic, TypeVar
 
 from .._errors import AttemptTimeoutError
 from ..flow.engine import Attempt, FailoverFlow
+from .abandon import AttemptScope, scoped_context
 from .deadlines import AsyncStreamAttempt, StreamAttempt, _run
 
 __all__ = ["aopen_prefix", "arace", "open_prefix", "race"]
@@ -85,6 +85,7 @@ class _Racer(Generic[T]):
     attempt: Attempt
     hedge: bool
     deadline: float | None
+    scope: AttemptScope = field(default_factory=AttemptScope)
     lock: threading.Lock = field(default_factory=threading.Lock)
     gone: bool = False  # the caller stopped listening: the worker cleans up after itself
 
@@ -125,10 +126,11 @@ def race(
                 cleanup(value)
 
         racers.append(racer)
-        _run(body, contextvars.copy_context())
+        _run(body, scoped_context(racer.scope))
 
     launch(first, False)
     hedge_at: float | None = time.monotonic() + hedge_after
+    why: BaseException = asyncio.CancelledError("the request ended")
     try:
         while True:
             wakes = [r.deadline for r in racers if r.deadline is not None]
@@ -150,14 +152,17 @@ def race(
                 if late is None:
                     continue
                 assert timeout is not None
-                _leave(late, results, cleanup)
                 racer, ok = late, False
                 value = AttemptTimeoutError(late.attempt.key, "timeout", timeout)
+                _leave(late, results, cleanup, value)
             if racer not in racers:
                 continue  # already given up on
             racers.remove(racer)
             if ok:
                 if racers:
+                    why = asyncio.CancelledError(f"lost a hedged race to {racer.attempt.key}")
+                    for loser in racers:  # silent from now on, before anyone hears of the win
+                        _leave(loser, results, cleanup, why)
                     flow.race_won(racer.hedge)
                     deliver()
                 result: T = value
@@ -168,17 +173,20 @@ def race(
             deliver()
     finally:
         for racer in racers:
-            _leave(racer, results, cleanup)
+            _leave(racer, results, cleanup, why)
 
 
 def _leave(
     racer: _Racer[T],
     results: queue.SimpleQueue[tuple[_Racer[T], bool, Any]],
     cleanup: Callable[[T], object] | None,
+    why: BaseException,
 ) -> None:
-    """Stop listening to ``racer``; dispose of a result it already delivered."""
+    """Stop listening to ``racer`` (its scope abandoned ``why``); dispose of a result it
+    already delivered."""
     with racer.lock:
         racer.gone = True
+    racer.scope.abandon(why)
     if cleanup is None:
         return
     pending: list[tuple[_Racer[T], bool, Any]] = []

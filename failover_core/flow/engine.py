@@ -315,6 +315,20 @@ class FailoverFlow:
         self._emit(error, kind, until=until, next_model=None, reason="stream_interrupted")
         return StreamInterruptedError(self._key, kind, text, chunks)
 
+    def restarted(self, error: Exception) -> Attempt | GiveUp:
+        """A committed stream failed and cannot be continued, but its caller takes only a
+        whole answer (``invoke`` under a streaming callback): the next model answers from
+        scratch and the partial text is dropped.
+
+        The failed model gets its strike, as an interrupted stream does, and is not tried
+        again in this request: a retry would show its partial text a second time.
+        """
+        kind = classify(error, self._policy.rules)
+        until = self._strike(error, kind)
+        self._failed_attempts += 1
+        self._resumed = None
+        return self._move_on(error, kind, reason="stream_restarted", until=until)
+
     def resume(
         self, error: Exception, text: str, can_continue: Callable[[int], bool]
     ) -> Attempt | None:

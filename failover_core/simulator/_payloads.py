@@ -266,7 +266,7 @@ def plan_reply(
     fmt = body.get("response_format") or {}
     if api == "openai" and fmt.get("type") == "json_schema":
         schema = fmt.get("json_schema", {}).get("schema", {})
-        return Reply(text=json.dumps(sample_from_schema(schema)))
+        return Reply(text=json.dumps(sample_from_schema(schema, hints=Hints(text))))
     if api == "openai" and fmt.get("type") == "json_object":
         return Reply(text=json.dumps({"model": model, "answer": "ok"}))
     prefix = "tool said" if after_tool else "you said"

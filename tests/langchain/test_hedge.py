@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from langchain_core.callbacks import UsageMetadataCallbackHandler
+from langchain_core.callbacks import BaseCallbackHandler, UsageMetadataCallbackHandler
 from langchain_core.tracers.base import BaseTracer
 from langchain_core.tracers.schemas import Run
 
@@ -195,27 +195,59 @@ async def test_an_attempt_cancelled_inside_ainvoke_ends_its_run_as_an_error(
     assert _tracer_warnings(caplog) == []
 
 
+class _Late(BaseCallbackHandler):
+    """Every callback a model run gets, by run id, in order (tokens included)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, UUID]] = []
+
+    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+        self.seen.append(("token", run_id))
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self.seen.append(("end", run_id))
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self.seen.append(("error", run_id))
+
+
 @pytest.mark.parametrize("path", ["invoke", "stream"])
-async def test_an_abandoned_sync_losers_run_ends_under_the_failover_run_when_its_call_ends(
+@pytest.mark.parametrize("why", ["hedge", "deadline"])
+async def test_an_abandoned_sync_attempt_ends_its_run_at_once_and_is_silent_after(
     provider_sim: ProviderSimulator,
     openai_model: Make,
     anthropic_model: Make,
     failover: Make,
     caplog: pytest.LogCaptureFixture,
     path: str,
+    why: str,
 ) -> None:
-    provider_sim.stall_first_token(OPENAI, 1.0, keepalive=0.05)
-    tracer = _Tracer()
-    model = failover(openai_model(), anthropic_model(), hedge_after=HEDGE)
-    await ask(model, path, config={"callbacks": [tracer]})
+    provider_sim.stall_first_token(OPENAI, 1.2, keepalive=0.05)  # then it answers, late
+    tracer, usage, late = _Tracer(), UsageMetadataCallbackHandler(), _Late()
+    if why == "hedge":
+        model = failover(openai_model(), anthropic_model(), hedge_after=HEDGE)
+    elif path == "invoke":
+        model = failover(openai_model(), anthropic_model(), timeout=0.5, max_retries=1)
+    else:
+        model = failover(openai_model(), anthropic_model(), first_token_timeout=0.5, max_retries=1)
+    await ask(model, path, config={"callbacks": [tracer, usage, late]})
     loser = tracer.attempts()["ChatOpenAI"]
-    assert loser.id not in tracer.ended  # a blocking call cannot be interrupted
-    assert await tracer.all_ended(), "the loser's run ends when its worker is done with it"
+    assert sorted(tracer.ended) == sorted(tracer.started), "ended when the call returned"
+    assert tracer.ended[-1] == tracer.router().id
     assert loser.parent_run_id == tracer.router().id
-    if path == "stream":  # closed by its worker at its first chunk
-        assert (loser.error or "").startswith("GeneratorExit")
-    else:  # its provider answered: a call made and paid for, reported as the child did
-        assert loser.error is None
+    if why == "hedge":
+        assert (loser.error or "").startswith(
+            f"CancelledError('lost a hedged race to anthropic/{CLAUDE}')"
+        )
+    else:
+        assert (loser.error or "").startswith("AttemptTimeoutError(")
+    heard = list(late.seen)
+    await asyncio.sleep(1.2)  # the abandoned call finishes on its worker: nobody hears
+    assert late.seen == heard
+    its = [kind for kind, run in heard if run == loser.id]
+    assert its[-1:] == ["error"] and set(its[:-1]) <= {"token"}, "a role header at most"
+    assert list(usage.usage_metadata) == [CLAUDE], "the late answer is not counted"
+    assert provider_sim.calls(OPENAI) == 1
     assert _tracer_warnings(caplog) == []
 
 

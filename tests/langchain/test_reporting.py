@@ -149,8 +149,10 @@ async def test_astream_events_carry_each_token_once(
     assert "".join(text) == answer.text
     if bound == "plain":
         assert answer.text == f"[{CLAUDE if outage else OPENAI}] you said: weather in 'Oslo'"
-    else:
+    elif bound == "tools":
         assert "Oslo" in "".join(tool_args), "tool-call arguments streamed once"
+    else:  # each child's own structured output: OpenAI's JSON schema, Claude's tool call
+        assert "Oslo" in "".join(text + tool_args), "the structured answer streamed once"
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -373,6 +375,7 @@ class LangSmithRuns:
     def __init__(self) -> None:
         self.posted: list[tuple[str, Any, Any]] = []
         self.patched: list[tuple[str, str | None]] = []
+        self.sent: list[dict[str, Any]] = []  # each run as its end sent it (events, extra)
 
 
 @pytest.fixture
@@ -389,6 +392,7 @@ def langsmith(monkeypatch: pytest.MonkeyPatch) -> LangSmithRuns:
 
     def patch(self: LangSmithRun, *, exclude_inputs: bool = False) -> None:
         runs.patched.append((self.name, self.error))
+        runs.sent.append(self._get_dicts_safe())
 
     monkeypatch.setattr(LangSmithRun, "post", post)
     monkeypatch.setattr(LangSmithRun, "patch", patch)
@@ -483,3 +487,49 @@ async def test_get_openai_callback_counts_one_request_and_its_cost(
     assert direct.successful_requests == through.successful_requests == 1
     assert (through.total_tokens, through.total_cost) == (direct.total_tokens, direct.total_cost)
     assert through.total_cost > 0
+
+
+@pytest.mark.parametrize("path", ["invoke", "ainvoke", "stream", "astream"])
+async def test_langsmith_shows_each_decision_on_the_failover_run(
+    provider_sim: ProviderSimulator,
+    openai_model: Make,
+    anthropic_model: Make,
+    failover: Make,
+    path: str,
+    langsmith: LangSmithRuns,
+) -> None:
+    provider_sim.fail(OPENAI, 503, times=None)
+    model = failover(openai_model(), anthropic_model(), max_retries=2)
+    await ask(model, path, "traced", {})
+    from langchain_core.tracers.langchain import wait_for_all_tracers
+
+    wait_for_all_tracers()
+    [router] = [run for run in langsmith.sent if run["name"] == "FailoverChatModel"]
+    decisions = [e["kwargs"] for e in router["events"] if e["name"] == "failover"]
+    assert [(d["reason"], d["model"], d["next_model"]) for d in decisions] == [
+        ("exhausted", f"openai/{OPENAI}", f"anthropic/{CLAUDE}")
+    ]
+    assert decisions[0]["benched"] is True and "503" in decisions[0]["error"]
+    assert [e["name"] for e in router["events"]].count("retry") == 1
+    assert router["extra"]["metadata"]["failover_decisions"] == ["exhausted"]
+
+
+async def test_the_custom_event_says_why_a_hedge_and_a_503_differ(
+    provider_sim: ProviderSimulator, openai_model: Make, anthropic_model: Make, failover: Make
+) -> None:
+    provider_sim.stall_first_token(OPENAI, 3.0, keepalive=0.05)
+    model = failover(openai_model(), anthropic_model(), hedge_after=0.2)
+    reasons = [
+        event["data"]["reason"]
+        async for event in model.astream_events("hello", version="v2")
+        if event["event"] == "on_custom_event" and event["name"] == "failover"
+    ]
+    assert reasons == ["hedge_started", "hedge_won"]
+    provider_sim.reset()
+    provider_sim.fail(OPENAI, 401)
+    reasons = [
+        event["data"]["reason"]
+        async for event in model.astream_events("hello", version="v2")
+        if event["event"] == "on_custom_event"
+    ]
+    assert reasons == ["auth_dead"]

@@ -246,7 +246,22 @@ async def test_a_stream_with_a_tool_call_or_reasoning_is_never_resumed(
     assert provider_sim.calls(CLAUDE) == 0
 
 
-@pytest.mark.parametrize("shape", ["with_structured_output", "json_mode", "forced_tool"])
+async def test_structured_output_is_answered_whole_by_the_next_model_never_resumed(
+    provider_sim: ProviderSimulator, anthropic_model: Make, failover: Make
+) -> None:
+    # with_structured_output is each child's own structured call, answered whole: a child
+    # broken midway is an attempt that failed, and the next child answers from scratch.
+    events: list[fc.FailoverEvent] = []
+    first = BrokenAfter(chunks=[AIMessageChunk(content='{"city": '), AIMessageChunk(content='"Ro')])
+    model = failover(first, anthropic_model(), resume_streams=True, observer=events.append)
+    runnable = model.with_structured_output(Weather, include_raw=True)
+    [answer] = await _chunks(runnable, "astream", "weather in Rome?")
+    assert isinstance(answer["parsed"], Weather)
+    assert answer["raw"].response_metadata["failover"]["model"] == f"anthropic/{CLAUDE}"
+    assert "stream_resumed" not in [e.reason for e in events]
+
+
+@pytest.mark.parametrize("shape", ["json_mode", "forced_tool"])
 async def test_structured_output_is_never_resumed(
     provider_sim: ProviderSimulator, anthropic_model: Make, failover: Make, shape: str
 ) -> None:
@@ -256,9 +271,7 @@ async def test_structured_output_is_never_resumed(
     model = failover(first, anthropic_model(), resume_streams=True, observer=events.append)
     runnable: Any = model
     kwargs: dict[str, Any] = {}
-    if shape == "with_structured_output":
-        runnable = model.with_structured_output(Weather, include_raw=True)
-    elif shape == "json_mode":
+    if shape == "json_mode":
         kwargs = {"response_format": {"type": "json_object"}}
     else:
         runnable = model.bind_tools([get_weather], tool_choice="get_weather")
