@@ -4,7 +4,7 @@ stamp on responses."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
 from llama_index.core.base.llms.types import (
@@ -20,6 +20,8 @@ import failover_core as fc
 from ._children import provider_of
 
 R = TypeVar("R", ChatResponse, CompletionResponse)
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 def commits_chat(response: ChatResponse) -> bool:
@@ -85,8 +87,44 @@ async def aafter_prefill(
     text: str, responses: AsyncIterator[ChatResponse]
 ) -> AsyncIterator[ChatResponse]:
     trim = text != text.rstrip()
-    async for response in responses:
-        yield _continuing(text, response, trim)
+    try:
+        async for response in responses:
+            yield _continuing(text, response, trim)
+    finally:
+        await aclose(responses)
+
+
+# An async generator that stops being read is closed only when it is collected (later, or
+# at the next GC when it sits in a cycle), and closing one does not close the stream it was
+# reading. So every async stream here closes the one it reads as it closes: a stream the
+# caller abandons (``aclose()``, or dropped) closes the child's HTTP stream at once.
+
+
+async def aclose(stream: object) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()
+
+
+async def arelay(
+    open_stream: Callable[[], Awaitable[AsyncIterator[T]]],
+) -> AsyncGenerator[T, None]:
+    """The stream ``open_stream()`` gives (``await llm.astream_chat(...)``), relayed."""
+    stream = await open_stream()
+    try:
+        async for item in stream:
+            yield item
+    finally:
+        await aclose(stream)
+
+
+async def amap(stream: AsyncIterator[T], fn: Callable[[T], U]) -> AsyncGenerator[U, None]:
+    """``fn`` of each item of ``stream``."""
+    try:
+        async for item in stream:
+            yield fn(item)
+    finally:
+        await aclose(stream)
 
 
 def served_copy(response: R, served: fc.Served) -> R:
