@@ -51,6 +51,7 @@ from ._children import (
     with_handlers,
 )
 from ._events import FailoverDecisionEvent, aon_event, aon_retry, on_event, on_retry
+from ._gate import Gates, current_gate, gated, gated_steps
 from ._spans import astream_span, router_span, stream_span
 from ._streaming import (
     NOT_FREE_TEXT,
@@ -317,7 +318,7 @@ class FailoverLLM(FunctionCallingLLM):
     # -- plumbing -----------------------------------------------------------------------
 
     def _llm(self, child: Child) -> LLM:
-        return with_handlers(child.llm, self.callback_manager.handlers)
+        return with_handlers(child.llm, self.callback_manager, gated=current_gate() is not None)
 
     def _tool_llm(self, child: Child) -> FunctionCallingLLM:
         llm = self._llm(child)
@@ -328,8 +329,16 @@ class FailoverLLM(FunctionCallingLLM):
     def _invoke(self, call: Callable[[Child], T], request: object) -> tuple[T, fc.Served]:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
+        gates = Gates()
+
+        def attempt(child: Child) -> T:
+            return gated(gates.new(child.key), lambda: call(child))
+
         return self._chain.invoke(
-            call, request=request, on_retry=on_retry(self._chain.policy.rules), on_event=on_event
+            attempt,
+            request=request,
+            on_retry=on_retry(self._chain.policy.rules),
+            on_event=gates.reporting(on_event),
         )
 
     async def _ainvoke(
@@ -355,14 +364,26 @@ class FailoverLLM(FunctionCallingLLM):
     ) -> Iterator[tuple[T, fc.Served]]:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
+        gates = Gates()
+
+        def attempt(child: Child) -> Iterator[T]:
+            return gated_steps(gates.new(child.key), lambda: open_stream(child))
+
+        def continuation(child: Child, text: str) -> Callable[[], Iterator[T]] | None:
+            assert resume is not None
+            opener = resume(child, text)
+            if opener is None:
+                return None
+            return lambda: gated_steps(gates.new(child.key), opener)
+
         return self._chain.stream(
-            open_stream,
+            attempt,
             text_of,
             request,
             on_retry=on_retry(self._chain.policy.rules),
-            on_event=on_event,
+            on_event=gates.reporting(on_event),
             commits=commits,
-            resume=resume,
+            resume=None if resume is None else continuation,
             plain=plain,
         )
 
