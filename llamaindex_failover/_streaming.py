@@ -4,8 +4,15 @@ stamp on responses."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
-from typing import TypeVar
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+)
+from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -14,6 +21,7 @@ from llama_index.core.base.llms.types import (
     MessageRole,
 )
 from llama_index.core.llms.llm import LLM
+from pydantic import BaseModel
 
 import failover_core as fc
 
@@ -128,10 +136,28 @@ async def amap(stream: AsyncIterator[T], fn: Callable[[T], U]) -> AsyncGenerator
 
 
 def served_copy(response: R, served: fc.Served) -> R:
-    """A copy of the child's response naming who served it (the child's own stays clean)."""
+    """A copy of the child's response naming who served it (the child's own stays clean):
+    in ``additional_kwargs["failover"]``, and in ``raw["failover"]`` too, which is what
+    agents pass on (``AgentOutput.raw``, ``AgentStream.raw``)."""
+    stamp = served.as_dict()
     return response.model_copy(
-        update={"additional_kwargs": {**response.additional_kwargs, "failover": served.as_dict()}}
+        update={
+            "additional_kwargs": {**response.additional_kwargs, "failover": stamp},
+            "raw": _stamped(response.raw, stamp),
+        }
     )
+
+
+def _stamped(raw: Any, stamp: dict[str, Any]) -> Any:
+    """``raw`` with ``"failover"`` beside the provider's fields, as a mapping or a model
+    that takes extra fields (the OpenAI SDK's); any other raw object is left as it is."""
+    if raw is None:
+        return {"failover": stamp}
+    if isinstance(raw, Mapping):
+        return {**raw, "failover": stamp}
+    if isinstance(raw, BaseModel) and raw.model_config.get("extra") == "allow":
+        return raw.model_copy(update={"failover": stamp})
+    return raw
 
 
 def delta_of(response: ChatResponse | CompletionResponse) -> str:
