@@ -43,7 +43,6 @@ class Weather(BaseModel):
     city: str
 
 
-
 def get_weather(city: str) -> str:
     """Get the weather for a city."""
     return f"sunny in {city}"
