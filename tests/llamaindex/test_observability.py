@@ -30,7 +30,7 @@ from pydantic import Field
 
 from failover_core.simulator import ProviderSimulator
 from llamaindex_failover import FailoverDecisionEvent
-from tests.llamaindex.conftest import LIKE, OPENAI
+from tests.llamaindex.conftest import LIKE, OPENAI, ask
 
 Make = Callable[..., Any]
 HELLO = [ChatMessage(role="user", content="hello")]
@@ -281,3 +281,31 @@ async def test_an_astream_chat_the_caller_closes_closes_the_childs_stream_at_onc
         break
     await stream.aclose()  # an async generator's close does not close what it reads
     assert child.closed == ["closed"]
+
+
+# -- 8. a retry is a decision -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["chat", "achat", "stream_chat", "astream_chat"])
+async def test_a_retry_on_the_same_model_is_a_decision_event(
+    path: str,
+    provider_sim: ProviderSimulator,
+    openai_llm: Make,
+    failover_llm: Make,
+    decisions: list[FailoverDecisionEvent],
+    spans: SimpleSpanHandler,
+) -> None:
+    """LangChain reports a retry through ``on_retry``; LlamaIndex handlers get a decision."""
+    provider_sim.fail(OPENAI, 503, times=1)
+    _, served = await ask(failover_llm(openai_llm()), path)
+    assert served == {"model": f"openai/{OPENAI}", "failed_attempts": 1}
+    [retry] = decisions
+    assert (retry.reason, retry.model, retry.next_model) == (
+        "retry",
+        f"openai/{OPENAI}",
+        retry.model,
+    )
+    assert (retry.kind, retry.status, retry.attempt, retry.benched) == ("transient", 503, 1, False)
+    assert retry.retry_in == 0.0
+    [root] = [s for s in [*spans.completed_spans, *spans.dropped_spans] if s.parent_id is None]
+    assert retry.span_id == root.id_, "reported on the failover span"
