@@ -139,9 +139,10 @@ class FailoverLLM(FunctionCallingLLM):
     model is benched for every chain in the process (LangChain chains included) and the
     next one is tried; auth/model-dead errors bench at once; request-specific errors skip
     without a bench. Every decision goes to ``observer``, to the log, and to
-    instrumentation handlers as a :class:`FailoverDecisionEvent`. Each response's
-    ``additional_kwargs["failover"]`` names the model that served and the failed attempts
-    before it.
+    instrumentation handlers as a :class:`FailoverDecisionEvent` (a retry on the same model
+    too). Each response's ``additional_kwargs["failover"]`` and ``raw["failover"]`` (what
+    agents pass on as ``AgentOutput.raw``) name the model that served and the failed
+    attempts before it. Structured output is each child's own structured call.
 
     In traces it is a router, not a model: its own span holds the attempts, and each
     attempt is the child's own LLM call (its LLM events, callback events and usage), so
