@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from llama_index.core.instrumentation.events.exception import ExceptionEvent
 from llama_index_instrumentation import get_dispatcher
 from llama_index_instrumentation.events.span import SpanDropEvent
 from llama_index_instrumentation.span_handlers import BaseSpanHandler
@@ -65,23 +66,30 @@ class Gate:
         self.done = False  # returned (or failed) on its own: nothing left to abandon
         self._lock = threading.Lock()
         self._spans: dict[str, tuple[inspect.BoundArguments, Any]] = {}
+        self._first: str | None = None  # the attempt's outermost span, even once ended
 
     def opened(self, id_: str, bound_args: inspect.BoundArguments, instance: Any) -> None:
         with self._lock:
             self._spans[id_] = (bound_args, instance)
+            if self._first is None:
+                self._first = id_
 
     def ended(self, id_: str) -> None:
         with self._lock:
             self._spans.pop(id_, None)
 
     def close(self, error: BaseException) -> None:
-        """Abandon the attempt: its open spans end now, dropped with ``error``."""
+        """Abandon the attempt: its open spans end now, dropped with ``error``. A stream's
+        span has ended already (LlamaIndex ends it when the stream is returned): the error
+        is then an exception event on it, as for an async stream that is cancelled."""
         with self._lock:
             if self.closed or self.done:
                 return
             self.closed = True
             spans, self._spans = list(self._spans.items()), {}
         root = get_dispatcher()
+        if not spans and self._first is not None:
+            root.event(ExceptionEvent(exception=error, span_id=self._first))
         for id_, (bound_args, instance) in reversed(spans):  # the innermost first
             root.event(SpanDropEvent(span_id=id_, err_str=str(error)))
             root.span_drop(id_=id_, bound_args=bound_args, instance=instance, err=error)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
 from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.instrumentation.events.exception import ExceptionEvent
 from llama_index.core.instrumentation.events.span import SpanDropEvent
 from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
 from llama_index.core.llms import ChatMessage
@@ -85,11 +86,16 @@ def test_an_abandoned_sync_attempt_ends_at_once_and_is_silent_afterwards(
     assert slow == [], "the abandoned attempt's span ended when it was abandoned"
     dropped = [s for s in spans.dropped_spans if s.id_.startswith("OpenAILike.")]
     ids = {s.id_ for s in dropped}
-    if path != "stream_chat":  # a stream's span ends when the stream is returned
+    expected = "lost a hedged race to openai/" if "hedge_after" in option else "passed its"
+    if path != "stream_chat":
         assert dropped, "the abandoned call's spans (OpenAILike nests two) are dropped"
         why = {e.err_str for e in events if isinstance(e, SpanDropEvent) and e.span_id in ids}
-        expected = "passed its timeout" if "timeout" in option else "lost a hedged race to openai/"
-        assert len(why) == 1 and expected in why.pop()
+    else:  # a stream's span ends when the stream is returned: the error is an event on it
+        streams = {s.id_ for s in spans.completed_spans if s.id_.startswith("OpenAILike.")}
+        [error] = [e for e in events if isinstance(e, ExceptionEvent)]
+        assert error.span_id in streams
+        why = {str(error.exception)}
+    assert len(why) == 1 and expected in why.pop()
     seen, counted = list(events), list(tokens.llm_token_counts)
 
     settle(provider_sim)
