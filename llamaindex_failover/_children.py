@@ -13,6 +13,8 @@ from llama_index.core.llms.llm import LLM
 
 import failover_core as fc
 
+from ._gate import GatedHandlers
+
 if TYPE_CHECKING:
     from llama_index.core.tools import BaseTool
 
@@ -81,24 +83,36 @@ def metadata_of(llm: LLM) -> LLMMetadata | None:
         return None
 
 
-def with_handlers(llm: LLM, handlers: Sequence[Any]) -> LLM:
-    """``llm`` for one call, reporting also to ``handlers`` it lacks (else ``llm`` itself).
+def with_handlers(llm: LLM, manager: CallbackManager | None, *, gated: bool = False) -> LLM:
+    """``llm`` for one call under the failover LLM's ``manager`` (else ``llm`` itself).
 
-    Handlers given to the failover LLM alone must see each child call once, and a child
-    must not be changed for everyone else who uses it: so the call goes to a shallow copy
-    with a merged manager. The copy shares the child's private state (its HTTP clients),
-    so it is the same model making the call; the manager dies with the copy, so nothing
-    accumulates across calls.
+    Two things a child's own manager would miss. Handlers given to the failover LLM alone
+    must see each child call once. And the legacy trace (``LlamaDebugHandler``'s tree) is
+    kept per manager: LlamaIndex's engines hand the failover LLM their own manager and read
+    the trace from it, so a child recording its LLM event in its own manager's trace would
+    drop out of the tree (``QUERY > SYNTHESIZE`` and no ``LLM``). So the call goes to a
+    shallow copy whose manager has the child's handlers and the failover LLM's, and writes
+    the failover LLM's trace. A child is never changed for everyone else who uses it; the
+    copy shares the child's private state (its HTTP clients), so it is the same model making
+    the call; the manager dies with the copy, so nothing accumulates across calls.
+
+    ``gated``: a sync attempt that may be abandoned; its handlers go quiet in its context
+    once it is (see ``_gate``), so the copy is made whenever there are handlers at all.
     """
-    if not handlers:
+    own_manager = getattr(llm, "callback_manager", None)
+    own = list(own_manager.handlers) if isinstance(own_manager, CallbackManager) else []
+    theirs = list(manager.handlers) if manager is not None else []
+    if not theirs and not (gated and own):
         return llm
-    manager = getattr(llm, "callback_manager", None)
-    own = list(manager.handlers) if isinstance(manager, CallbackManager) else []
-    extra = [h for h in handlers if not any(h is o for o in own)]
-    if not extra:
+    if own_manager is manager and not gated:
         return llm
+    extra = [h for h in theirs if not any(h is o for o in own)]
     merged = CallbackManager()
-    merged.handlers = [*own, *extra]
+    merged.handlers = GatedHandlers([*own, *extra]) if gated else [*own, *extra]
+    if manager is not None and theirs:
+        merged._trace_map = manager._trace_map
+    elif isinstance(own_manager, CallbackManager):
+        merged._trace_map = own_manager._trace_map
     call = llm.model_copy(update={"callback_manager": merged})
     object.__setattr__(call, "__pydantic_private__", llm.__pydantic_private__)
     return call

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
+
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index_instrumentation import get_dispatcher
 
@@ -24,7 +26,9 @@ class FailoverDecisionEvent(BaseEvent):
     next_model: str | None = None
     error: str
     reason: str = ""
-    """Why (``exhausted``, ``stream_resumed``, ...: :class:`failover_core.FailoverEvent`)."""
+    """Why (``exhausted``, ``stream_resumed``, ...: :class:`failover_core.FailoverEvent`;
+    ``retry``: the same model is tried again after ``retry_in`` seconds)."""
+    retry_in: float | None = None
 
     @classmethod
     def class_name(cls) -> str:
@@ -44,6 +48,23 @@ class FailoverDecisionEvent(BaseEvent):
             reason=event.reason,
         )
 
+    @classmethod
+    def retry(cls, command: fc.Sleep, rules: Iterable[fc.ClassifierRule]) -> FailoverDecisionEvent:
+        """A retry on the same model (the flow's ``Sleep``): LlamaIndex's twin of
+        LangChain's ``on_retry``. Nothing is benched; the next model is the same one."""
+        error = command.error
+        return cls(
+            model=command.key,
+            kind=fc.classify(error, rules).value,
+            status=fc.status_of(error),
+            attempt=command.attempt,
+            benched=False,
+            next_model=command.key,
+            error=f"{type(error).__name__}: {error}"[:1000],
+            reason="retry",
+            retry_in=command.seconds,
+        )
+
 
 def on_event(event: fc.FailoverEvent) -> None:
     dispatcher.event(FailoverDecisionEvent.from_event(event))
@@ -51,6 +72,20 @@ def on_event(event: fc.FailoverEvent) -> None:
 
 async def aon_event(event: fc.FailoverEvent) -> None:
     await dispatcher.aevent(FailoverDecisionEvent.from_event(event))
+
+
+def on_retry(rules: Iterable[fc.ClassifierRule]) -> Callable[[fc.Sleep], None]:
+    def report(command: fc.Sleep) -> None:
+        dispatcher.event(FailoverDecisionEvent.retry(command, rules))
+
+    return report
+
+
+def aon_retry(rules: Iterable[fc.ClassifierRule]) -> Callable[[fc.Sleep], Awaitable[None]]:
+    async def report(command: fc.Sleep) -> None:
+        await dispatcher.aevent(FailoverDecisionEvent.retry(command, rules))
+
+    return report
 
 
 # A legacy callback handler's exception enters a child's call through these: it is the

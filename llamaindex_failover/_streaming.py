@@ -4,7 +4,14 @@ stamp on responses."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+)
 from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
@@ -14,12 +21,15 @@ from llama_index.core.base.llms.types import (
     MessageRole,
 )
 from llama_index.core.llms.llm import LLM
+from pydantic import BaseModel
 
 import failover_core as fc
 
 from ._children import provider_of
 
 R = TypeVar("R", ChatResponse, CompletionResponse)
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 def commits_chat(response: ChatResponse) -> bool:
@@ -106,22 +116,73 @@ async def aafter_prefill(
     text: str, responses: AsyncIterator[ChatResponse]
 ) -> AsyncIterator[ChatResponse]:
     trim = text != text.rstrip()
-    async for response in responses:
-        yield _continuing(text, response, trim)
+    try:
+        async for response in responses:
+            yield _continuing(text, response, trim)
+    finally:
+        await aclose(responses)
+
+
+# An async generator that stops being read is closed only when it is collected (later, or
+# at the next GC when it sits in a cycle), and closing one does not close the stream it was
+# reading. So every async stream here closes the one it reads as it closes: a stream the
+# caller abandons (``aclose()``, or dropped) closes the child's HTTP stream at once.
+
+
+async def aclose(stream: object) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()
+
+
+async def arelay(
+    open_stream: Callable[[], Awaitable[AsyncIterator[T]]],
+) -> AsyncGenerator[T, None]:
+    """The stream ``open_stream()`` gives (``await llm.astream_chat(...)``), relayed."""
+    stream = await open_stream()
+    try:
+        async for item in stream:
+            yield item
+    finally:
+        await aclose(stream)
+
+
+async def amap(stream: AsyncIterator[T], fn: Callable[[T], U]) -> AsyncGenerator[U, None]:
+    """``fn`` of each item of ``stream``."""
+    try:
+        async for item in stream:
+            yield fn(item)
+    finally:
+        await aclose(stream)
 
 
 def served_copy(response: R, served: fc.Served) -> R:
-    """A copy of the child's response naming who served it (the child's own stays clean)."""
+    """A copy of the child's response naming who served it (the child's own stays clean):
+    in ``additional_kwargs["failover"]``, and in ``raw["failover"]`` too, which is what
+    agents pass on (``AgentOutput.raw``, ``AgentStream.raw``)."""
+    stamp = served.as_dict()
     return response.model_copy(
-        update={"additional_kwargs": {**response.additional_kwargs, "failover": served.as_dict()}}
+        update={
+            "additional_kwargs": {**response.additional_kwargs, "failover": stamp},
+            "raw": _stamped(response.raw, stamp),
+        }
     )
+
+
+def _stamped(raw: Any, stamp: dict[str, Any]) -> Any:
+    """``raw`` with ``"failover"`` beside the provider's fields, as a mapping or a model
+    that takes extra fields (the OpenAI SDK's); any other raw object is left as it is."""
+    if raw is None:
+        return {"failover": stamp}
+    if isinstance(raw, Mapping):
+        return {**raw, "failover": stamp}
+    if isinstance(raw, BaseModel) and raw.model_config.get("extra") == "allow":
+        return raw.model_copy(update={"failover": stamp})
+    return raw
 
 
 def delta_of(response: ChatResponse | CompletionResponse) -> str:
     return response.delta or ""
-
-
-T = TypeVar("T")
 
 
 def screened(policy: fc.FailoverPolicy, key: str, answer: T) -> T:
@@ -157,9 +218,12 @@ async def ascreened_stream(
     policy: fc.FailoverPolicy, key: str, responses: AsyncIterator[ChatResponse]
 ) -> AsyncIterator[ChatResponse]:
     seen = policy.on_content_filter != "next"
-    async for response in responses:
-        if not seen:
-            seen = commits_chat(response)
+    try:
+        async for response in responses:
             if not seen:
-                screened(policy, key, response)
-        yield response
+                seen = commits_chat(response)
+                if not seen:
+                    screened(policy, key, response)
+            yield response
+    finally:  # closed by its reader: the child's stream is closed at once
+        await aclose(responses)

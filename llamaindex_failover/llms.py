@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pickle
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,9 +33,9 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection, default_completion_to_prompt
-from llama_index.core.prompts import BasePromptTemplate
+from llama_index.core.prompts import BasePromptTemplate, PromptTemplate
 from llama_index.core.types import TokenAsyncGen, TokenGen
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 import failover_core as fc
 from failover_core.config.options import check_options
@@ -42,12 +51,15 @@ from ._children import (
     tools_unsupported,
     with_handlers,
 )
-from ._events import FailoverDecisionEvent, aon_event, on_event
+from ._events import FailoverDecisionEvent, aon_event, aon_retry, on_event, on_retry
+from ._gate import Gates, current_gate, gated, gated_steps
 from ._spans import astream_span, router_span, stream_span
 from ._streaming import (
     NOT_FREE_TEXT,
     aafter_prefill,
     after_prefill,
+    amap,
+    arelay,
     ascreened,
     ascreened_stream,
     commits_chat,
@@ -62,6 +74,8 @@ from ._streaming import (
 )
 
 if TYPE_CHECKING:
+    from llama_index.core.chat_engine.types import AgentChatResponse
+    from llama_index.core.program.utils import FlexibleModel
     from llama_index.core.tools import BaseTool
 
 if sys.version_info >= (3, 11):
@@ -74,6 +88,7 @@ __all__ = ["FailoverDecisionEvent", "FailoverLLM", "ToolsUnsupportedError", "key
 
 R = TypeVar("R", ChatResponse, CompletionResponse)
 T = TypeVar("T")
+Model = TypeVar("Model", bound=BaseModel)
 
 # Fields the chain is built from: assigning one rebuilds it (deadline fields go here too).
 _CHAIN_FIELDS = ("llms", "registry", *POLICY_OPTIONS)
@@ -134,9 +149,10 @@ class FailoverLLM(FunctionCallingLLM):
     model is benched for every chain in the process (LangChain chains included) and the
     next one is tried; auth/model-dead errors bench at once; request-specific errors skip
     without a bench. Every decision goes to ``observer``, to the log, and to
-    instrumentation handlers as a :class:`FailoverDecisionEvent`. Each response's
-    ``additional_kwargs["failover"]`` names the model that served and the failed attempts
-    before it.
+    instrumentation handlers as a :class:`FailoverDecisionEvent` (a retry on the same model
+    too). Each response's ``additional_kwargs["failover"]`` and ``raw["failover"]`` (what
+    agents pass on as ``AgentOutput.raw``) name the model that served and the failed
+    attempts before it. Structured output is each child's own structured call.
 
     In traces it is a router, not a model: its own span holds the attempts, and each
     attempt is the child's own LLM call (its LLM events, callback events and usage), so
@@ -308,7 +324,8 @@ class FailoverLLM(FunctionCallingLLM):
 
         The context window is the smallest any child reports (a prompt must fit every
         model it may go to); the output size is the largest known (-1, unknown, ignored).
-        Chat and function calling hold only if every child that reports says so.
+        Chat holds only if every child that reports says so; function calling if any
+        child can (tool requests skip the children that cannot).
         """
         known = [m for m in (metadata_of(e.llm) for e in self._chain.entries) if m is not None]
         defaults = LLMMetadata()
@@ -317,17 +334,18 @@ class FailoverLLM(FunctionCallingLLM):
             context_window=min((m.context_window for m in known), default=defaults.context_window),
             num_output=max(outputs, default=defaults.num_output),
             is_chat_model=all(m.is_chat_model for m in known),
-            is_function_calling_model=all(
-                isinstance(e.llm, FunctionCallingLLM) for e in self._chain.entries
-            )
-            and all(m.is_function_calling_model for m in known),
+            is_function_calling_model=any(
+                isinstance(e.llm, FunctionCallingLLM)
+                and getattr(metadata_of(e.llm), "is_function_calling_model", True)
+                for e in self._chain.entries
+            ),
             model_name="failover:" + ",".join(self.keys),
         )
 
     # -- plumbing -----------------------------------------------------------------------
 
     def _llm(self, child: Child) -> LLM:
-        return with_handlers(child.llm, self.callback_manager.handlers)
+        return with_handlers(child.llm, self.callback_manager, gated=current_gate() is not None)
 
     def _tool_llm(self, child: Child) -> FunctionCallingLLM:
         llm = self._llm(child)
@@ -339,8 +357,16 @@ class FailoverLLM(FunctionCallingLLM):
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
         policy = self._chain.policy
+        gates = Gates()
+
+        def attempt(child: Child) -> T:
+            return gated(gates.new(child.key), lambda: screened(policy, child.key, call(child)))
+
         return self._chain.invoke(
-            lambda c: screened(policy, c.key, call(c)), request=request, on_event=on_event
+            attempt,
+            request=request,
+            on_retry=on_retry(policy.rules),
+            on_event=gates.reporting(on_event),
         )
 
     async def _ainvoke(
@@ -350,7 +376,10 @@ class FailoverLLM(FunctionCallingLLM):
             await self.rate_limiter.async_acquire()
         policy = self._chain.policy
         return await self._chain.ainvoke(
-            lambda c: ascreened(policy, c.key, call(c)), request=request, on_event=aon_event
+            lambda c: ascreened(policy, c.key, call(c)),
+            request=request,
+            on_retry=aon_retry(policy.rules),
+            on_event=aon_event,
         )
 
     def _stream(
@@ -364,13 +393,26 @@ class FailoverLLM(FunctionCallingLLM):
     ) -> Iterator[tuple[T, fc.Served]]:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
+        gates = Gates()
+
+        def attempt(child: Child) -> Iterator[T]:
+            return gated_steps(gates.new(child.key), lambda: open_stream(child))
+
+        def continuation(child: Child, text: str) -> Callable[[], Iterator[T]] | None:
+            assert resume is not None
+            opener = resume(child, text)
+            if opener is None:
+                return None
+            return lambda: gated_steps(gates.new(child.key), opener)
+
         return self._chain.stream(
-            open_stream,
+            attempt,
             text_of,
             request,
-            on_event=on_event,
+            on_retry=on_retry(self._chain.policy.rules),
+            on_event=gates.reporting(on_event),
             commits=commits,
-            resume=resume,
+            resume=None if resume is None else continuation,
             plain=plain,
         )
 
@@ -389,6 +431,7 @@ class FailoverLLM(FunctionCallingLLM):
             open_stream,
             text_of,
             request,
+            on_retry=aon_retry(self._chain.policy.rules),
             on_event=aon_event,
             commits=commits,
             resume=resume,
@@ -410,6 +453,7 @@ class FailoverLLM(FunctionCallingLLM):
 
     # -- tools --------------------------------------------------------------------------
 
+    @router_span
     def _prepare_chat_with_tools(
         self,
         tools: Sequence[Any],
@@ -519,13 +563,12 @@ class FailoverLLM(FunctionCallingLLM):
             tools, user_msg, chat_history, verbose, allow_parallel_tool_calls, tool_required, kwargs
         )
 
-        async def open_stream(child: Child) -> AsyncIterator[ChatResponse]:
+        def open_stream(child: Child) -> AsyncIterator[ChatResponse]:
             llm = self._tool_llm(child)
-            async for response in await llm.astream_chat_with_tools(tools, **req.call_kwargs()):
-                yield response
+            return arelay(lambda: llm.astream_chat_with_tools(tools, **req.call_kwargs()))
 
         stream = await self._astream(open_stream, delta_of, chat_history, commits_chat)
-        return (served_copy(response, served) async for response, served in stream)
+        return amap(stream, _served)
 
     # -- chat ---------------------------------------------------------------------------
 
@@ -567,18 +610,19 @@ class FailoverLLM(FunctionCallingLLM):
     async def astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
-        async def open_stream(child: Child) -> AsyncIterator[ChatResponse]:
+        async def screened_chat(child: Child) -> AsyncIterator[ChatResponse]:
             responses = await self._llm(child).astream_chat(messages, **kwargs)
-            async for response in ascreened_stream(self._chain.policy, child.key, responses):
-                yield response
+            return ascreened_stream(self._chain.policy, child.key, responses)
+
+        def open_stream(child: Child) -> AsyncIterator[ChatResponse]:
+            return arelay(lambda: screened_chat(child))
 
         async def continuation(
             child: Child, continued: list[ChatMessage], text: str
         ) -> AsyncIterator[ChatResponse]:
             more = prefill_kwargs(child.llm, kwargs)
             responses = await self._llm(child).astream_chat(continued, **more)
-            async for response in aafter_prefill(text, responses):
-                yield response
+            return aafter_prefill(text, responses)
 
         def open_continuation(
             child: Child, text: str
@@ -586,12 +630,12 @@ class FailoverLLM(FunctionCallingLLM):
             continued = self._continued(messages, kwargs, child, text)
             if continued is None:
                 return None
-            return lambda: continuation(child, continued, text)
+            return lambda: arelay(lambda: continuation(child, continued, text))
 
         stream = await self._astream(
             open_stream, delta_of, messages, commits_chat, open_continuation, plain_chat
         )
-        return (served_copy(response, served) async for response, served in stream)
+        return amap(stream, _served)
 
     # -- completion ---------------------------------------------------------------------
 
@@ -625,13 +669,12 @@ class FailoverLLM(FunctionCallingLLM):
     async def astream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseAsyncGen:
-        async def open_stream(child: Child) -> AsyncIterator[CompletionResponse]:
+        def open_stream(child: Child) -> AsyncIterator[CompletionResponse]:
             llm = self._llm(child)
-            async for response in await llm.astream_complete(prompt, formatted=formatted, **kwargs):
-                yield response
+            return arelay(lambda: llm.astream_complete(prompt, formatted=formatted, **kwargs))
 
         stream = await self._astream(open_stream, delta_of, prompt, commits_completion)
-        return (served_copy(response, served) async for response, served in stream)
+        return amap(stream, _served)
 
     # -- prompts: each child formats its own (system prompt, templates, chat or completion)
 
@@ -657,9 +700,154 @@ class FailoverLLM(FunctionCallingLLM):
 
     @astream_span
     async def astream(self, prompt: BasePromptTemplate, **prompt_args: Any) -> TokenAsyncGen:
-        async def open_stream(child: Child) -> AsyncIterator[str]:
-            async for token in await self._llm(child).astream(prompt, **prompt_args):
-                yield token
+        def open_stream(child: Child) -> AsyncIterator[str]:
+            return arelay(lambda: self._llm(child).astream(prompt, **prompt_args))
 
         stream = await self._astream(open_stream, str, prompt, bool)
-        return (token async for token, _ in stream)
+        return amap(stream, _first)
+
+    # -- structured output: each attempt is the child's own structured call (its system
+    # prompt, its native way: OpenAI's response_format JSON schema, Anthropic's parse)
+
+    @router_span
+    def structured_predict(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Model:
+        result: tuple[Model, fc.Served] = self._invoke(
+            lambda c: self._llm(c).structured_predict(
+                output_cls, prompt, llm_kwargs=dict(llm_kwargs or {}), **prompt_args
+            ),
+            prompt,
+        )
+        return result[0]
+
+    @router_span
+    async def astructured_predict(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Model:
+        result: tuple[Model, fc.Served] = await self._ainvoke(
+            lambda c: self._llm(c).astructured_predict(
+                output_cls, prompt, llm_kwargs=dict(llm_kwargs or {}), **prompt_args
+            ),
+            prompt,
+        )
+        return result[0]
+
+    @stream_span
+    def stream_structured_predict(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> Generator[Model | FlexibleModel, None, None]:
+        def open_stream(child: Child) -> Iterator[Model | FlexibleModel]:
+            llm = self._llm(child)
+            kwargs = dict(llm_kwargs or {})
+            return iter(llm.stream_structured_predict(output_cls, prompt, kwargs, **prompt_args))
+
+        stream = self._stream(open_stream, _no_text, prompt, _has_content)
+        return (partial for partial, _ in stream)
+
+    @astream_span
+    async def astream_structured_predict(
+        self,
+        output_cls: type[Model],
+        prompt: PromptTemplate,
+        llm_kwargs: dict[str, Any] | None = None,
+        **prompt_args: Any,
+    ) -> AsyncGenerator[Model | FlexibleModel, None]:
+        def open_stream(child: Child) -> AsyncIterator[Model | FlexibleModel]:
+            llm = self._llm(child)
+            kwargs = dict(llm_kwargs or {})
+            return arelay(
+                lambda: llm.astream_structured_predict(output_cls, prompt, kwargs, **prompt_args)
+            )
+
+        stream = await self._astream(open_stream, _no_text, prompt, _has_content)
+        return amap(stream, _first)
+
+    # -- tools, called here: a plain span over the tool request (made per child) and the
+    # tools' own calls (LlamaIndex's span here would read as a second LLM call)
+
+    @router_span
+    def predict_and_call(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        error_on_no_tool_call: bool = True,
+        error_on_tool_error: bool = False,
+        **kwargs: Any,
+    ) -> AgentChatResponse:
+        base = FunctionCallingLLM if self.metadata.is_function_calling_model else LLM
+        body: Callable[..., AgentChatResponse] = _unwrapped(base.predict_and_call)
+        return body(
+            self,
+            tools,
+            user_msg=user_msg,
+            chat_history=chat_history,
+            verbose=verbose,
+            allow_parallel_tool_calls=allow_parallel_tool_calls,
+            error_on_no_tool_call=error_on_no_tool_call,
+            error_on_tool_error=error_on_tool_error,
+            **kwargs,
+        )
+
+    @router_span
+    async def apredict_and_call(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        error_on_no_tool_call: bool = True,
+        error_on_tool_error: bool = False,
+        **kwargs: Any,
+    ) -> AgentChatResponse:
+        base = FunctionCallingLLM if self.metadata.is_function_calling_model else LLM
+        body: Callable[..., Awaitable[AgentChatResponse]] = _unwrapped(base.apredict_and_call)
+        return await body(
+            self,
+            tools,
+            user_msg=user_msg,
+            chat_history=chat_history,
+            verbose=verbose,
+            allow_parallel_tool_calls=allow_parallel_tool_calls,
+            error_on_no_tool_call=error_on_no_tool_call,
+            error_on_tool_error=error_on_tool_error,
+            **kwargs,
+        )
+
+
+def _unwrapped(method: Any) -> Any:
+    """A LlamaIndex method without its span (ours replaces it)."""
+    return getattr(method, "__wrapped__", method)
+
+
+def _no_text(_: object) -> str:
+    return ""  # a partial object is not text: an interrupted stream carries none
+
+
+def _has_content(partial: object) -> bool:
+    """A partial object with a field filled in is output (an empty one is a header)."""
+    return not isinstance(partial, BaseModel) or bool(partial.model_dump(exclude_none=True))
+
+
+def _first(item: tuple[T, fc.Served]) -> T:
+    return item[0]
+
+
+def _served(item: tuple[R, fc.Served]) -> R:
+    return served_copy(*item)

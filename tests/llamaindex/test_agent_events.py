@@ -22,7 +22,7 @@ from typing import Any
 
 import openai
 import pytest
-from llama_index.core.agent.workflow import FunctionAgent
+from llama_index.core.agent.workflow import AgentOutput, AgentStream, AgentWorkflow, FunctionAgent
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.llm import (
@@ -155,3 +155,38 @@ async def test_handlers_given_only_to_the_failover_llm_see_a_streamed_agent_once
     seen, _ = await observe(llm, events, tokens, tool=True, streamed=True)
     assert seen == direct and direct["tokens"] > 0
     assert_paired_child_calls(events)
+
+
+# -- who served each step ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workflow", [False, True], ids=["FunctionAgent", "AgentWorkflow"])
+@pytest.mark.parametrize("streaming", [True, False], ids=["streaming", "not streaming"])
+async def test_each_agent_step_says_who_served_it(
+    workflow: bool,
+    streaming: bool,
+    provider_sim: ProviderSimulator,
+    openai_llm: Make,
+    failover_llm: Make,
+) -> None:
+    provider_sim.fail(OPENAI, 401)  # benched at the first step: the second model serves all
+    llm = failover_llm(openai_llm(), openai_llm(OPENAI_2))
+    agent = FunctionAgent(tools=[FunctionTool.from_defaults(add)], llm=llm, streaming=streaming)
+    handler = (AgentWorkflow(agents=[agent]) if workflow else agent).run(QUESTION)
+    outputs: list[AgentOutput] = []
+    streamed: list[AgentStream] = []
+    async for event in handler.stream_events():
+        if isinstance(event, AgentOutput):
+            outputs.append(event)
+        elif isinstance(event, AgentStream):
+            streamed.append(event)
+    await handler
+
+    served = [output.raw["failover"] for output in outputs]
+    assert [s["model"] for s in served] == [f"openai/{OPENAI_2}"] * 2, "the tool call, the answer"
+    assert [s["failed_attempts"] for s in served] == [1, 0]
+    assert all(output.raw["model"] == OPENAI_2 for output in outputs), "the provider's fields stay"
+    if streaming:
+        assert streamed and all(
+            s.raw["failover"]["model"] == f"openai/{OPENAI_2}" for s in streamed
+        )

@@ -57,7 +57,20 @@ def test_metadata_is_the_common_ground_and_never_raises(
     assert meta.context_window == 32000, "the smallest window any child reports"
     assert meta.is_function_calling_model and meta.is_chat_model
     assert meta.model_name == f"failover:openai/{OPENAI},openai_like/{LIKE},openai/my-finetune"
-    assert not failover_llm(openai_llm(), MockLLM()).metadata.is_function_calling_model
+    assert not failover_llm(MockLLM()).metadata.is_function_calling_model
+
+
+async def test_one_child_able_to_call_functions_makes_the_chain_function_calling(
+    openai_llm: Make, failover_llm: Make
+) -> None:
+    """Tool requests skip the children that cannot use tools, so FunctionAgent must not
+    refuse a chain for one of them."""
+    from llama_index.core.agent.workflow import FunctionAgent
+
+    llm = failover_llm(MockLLM(), openai_llm())
+    assert llm.metadata.is_function_calling_model
+    answer = await FunctionAgent(tools=[], llm=llm).run("hello")
+    assert str(answer).endswith("you said: hello")
 
 
 def test_child_spans_nest_under_the_failover_span(

@@ -12,7 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
+from llama_index.core import Document, Settings, VectorStoreIndex
+from llama_index.core.base.llms.types import ChatResponseAsyncGen
+from llama_index.core.callbacks import CallbackManager, LlamaDebugHandler, TokenCountingHandler
+from llama_index.core.embeddings import MockEmbedding
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.exception import ExceptionEvent
 from llama_index.core.instrumentation.events.llm import (
@@ -23,10 +26,11 @@ from llama_index.core.instrumentation.events.llm import (
 )
 from llama_index.core.instrumentation.span_handlers import SimpleSpanHandler
 from llama_index.core.llms import LLM, ChatMessage, ChatResponse, MockLLM
+from pydantic import Field
 
 from failover_core.simulator import ProviderSimulator
 from llamaindex_failover import FailoverDecisionEvent
-from tests.llamaindex.conftest import LIKE, OPENAI
+from tests.llamaindex.conftest import LIKE, OPENAI, ask
 
 Make = Callable[..., Any]
 HELLO = [ChatMessage(role="user", content="hello")]
@@ -216,3 +220,92 @@ def test_a_stream_stopped_early_or_dropped_unread_still_ends_its_span(
     assert len(ours) == 2
     assert not [s for s in spans.dropped_spans if s.id_.startswith("FailoverLLM")]
     assert not [s for s in spans.open_spans.values() if s.id_.startswith("FailoverLLM")]
+
+
+# -- 6. the legacy callback trace -----------------------------------------------------
+
+
+def query_trace(make_llm: Callable[[], LLM], capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The trace ``LlamaDebugHandler`` on ``Settings.callback_manager`` prints for one
+    query-engine query (the LLM built after it is set, as the docs show), without timings."""
+    Settings.callback_manager = CallbackManager([LlamaDebugHandler(print_trace_on_end=True)])
+    index = VectorStoreIndex.from_documents(
+        [Document(text="hello world")], embed_model=MockEmbedding(embed_dim=8)
+    )
+    engine = index.as_query_engine(llm=make_llm(), embed_model=MockEmbedding(embed_dim=8))
+    capsys.readouterr()
+    engine.query("hi")
+    printed = capsys.readouterr().out.splitlines()
+    return [line.split(" -> ")[0] for line in printed if "CBEventType." in line]
+
+
+def test_llama_debug_handler_sees_the_childs_llm_event_under_a_query_engine(
+    failover_llm: Make,
+    settings_callbacks: Callable[[CallbackManager | None], None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings_callbacks(None)
+    direct = query_trace(lambda: MockLLM(max_tokens=5), capsys)
+    through = query_trace(lambda: failover_llm(MockLLM(max_tokens=5)), capsys)
+    assert "        |_CBEventType.LLM" in direct, "QUERY > SYNTHESIZE > LLM"
+    assert through == direct
+
+
+# -- 7. an abandoned stream -------------------------------------------------------------
+
+
+class Watched(MockLLM):
+    """A child whose async chat stream notes when it is closed."""
+
+    closed: list[str] = Field(default_factory=list)
+
+    async def astream_chat(self, messages: Any, **kwargs: Any) -> ChatResponseAsyncGen:
+        async def gen() -> ChatResponseAsyncGen:
+            try:
+                for i in range(5):
+                    yield ChatResponse(
+                        message=ChatMessage(role="assistant", content="x" * (i + 1)), delta="x"
+                    )
+            finally:
+                self.closed.append("closed")
+
+        return gen()
+
+
+async def test_an_astream_chat_the_caller_closes_closes_the_childs_stream_at_once(
+    failover_llm: Make,
+) -> None:
+    child = Watched()
+    stream = await failover_llm(child).astream_chat(HELLO)
+    async for _ in stream:
+        break
+    await stream.aclose()  # an async generator's close does not close what it reads
+    assert child.closed == ["closed"]
+
+
+# -- 8. a retry is a decision -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["chat", "achat", "stream_chat", "astream_chat"])
+async def test_a_retry_on_the_same_model_is_a_decision_event(
+    path: str,
+    provider_sim: ProviderSimulator,
+    openai_llm: Make,
+    failover_llm: Make,
+    decisions: list[FailoverDecisionEvent],
+    spans: SimpleSpanHandler,
+) -> None:
+    """LangChain reports a retry through ``on_retry``; LlamaIndex handlers get a decision."""
+    provider_sim.fail(OPENAI, 503, times=1)
+    _, served = await ask(failover_llm(openai_llm()), path)
+    assert served == {"model": f"openai/{OPENAI}", "failed_attempts": 1}
+    [retry] = decisions
+    assert (retry.reason, retry.model, retry.next_model) == (
+        "retry",
+        f"openai/{OPENAI}",
+        retry.model,
+    )
+    assert (retry.kind, retry.status, retry.attempt, retry.benched) == ("transient", 503, 1, False)
+    assert retry.retry_in == 0.0
+    [root] = [s for s in [*spans.completed_spans, *spans.dropped_spans] if s.parent_id is None]
+    assert retry.span_id == root.id_, "reported on the failover span"

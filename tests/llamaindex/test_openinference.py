@@ -5,17 +5,23 @@ The real instrumentor exports to OpenTelemetry's in-memory exporter.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from llama_index.core.llms import ChatMessage
+from llama_index.core.prompts import PromptTemplate
+from llama_index.core.tools import FunctionTool
+from llama_index_instrumentation.dispatcher import DISPATCHER_SPAN_DECORATED_ATTR
 from openinference.instrumentation.llama_index import LlamaIndexInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import BaseModel
 
 from failover_core.simulator import ProviderSimulator
+from llamaindex_failover import FailoverLLM
 from tests.llamaindex.conftest import OPENAI
 
 Make = Callable[..., Any]
@@ -88,3 +94,56 @@ def test_a_stream_that_retries_or_fails_over_is_one_trace(
     assert router.end_time is not None and all(
         s.end_time is not None and s.end_time <= router.end_time for s in inner
     ), "the failover span lasts as long as its stream"
+
+
+class City(BaseModel):
+    name: str
+    population: int
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def structured_and_tools(llm: Any) -> None:
+    """The inherited span-decorated methods a user calls: structured output and tools."""
+    llm.structured_predict(City, PromptTemplate("a city like {hint}"), hint="Rome")
+    llm.predict_and_call([FunctionTool.from_defaults(add)], user_msg="what is 2 + 40?")
+
+
+def test_structured_output_and_predict_and_call_show_only_the_childs_llm_spans(
+    openai_llm: Make, failover_llm: Make, exporter: InMemorySpanExporter
+) -> None:
+    structured_and_tools(openai_llm())  # the first call in a process shows one span fewer
+    finished(exporter)
+    structured_and_tools(openai_llm())
+    direct = finished(exporter)
+    structured_and_tools(failover_llm(openai_llm()))
+    spans = finished(exporter)
+    # The same LLM spans as the direct child's, but its own predict_and_call: on the
+    # failover LLM that is the router (the tools run under it; the child is asked with
+    # chat_with_tools). Before: 4 more, the failover LLM's, named failover:..., no tokens.
+    names = sorted(s.name for s in llm_spans(spans))
+    assert names == sorted(s.name for s in llm_spans(direct) if s.name != "OpenAI.predict_and_call")
+    assert tokens(spans) == tokens(direct) > 0
+    assert not [s for s in llm_spans(spans) if s.name.startswith("FailoverLLM")]
+    routers = [s for s in spans if s.name.startswith("FailoverLLM.")]
+    assert {s.name for s in routers} >= {
+        "FailoverLLM.structured_predict",
+        "FailoverLLM.predict_and_call",
+    }
+    assert all((s.attributes or {}).get(KIND) == "CHAIN" for s in routers)
+
+
+def test_no_method_of_the_failover_llm_keeps_a_llamaindex_llm_span() -> None:
+    """Every span-decorated method is the failover LLM's own (a router's span): one inherited
+    from LlamaIndex would report the failover LLM as an LLM call to tracers."""
+    inherited = []
+    for name in dir(FailoverLLM):
+        owner = next(k for k in FailoverLLM.__mro__ if name in k.__dict__)
+        method = owner.__dict__[name]
+        ours = owner is FailoverLLM and inspect.isfunction(method)
+        if callable(method) and hasattr(method, DISPATCHER_SPAN_DECORATED_ATTR) and not ours:
+            inherited.append(f"{owner.__name__}.{name}")
+    assert inherited == []

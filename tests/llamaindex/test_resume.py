@@ -169,19 +169,26 @@ async def test_a_tool_call_stream_is_never_resumed(
     assert provider_sim.calls(CLAUDE) == 0
 
 
-async def test_structured_output_is_never_resumed(
+async def test_structured_output_is_never_resumed_it_is_retried_whole(
     provider_sim: ProviderSimulator, openai_llm: Make, claude: Anthropic, failover_llm: Make
 ) -> None:
+    """Each attempt is the child's own structured stream, whose partial objects have no
+    field before the JSON (or the tool call's arguments) is whole: a break before that has
+    shown nothing, so the request is retried from scratch, never continued elsewhere."""
     from llama_index.core.prompts import PromptTemplate
+    from llama_index.core.types import PydanticProgramMode
 
     _break(provider_sim, "error_event", after=2)
-    llm = failover_llm(openai_llm(), claude, resume_streams=True)
-    with pytest.raises(fc.StreamInterruptedError):
-        async for _ in await llm.astream_structured_predict(
+    primary = openai_llm(pydantic_program_mode=PydanticProgramMode.FUNCTION)
+    llm = failover_llm(primary, claude, resume_streams=True)
+    partials = [
+        p
+        async for p in await llm.astream_structured_predict(
             Weather, PromptTemplate("weather in {city}?"), city="Rome"
-        ):
-            pass
-    assert provider_sim.calls(CLAUDE) == 0
+        )
+    ]
+    assert partials[-1] == Weather(city="City")
+    assert (provider_sim.calls(OPENAI), provider_sim.calls(CLAUDE)) == (2, 0)
 
 
 class BrokenAfter(CustomLLM):
