@@ -132,6 +132,9 @@ class FailoverChatModel(BaseChatModel):
     """Continue a stream broken after plain text on the next model able to (True: the
     ``ChatAnthropic`` children; or a list of the keys able), instead of raising
     :class:`failover_core.StreamInterruptedError`. See the README's Resumed streams."""
+    on_transient: Any = Field(default_factory=lambda: fc.get_failover_defaults().on_transient)
+    """``"retry"`` (default): retry a transient error on the same model with backoff;
+    ``"next"``: send the request to the next healthy model at once (fail over first)."""
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
@@ -219,6 +222,7 @@ class FailoverChatModel(BaseChatModel):
         idle_timeout: fc.DeadlineOption = fc.DEFAULT,
         hedge_after: fc.HedgeOption = fc.DEFAULT,
         resume_streams: bool | Sequence[str] | None = None,
+        on_transient: fc.OnTransient | None = None,
         per_provider: Mapping[str, Mapping[str, Any]] | None = None,
         **model_kwargs: Any,
     ) -> FailoverChatModel:
@@ -239,6 +243,7 @@ class FailoverChatModel(BaseChatModel):
             "idle_timeout": idle_timeout,
             "hedge_after": hedge_after,
             "resume_streams": fc.DEFAULT if resume_streams is None else resume_streams,
+            "on_transient": fc.DEFAULT if on_transient is None else on_transient,
         }
         return cls(
             models=built,

@@ -164,6 +164,11 @@ class FailoverLLM(FunctionCallingLLM):
         description="Continue a chat stream broken after plain text on the next LLM able to "
         "(True: Anthropic LLMs; or a list of keys).",
     )
+    on_transient: Any = Field(
+        default_factory=lambda: fc.get_failover_defaults().on_transient,
+        description="'retry' (default): retry a transient error with backoff; 'next': go to "
+        "the next healthy LLM at once (fail over first).",
+    )
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 

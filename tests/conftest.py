@@ -70,6 +70,7 @@ def _isolated_globals() -> Iterator[None]:
         first_token_timeout=defaults.first_token_timeout,
         idle_timeout=defaults.idle_timeout,
         hedge_after=defaults.hedge_after,
+        on_transient=defaults.on_transient,
     )
     _classify._global_rules = rules
     _telemetry._listeners = listeners

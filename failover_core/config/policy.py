@@ -29,6 +29,8 @@ __all__ = [
     "FailoverDefaults",
     "FailoverPolicy",
     "HedgeOption",
+    "OnTransient",
+    "as_on_transient",
     "default_backoff",
     "get_failover_defaults",
     "set_failover_defaults",
@@ -105,6 +107,18 @@ _FIRST_TOKEN_TIMEOUT = 300.0
 _IDLE_TIMEOUT = 120.0
 
 
+OnTransient = Literal["retry", "next"]
+"""What a transient error does to the request: ``"retry"`` the same model with backoff
+(the seed's behaviour) or go to the ``"next"`` healthy model at once (fail over first)."""
+
+
+def as_on_transient(value: object) -> OnTransient:
+    """Validate ``on_transient``: ``"retry"`` or ``"next"``; anything else is refused."""
+    if value == "retry" or value == "next":
+        return "retry" if value == "retry" else "next"
+    raise ValueError(f"on_transient must be 'retry' or 'next', got {value!r}")
+
+
 @dataclass(frozen=True)
 class FailoverDefaults:
     """The process-wide defaults a chain picks up when it is built."""
@@ -116,6 +130,7 @@ class FailoverDefaults:
     idle_timeout: float | None = _IDLE_TIMEOUT
     hedge_after: HedgeAfter | None = None
     resume_streams: ResumeStreams = False
+    on_transient: OnTransient = "retry"
 
 
 _defaults_lock = threading.Lock()
@@ -176,6 +191,7 @@ def set_failover_defaults(
     idle_timeout: DeadlineOption = DEFAULT,
     hedge_after: HedgeOption = DEFAULT,
     resume_streams: bool | Iterable[str] | None = None,
+    on_transient: OnTransient | None = None,
 ) -> FailoverDefaults:
     """Change the defaults used by failover models built from now on; returns the old ones.
 
@@ -184,6 +200,7 @@ def set_failover_defaults(
     ``cooldown`` as they are; a deadline (or ``hedge_after``) not given stays as it is, and
     ``None`` turns it off. ``resume_streams`` (``None``: as it is) continues a broken
     plain-text stream on the next model able to continue it (README, "Resumed streams").
+    ``on_transient`` (``None``: as it is) is ``"retry"`` or ``"next"`` (fail over first).
     """
     global _defaults
     new_retries = None if max_retries is None else _as_max_retries(max_retries)
@@ -197,6 +214,7 @@ def set_failover_defaults(
             as_deadline(name, value)  # validate before taking the lock
     new_hedge = None if hedge_after is DEFAULT else as_hedge_after(hedge_after)
     new_resume = None if resume_streams is None else as_resume_streams(resume_streams)
+    new_transient = None if on_transient is None else as_on_transient(on_transient)
     with _defaults_lock:
         old = _defaults
         _defaults = FailoverDefaults(
@@ -209,6 +227,7 @@ def set_failover_defaults(
             idle_timeout=_deadline_or("idle_timeout", idle_timeout, old.idle_timeout),
             hedge_after=old.hedge_after if hedge_after is DEFAULT else new_hedge,
             resume_streams=old.resume_streams if new_resume is None else new_resume,
+            on_transient=old.on_transient if new_transient is None else new_transient,
         )
     return old
 
@@ -248,6 +267,7 @@ POLICY_OPTIONS = (
     "idle_timeout",
     "hedge_after",
     "resume_streams",
+    "on_transient",
 )
 """The options :meth:`FailoverPolicy.build` takes: an adapter's fields of these names (with
 its models and registry) are what its chain is built from."""
@@ -274,6 +294,10 @@ class FailoverPolicy:
     resume_streams: ResumeStreams = False
     """A broken plain-text stream goes on, from its text so far, on the next able model:
     ``True`` (the children able by default: Anthropic's API) or the keys of those able."""
+    on_transient: OnTransient = "retry"
+    """``"next"``: a transient error sends the request to the next healthy model at once
+    (a strike for the failed one, benched after ``max_retries`` strikes from any requests);
+    ``"retry"``: retry it with backoff first."""
 
     def may_continue(self, key: str, *, able: bool) -> bool:
         """Whether the child ``key`` may continue a broken stream; ``able`` is the adapter's
@@ -304,6 +328,7 @@ class FailoverPolicy:
         idle_timeout: DeadlineOption = DEFAULT,
         hedge_after: HedgeOption = DEFAULT,
         resume_streams: bool | Iterable[str] | None = None,
+        on_transient: OnTransient | None = None,
     ) -> FailoverPolicy:
         """Validate user options, filling the gaps from the process defaults."""
         defaults = get_failover_defaults()
@@ -333,6 +358,9 @@ class FailoverPolicy:
             resume_streams=defaults.resume_streams
             if resume_streams is None
             else as_resume_streams(resume_streams),
+            on_transient=defaults.on_transient
+            if on_transient is None
+            else as_on_transient(on_transient),
         )
 
     def delay(self, attempt: int, error: BaseException) -> float:

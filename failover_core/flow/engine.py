@@ -225,6 +225,8 @@ class FailoverFlow:
             return self._move_on(error, kind, reason="auth_dead", until=benched)
         if isinstance(error, AttemptTimeoutError):
             return self._timed_out(error, kind)
+        if policy.on_transient == "next":  # fail over first: a strike, and the next model
+            return self._timed_out(error, kind, reason="transient_next")
         # A probe is one call: the model failed before its bench, so one more failure is
         # enough to bench it again (with a longer cooldown) and hand the request on.
         exhausted = attempt >= policy.max_retries or key in self._probing
@@ -239,7 +241,7 @@ class FailoverFlow:
             return self._move_on(error, kind, reason="benched_elsewhere", until=until)
         return Sleep(policy.delay(attempt, error), key, attempt, error)
 
-    def _timed_out(self, error: AttemptTimeoutError, kind: ErrorKind) -> Command:
+    def _timed_out(self, error: Exception, kind: ErrorKind, reason: str = "timeout") -> Command:
         # A hung model is not retried within the request (it would cost another whole
         # deadline): move on at once. The timeout is a strike, so max_retries of them from
         # any requests bench it; a failed probe benches it again at once.
@@ -249,7 +251,7 @@ class FailoverFlow:
         until = self._registry.record_failure(
             key, self._policy.cooldown, exhausted=probing, strike_limit=self._policy.max_retries
         )
-        return self._move_on(error, kind, reason="timeout", until=until)
+        return self._move_on(error, kind, reason=reason, until=until)
 
     def slept(self) -> Command:
         """The backoff is over: retry, unless another request benched the entry meanwhile."""
