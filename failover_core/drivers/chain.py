@@ -108,6 +108,13 @@ def check_unique_keys(entries: Sequence[Entry]) -> None:
 
 S = TypeVar("S")
 
+
+def _bounded(entry: Entry) -> bool:
+    """Whether the entry's transport keeps a sync attempt's deadline in the caller's thread
+    (an adapter's entry says so with a ``bounded`` attribute; see drivers/bounded.py)."""
+    return getattr(entry, "bounded", False) is True
+
+
 Resume = Callable[[E, str], Callable[[], S] | None]
 """An adapter's continuation of a broken stream: given an entry and the text delivered so
 far, a function opening that entry's stream continuing the text (the request's messages
@@ -268,8 +275,11 @@ class FailoverChain(Generic[E]):
                         deliver = partial(_deliver, flow, on_event)
                         result = race(flow, command, run, hedge_after, self.policy.timeout, deliver)
                     else:
-                        attempt = partial(call, self.entries[command.index])
-                        result = call_within(self.policy.timeout, command.key, attempt)
+                        entry = self.entries[command.index]
+                        attempt = partial(call, entry)
+                        result = call_within(
+                            self.policy.timeout, command.key, attempt, _bounded(entry)
+                        )
                 except Exception as exc:
                     command = flow.failed(exc)
                     _deliver(flow, on_event)
@@ -380,7 +390,10 @@ class FailoverChain(Generic[E]):
                     flow.abandon()
                     raise
                 break
-            it = StreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
+            entry = self.entries[command.index]
+            it = StreamAttempt[C](
+                command.key, policy.first_token_timeout, policy.idle_timeout, _bounded(entry)
+            )
             held = []
             ended = False
             try:
@@ -449,7 +462,12 @@ class FailoverChain(Generic[E]):
                 raise interrupted from error
             _deliver(flow, on_event)
             policy = self.policy
-            it = StreamAttempt[C](command.key, policy.first_token_timeout, policy.idle_timeout)
+            it = StreamAttempt[C](
+                command.key,
+                policy.first_token_timeout,
+                policy.idle_timeout,
+                _bounded(self.entries[command.index]),
+            )
             held: list[C] = []
             ended = False
             try:
