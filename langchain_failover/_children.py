@@ -15,6 +15,7 @@ from langchain_core.runnables import Runnable, RunnableBinding
 
 import failover_core as fc
 from failover_core.drivers.bounded import bind_httpx
+from failover_core.drivers.lanes import bind_hedge_lane
 
 TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict")
 
@@ -38,6 +39,9 @@ class Child:
         client = sync_http_client(self.model)
         bounded = client is not None and bind_httpx(client)
         object.__setattr__(self, "transport_bounded", bounded)
+        for http in (client, async_http_client(self.model)):
+            if http is not None:
+                bind_hedge_lane(http)  # a hedge on it never queues behind its racer
 
     @property
     def bounded(self) -> bool:
@@ -69,6 +73,18 @@ def sync_http_client(model: BaseChatModel) -> Any:
         return getattr(root, "_client", None)
     if cls.__module__.startswith("langchain_anthropic."):
         sdk = getattr(model, "_client", None)
+        return getattr(sdk, "_client", None)
+    return None
+
+
+def async_http_client(model: BaseChatModel) -> Any:
+    """The httpx client of ``model``'s async calls (langchain-openai, langchain-anthropic),
+    or ``None``."""
+    root = getattr(model, "root_async_client", None)
+    if root is not None:
+        return getattr(root, "_client", None)
+    if type(model).__module__.startswith("langchain_anthropic."):
+        sdk = getattr(model, "_async_client", None)
         return getattr(sdk, "_client", None)
     return None
 

@@ -30,6 +30,7 @@ from ..health.default import get_health_registry
 from ..health.registry import HealthRegistry
 from ..telemetry.events import FailoverEvent, aawait_observer, run_observer
 from .deadlines import AsyncStreamAttempt, StreamAttempt, acall_within, call_within
+from .lanes import as_hedge
 from .race import aopen_prefix, arace, open_prefix, race
 
 __all__ = [
@@ -178,13 +179,28 @@ async def _anotify_retry(on_retry: OnRetry | None, command: Sleep) -> None:
 # -- racing hedged attempts (see race.py): an attempt, by the flow's command --------------
 
 
-def _entry_call(call: Callable[[E], T], entries: Sequence[E], attempt: Attempt) -> T:
+def _racer(first: Attempt, attempt: Attempt) -> None:
+    """In a racer's own context: a hedge's requests must not queue behind the attempt it
+    races for a pooled connection (see lanes.py)."""
+    if attempt is not first:
+        as_hedge()
+
+
+def _entry_call(
+    call: Callable[[E], T], entries: Sequence[E], first: Attempt, attempt: Attempt
+) -> T:
+    _racer(first, attempt)
     return call(entries[attempt.index])
 
 
 async def _aentry_call(
-    call: Callable[[E], Awaitable[T]], entries: Sequence[E], timeout: float | None, attempt: Attempt
+    call: Callable[[E], Awaitable[T]],
+    entries: Sequence[E],
+    timeout: float | None,
+    first: Attempt,
+    attempt: Attempt,
 ) -> T:
+    _racer(first, attempt)
     return await acall_within(timeout, attempt.key, call(entries[attempt.index]))
 
 
@@ -193,8 +209,10 @@ def _prefix(
     open_stream: Callable[[E], Iterable[C]],
     commits: Callable[[C], bool] | None,
     entries: Sequence[E],
+    first: Attempt,
     attempt: Attempt,
 ) -> tuple[StreamAttempt[C], list[C], bool]:
+    _racer(first, attempt)
     it = StreamAttempt[C](attempt.key, policy.first_token_timeout, policy.idle_timeout)
     return open_prefix(it, partial(open_stream, entries[attempt.index]), commits)
 
@@ -204,8 +222,10 @@ async def _aprefix(
     open_stream: Callable[[E], AsyncIterable[C]],
     commits: Callable[[C], bool] | None,
     entries: Sequence[E],
+    first: Attempt,
     attempt: Attempt,
 ) -> tuple[AsyncStreamAttempt[C], list[C], bool]:
+    _racer(first, attempt)
     it = AsyncStreamAttempt[C](attempt.key, policy.first_token_timeout, policy.idle_timeout)
     return await aopen_prefix(it, partial(open_stream, entries[attempt.index]), commits)
 
@@ -271,7 +291,7 @@ class FailoverChain(Generic[E]):
                 hedge_after = flow.hedge_delay(streamed=False)
                 try:
                     if hedge_after is not None:
-                        run = partial(_entry_call, call, self.entries)
+                        run = partial(_entry_call, call, self.entries, command)
                         deliver = partial(_deliver, flow, on_event)
                         result = race(flow, command, run, hedge_after, self.policy.timeout, deliver)
                     else:
@@ -316,7 +336,9 @@ class FailoverChain(Generic[E]):
                 hedge_after = flow.hedge_delay(streamed=False)
                 try:
                     if hedge_after is not None:
-                        arun = partial(_aentry_call, call, self.entries, self.policy.timeout)
+                        arun = partial(
+                            _aentry_call, call, self.entries, self.policy.timeout, command
+                        )
                         adeliver = partial(_adeliver, flow, on_event)
                         result = await arace(flow, command, arun, hedge_after, adeliver)
                     else:
@@ -377,7 +399,7 @@ class FailoverChain(Generic[E]):
             hedge_after = flow.hedge_delay(streamed=True)
             if hedge_after is not None:
                 try:
-                    prefix = partial(_prefix, policy, open_stream, commits, self.entries)
+                    prefix = partial(_prefix, policy, open_stream, commits, self.entries, command)
                     deliver = partial(_deliver, flow, on_event)
                     it, held, ended = race(
                         flow, command, prefix, hedge_after, None, deliver, _close_prefix
@@ -515,7 +537,7 @@ class FailoverChain(Generic[E]):
             hedge_after = flow.hedge_delay(streamed=True)
             if hedge_after is not None:
                 try:
-                    aprefix = partial(_aprefix, policy, open_stream, commits, self.entries)
+                    aprefix = partial(_aprefix, policy, open_stream, commits, self.entries, command)
                     adeliver = partial(_adeliver, flow, on_event)
                     it, held, ended = await arace(
                         flow, command, aprefix, hedge_after, adeliver, _aclose_prefix
