@@ -12,7 +12,7 @@ import re
 import time
 from pathlib import Path
 
-from . import fleet, fleet_cache, hang, hedge, memory, outage, overhead
+from . import fleet, fleet_cache, hang, hedge, memory, outage, overhead, perf
 from ._common import Table, machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +39,7 @@ def main() -> None:
     ]
     tables.append(hedge.run(n=300 if args.quick else 1000))
     tables.append(memory.run(requests=20_000 if args.quick else 100_000))
+    tables += perf.run(quick=args.quick)
 
     body = "\n".join(t.markdown() for t in tables)
     header = (
