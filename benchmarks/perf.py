@@ -90,9 +90,10 @@ def sync_path(calls: int = 3000, rounds: int = 100) -> Table:
     ]
     for label, a, b in kinds:
         wf = a.with_fallbacks([b])
-        fo = FailoverChatModel(models=[a, b])
-        hop = _worker_hop(FailoverChatModel(models=[a, b]))
-        off = FailoverChatModel(models=[a, b], timeout=None)
+        pair = {"bench/a": a, "bench/b": b}
+        fo = FailoverChatModel(models=pair)
+        hop = _worker_hop(FailoverChatModel(models=pair))
+        off = FailoverChatModel(models=pair, timeout=None)
         for handled in (False, True):
             cfg: Any = {"callbacks": [Counting()]} if handled else None
             fns: list[Callable[[], Any]] = [
