@@ -182,7 +182,7 @@ def run(n: int = 1000, concurrency: int = 6) -> Table:
         "fallback's p99) for at most 6% extra calls.",
         "Extra calls: calls beyond one per request (hedges, or fallbacks after a timeout). "
         "The adaptive delay is the primary's p95 at the end of the run (it is learnt: no "
-        "hedge before 20 samples). Hedges are capped at 10% of requests per minute.",
+        "hedge before 20 samples). The hedge budget: a burst of 10, then at most 10% of requests.",
         "LiteLLM's Router does not hedge: with stream_timeout it abandons the primary at the "
         "timeout and starts the fallback, so a primary that was about to answer is lost.",
     ]

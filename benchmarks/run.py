@@ -12,7 +12,7 @@ import re
 import time
 from pathlib import Path
 
-from . import faults, fleet, fleet_cache, hang, hedge, memory, outage, overhead, pools
+from . import faults, fleet, fleet_cache, hang, hedge, memory, outage, overhead, perf, pools
 from ._common import Table, machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +41,7 @@ def main() -> None:
     tables.append(pools.run(n=300 if args.quick else 1000))
     tables.append(memory.run(requests=20_000 if args.quick else 100_000))
     tables.append(faults.run())  # about four minutes: a silent provider, a minute's outage
+    tables += perf.run(quick=args.quick)
 
     body = "\n".join(t.markdown() for t in tables)
     header = (

@@ -5,14 +5,17 @@ providers ``from_specs`` builds children for."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
+from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, ModelProfile
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableBinding
 
 import failover_core as fc
+from failover_core.drivers.bounded import bind_httpx
+from failover_core.drivers.lanes import bind_hedge_lane
 
 TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "strict")
 
@@ -29,6 +32,61 @@ class Child:
 
     key: str
     model: BaseChatModel
+    transport_bounded: bool = field(default=False, init=False, compare=False)
+    """Its sync calls go through an httpx client whose waits follow the attempt's deadline."""
+
+    def __post_init__(self) -> None:
+        client = sync_http_client(self.model)
+        bounded = client is not None and bind_httpx(client)
+        object.__setattr__(self, "transport_bounded", bounded)
+        for http in (client, async_http_client(self.model)):
+            if http is not None:
+                bind_hedge_lane(http)  # a hedge on it never queues behind its racer
+
+    @property
+    def bounded(self) -> bool:
+        """Whether a sync attempt can keep its deadline in the caller's thread (no worker):
+        every wait of the call is on the bounded transport (no rate limiter, no cache
+        lookup that could block before it)."""
+        model = self.model
+        if not self.transport_bounded or model.rate_limiter is not None:
+            return False
+        return model.cache is False or (model.cache is None and get_llm_cache() is None)
+
+
+_BOUNDABLE = ("langchain_openai.", "langchain_anthropic.")
+
+
+def sync_http_client(model: BaseChatModel) -> Any:
+    """The httpx client every sync call of ``model`` goes through, or ``None`` when unknown:
+    langchain-openai's and langchain-anthropic's own chat models (not a subclass that
+    overrides how they call)."""
+    cls = type(model)
+    for method in ("_generate", "_stream"):
+        if not getattr(getattr(cls, method, None), "__module__", "").startswith(_BOUNDABLE):
+            return None
+    root = getattr(model, "root_client", None)
+    if root is not None:  # langchain-openai: calls go through root_client or its completions
+        client = getattr(model, "client", None)
+        if client is not None and getattr(client, "_client", None) is not root:
+            return None
+        return getattr(root, "_client", None)
+    if cls.__module__.startswith("langchain_anthropic."):
+        sdk = getattr(model, "_client", None)
+        return getattr(sdk, "_client", None)
+    return None
+
+
+def async_http_client(model: BaseChatModel) -> Any:
+    """The httpx client of ``model``'s async calls (langchain-openai, langchain-anthropic),
+    or ``None``."""
+    root = getattr(model, "root_async_client", None)
+    if root is not None:
+        return getattr(root, "_client", None)
+    if type(model).__module__.startswith("langchain_anthropic."):
+        sdk = getattr(model, "_async_client", None)
+        return getattr(sdk, "_client", None)
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,6 +189,9 @@ class FailoverChatModel(BaseChatModel):
     )
     """Replaces ``timeout`` and ``first_token_timeout`` for reasoning children (o-series,
     GPT-5, Claude with thinking, Gemini thinking); default 10 min, None: never cut."""
+    on_transient: Any = Field(default_factory=lambda: fc.get_failover_defaults().on_transient)
+    """``"retry"`` (default): retry a transient error on the same model with backoff;
+    ``"next"``: send the request to the next healthy model at once (fail over first)."""
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = None
@@ -289,6 +292,7 @@ class FailoverChatModel(BaseChatModel):
         dead_cooldown: timedelta | float | str | None = None,
         on_content_filter: str | None = None,
         reasoning_timeout: fc.DeadlineOption = fc.DEFAULT,
+        on_transient: fc.OnTransient | None = None,
         per_provider: Mapping[str, Mapping[str, Any]] | None = None,
         **model_kwargs: Any,
     ) -> FailoverChatModel:
@@ -309,6 +313,7 @@ class FailoverChatModel(BaseChatModel):
             "hedge_after": hedge_after,
             "resume_streams": fc.DEFAULT if resume_streams is None else resume_streams,
             "reasoning_timeout": reasoning_timeout,
+            "on_transient": fc.DEFAULT if on_transient is None else on_transient,
         }
         return cls(
             models=built,

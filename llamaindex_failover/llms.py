@@ -205,6 +205,11 @@ class FailoverLLM(FunctionCallingLLM):
         default_factory=lambda: fc.get_failover_defaults().reasoning_timeout,
         description="Replaces timeout and first_token_timeout for reasoning LLMs (None: off).",
     )
+    on_transient: Any = Field(
+        default_factory=lambda: fc.get_failover_defaults().on_transient,
+        description="'retry' (default): retry a transient error with backoff; 'next': go to "
+        "the next healthy LLM at once (fail over first).",
+    )
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 

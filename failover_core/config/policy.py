@@ -30,6 +30,8 @@ __all__ = [
     "FailoverPolicy",
     "HedgeOption",
     "OnContentFilter",
+    "OnTransient",
+    "as_on_transient",
     "default_backoff",
     "get_failover_defaults",
     "set_failover_defaults",
@@ -128,6 +130,18 @@ def as_on_content_filter(value: object) -> OnContentFilter:
     raise ValueError(f"on_content_filter must be 'raise' or 'next', got {value!r}")
 
 
+OnTransient = Literal["retry", "next"]
+"""What a transient error does to the request: ``"retry"`` the same model with backoff
+(the seed's behaviour) or go to the ``"next"`` healthy model at once (fail over first)."""
+
+
+def as_on_transient(value: object) -> OnTransient:
+    """Validate ``on_transient``: ``"retry"`` or ``"next"``; anything else is refused."""
+    if value == "retry" or value == "next":
+        return "retry" if value == "retry" else "next"
+    raise ValueError(f"on_transient must be 'retry' or 'next', got {value!r}")
+
+
 @dataclass(frozen=True)
 class FailoverDefaults:
     """The process-wide defaults a chain picks up when it is built."""
@@ -143,6 +157,7 @@ class FailoverDefaults:
     dead_cooldown: timedelta | None = None
     on_content_filter: OnContentFilter = "raise"
     reasoning_timeout: float | None = _REASONING_TIMEOUT
+    on_transient: OnTransient = "retry"
 
 
 _defaults_lock = threading.Lock()
@@ -207,6 +222,7 @@ def set_failover_defaults(
     dead_cooldown: timedelta | float | str | None = None,
     on_content_filter: OnContentFilter | None = None,
     reasoning_timeout: DeadlineOption = DEFAULT,
+    on_transient: OnTransient | None = None,
 ) -> FailoverDefaults:
     """Change the defaults used by failover models built from now on; returns the old ones.
 
@@ -218,6 +234,7 @@ def set_failover_defaults(
     ``transient_cooldown``/``dead_cooldown`` (``None``: as they are) start a transient and
     an auth/model-dead bench; ``on_content_filter`` is ``"raise"`` or ``"next"``;
     ``reasoning_timeout`` replaces the deadlines of reasoning models.
+    ``on_transient`` (``None``: as it is) is ``"retry"`` or ``"next"`` (fail over first).
     """
     global _defaults
     new_retries = None if max_retries is None else _as_max_retries(max_retries)
@@ -239,6 +256,7 @@ def set_failover_defaults(
             as_deadline(name, value)  # validate before taking the lock
     new_hedge = None if hedge_after is DEFAULT else as_hedge_after(hedge_after)
     new_resume = None if resume_streams is None else as_resume_streams(resume_streams)
+    new_on_transient = None if on_transient is None else as_on_transient(on_transient)
     with _defaults_lock:
         old = _defaults
         _defaults = FailoverDefaults(
@@ -257,6 +275,7 @@ def set_failover_defaults(
             reasoning_timeout=_deadline_or(
                 "reasoning_timeout", reasoning_timeout, old.reasoning_timeout
             ),
+            on_transient=old.on_transient if new_on_transient is None else new_on_transient,
         )
     return old
 
@@ -300,6 +319,7 @@ POLICY_OPTIONS = (
     "dead_cooldown",
     "on_content_filter",
     "reasoning_timeout",
+    "on_transient",
 )
 """The options :meth:`FailoverPolicy.build` takes: an adapter's fields of these names (with
 its models and registry) are what its chain is built from."""
@@ -348,6 +368,11 @@ class FailoverPolicy:
             return self.reasoning_timeout, self.reasoning_timeout, self.idle_timeout
         return self.timeout, self.first_token_timeout, self.idle_timeout
 
+    on_transient: OnTransient = "retry"
+    """``"next"``: a transient error sends the request to the next healthy model at once
+    (a strike for the failed one, benched after ``max_retries`` strikes from any requests);
+    ``"retry"``: retry it with backoff first."""
+
     def may_continue(self, key: str, *, able: bool) -> bool:
         """Whether the child ``key`` may continue a broken stream; ``able`` is the adapter's
         default answer for it (used when ``resume_streams`` is ``True``)."""
@@ -381,6 +406,7 @@ class FailoverPolicy:
         dead_cooldown: timedelta | float | str | None = None,
         on_content_filter: OnContentFilter | None = None,
         reasoning_timeout: DeadlineOption = DEFAULT,
+        on_transient: OnTransient | None = None,
     ) -> FailoverPolicy:
         """Validate user options, filling the gaps from the process defaults."""
         defaults = get_failover_defaults()
@@ -422,6 +448,9 @@ class FailoverPolicy:
             reasoning_timeout=_deadline_or(
                 "reasoning_timeout", reasoning_timeout, defaults.reasoning_timeout
             ),
+            on_transient=defaults.on_transient
+            if on_transient is None
+            else as_on_transient(on_transient),
         )
 
     def delay(self, attempt: int, error: BaseException) -> float:

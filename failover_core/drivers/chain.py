@@ -34,6 +34,7 @@ from ..health.registry import HealthRegistry
 from ..pool.pool import Pool, PoolGroup
 from ..telemetry.events import FailoverEvent, aawait_observer, run_observer
 from .deadlines import AsyncStreamAttempt, StreamAttempt, acall_within, call_within
+from .lanes import as_hedge
 from .race import aopen_prefix, arace, open_prefix, race
 
 __all__ = [
@@ -193,6 +194,13 @@ def _check_pools(keys: Sequence[str], pools: Sequence[PoolGroup]) -> None:
 
 S = TypeVar("S")
 
+
+def _bounded(entry: Entry) -> bool:
+    """Whether the entry's transport keeps a sync attempt's deadline in the caller's thread
+    (an adapter's entry says so with a ``bounded`` attribute; see drivers/bounded.py)."""
+    return getattr(entry, "bounded", False) is True
+
+
 Resume = Callable[[E, str], Callable[[], S] | None]
 """An adapter's continuation of a broken stream: given an entry and the text delivered so
 far, a function opening that entry's stream continuing the text (the request's messages
@@ -280,7 +288,17 @@ async def _anotify_retry(on_retry: OnRetry | None, command: Sleep) -> None:
 # -- racing hedged attempts (see race.py): an attempt, by the flow's command --------------
 
 
-def _entry_call(call: Callable[[E], T], entries: Sequence[E], attempt: Attempt) -> T:
+def _racer(first: Attempt, attempt: Attempt) -> None:
+    """In a racer's own context: a hedge's requests must not queue behind the attempt it
+    races for a pooled connection (see lanes.py)."""
+    if attempt is not first:
+        as_hedge()
+
+
+def _entry_call(
+    call: Callable[[E], T], entries: Sequence[E], first: Attempt, attempt: Attempt
+) -> T:
+    _racer(first, attempt)
     return call(entries[attempt.index])
 
 
@@ -295,8 +313,13 @@ def _reasoning(entry: object) -> bool:
 
 
 async def _aentry_call(
-    call: Callable[[E], Awaitable[T]], entries: Sequence[E], limits: Limits, attempt: Attempt
+    call: Callable[[E], Awaitable[T]],
+    entries: Sequence[E],
+    limits: Limits,
+    first: Attempt,
+    attempt: Attempt,
 ) -> T:
+    _racer(first, attempt)
     timeout = limits(attempt.key)[0]
     return await acall_within(timeout, attempt.key, call(entries[attempt.index]))
 
@@ -306,8 +329,10 @@ def _prefix(
     open_stream: Callable[[E], Iterable[C]],
     commits: Callable[[C], bool] | None,
     entries: Sequence[E],
+    first: Attempt,
     attempt: Attempt,
 ) -> tuple[StreamAttempt[C], list[C], bool]:
+    _racer(first, attempt)
     _, first_token, idle = limits(attempt.key)
     it = StreamAttempt[C](attempt.key, first_token, idle)
     return open_prefix(it, partial(open_stream, entries[attempt.index]), commits)
@@ -318,8 +343,10 @@ async def _aprefix(
     open_stream: Callable[[E], AsyncIterable[C]],
     commits: Callable[[C], bool] | None,
     entries: Sequence[E],
+    first: Attempt,
     attempt: Attempt,
 ) -> tuple[AsyncStreamAttempt[C], list[C], bool]:
+    _racer(first, attempt)
     _, first_token, idle = limits(attempt.key)
     it = AsyncStreamAttempt[C](attempt.key, first_token, idle)
     return await aopen_prefix(it, partial(open_stream, entries[attempt.index]), commits)
@@ -403,13 +430,16 @@ class FailoverChain(Generic[E]):
                 hedge_after = flow.hedge_delay(streamed=False)
                 try:
                     if hedge_after is not None:
-                        run = partial(_entry_call, call, self.entries)
+                        run = partial(_entry_call, call, self.entries, command)
                         deliver = partial(_deliver, flow, on_event)
                         timeout = self.limits(command.key)[0]
                         result = race(flow, command, run, hedge_after, timeout, deliver)
                     else:
-                        attempt = partial(call, self.entries[command.index])
-                        result = call_within(self.limits(command.key)[0], command.key, attempt)
+                        entry = self.entries[command.index]
+                        attempt = partial(call, entry)
+                        result = call_within(
+                            self.limits(command.key)[0], command.key, attempt, _bounded(entry)
+                        )
                 except Exception as exc:
                     command = flow.failed(exc)
                     _deliver(flow, on_event)
@@ -446,7 +476,7 @@ class FailoverChain(Generic[E]):
                 hedge_after = flow.hedge_delay(streamed=False)
                 try:
                     if hedge_after is not None:
-                        arun = partial(_aentry_call, call, self.entries, self.limits)
+                        arun = partial(_aentry_call, call, self.entries, self.limits, command)
                         adeliver = partial(_adeliver, flow, on_event)
                         result = await arace(flow, command, arun, hedge_after, adeliver)
                     else:
@@ -560,7 +590,9 @@ class FailoverChain(Generic[E]):
             hedge_after = flow.hedge_delay(streamed=True)
             if hedge_after is not None:
                 try:
-                    prefix = partial(_prefix, self.limits, open_stream, commits, self.entries)
+                    prefix = partial(
+                        _prefix, self.limits, open_stream, commits, self.entries, command
+                    )
                     deliver = partial(_deliver, flow, on_event)
                     it, held, ended = race(
                         flow, command, prefix, hedge_after, None, deliver, _close_prefix
@@ -574,7 +606,9 @@ class FailoverChain(Generic[E]):
                     raise
                 break
             _, first_token, idle = self.limits(command.key)
-            it = StreamAttempt[C](command.key, first_token, idle)
+            it = StreamAttempt[C](
+                command.key, first_token, idle, _bounded(self.entries[command.index])
+            )
             held = []
             ended = False
             try:
@@ -625,7 +659,9 @@ class FailoverChain(Generic[E]):
         while True:
             _deliver(flow, on_event)
             _, first_token, idle = self.limits(command.key)
-            it = StreamAttempt[C](command.key, first_token, idle)
+            it = StreamAttempt[C](
+                command.key, first_token, idle, _bounded(self.entries[command.index])
+            )
             held: list[C] = []
             ended = False
             try:
@@ -725,7 +761,9 @@ class FailoverChain(Generic[E]):
             hedge_after = flow.hedge_delay(streamed=True)
             if hedge_after is not None:
                 try:
-                    aprefix = partial(_aprefix, self.limits, open_stream, commits, self.entries)
+                    aprefix = partial(
+                        _aprefix, self.limits, open_stream, commits, self.entries, command
+                    )
                     adeliver = partial(_adeliver, flow, on_event)
                     it, held, ended = await arace(
                         flow, command, aprefix, hedge_after, adeliver, _aclose_prefix

@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from .._errors import AttemptTimeoutError
 from .abandon import AttemptScope, current_attempt, scoped_context
+from .bounded import call_bounded, step_bounded
 
 __all__ = [
     "LINGER",
@@ -145,11 +146,16 @@ def _run(fn: Callable[[], Any], ctx: contextvars.Context) -> _Job:
     return job
 
 
-def call_within(seconds: float | None, model: str, fn: Callable[[], T]) -> T:
+def call_within(
+    seconds: float | None, model: str, fn: Callable[[], T], in_place: bool = False
+) -> T:
     """``fn()``, abandoned with :class:`AttemptTimeoutError` after ``seconds`` (the
-    ``timeout`` deadline). ``None``: called here, on the caller's thread."""
+    ``timeout`` deadline). ``None``: called here, on the caller's thread. ``in_place``:
+    ``fn``'s transport keeps the deadline itself (:mod:`.bounded`), called here too."""
     if seconds is None:
         return fn()
+    if in_place:  # the transport keeps the deadline (see .bounded): nothing to abandon
+        return call_bounded(seconds, model, fn)
     scope = AttemptScope()
     job = _run(fn, scoped_context(scope))
     if not job.wait(seconds, None):
@@ -203,9 +209,12 @@ class StreamAttempt(Generic[C]):
     abandoned step returns.
     """
 
-    def __init__(self, model: str, first_token: float | None, idle: float | None) -> None:
+    def __init__(
+        self, model: str, first_token: float | None, idle: float | None, in_place: bool = False
+    ) -> None:
         self._clock = _Clock(model, first_token, idle)
-        threaded = first_token is not None or idle is not None
+        threaded = (first_token is not None or idle is not None) and not in_place
+        self._in_place = in_place  # the transport keeps the deadlines (see .bounded)
         # Inside a hedge's racer, the racer's scope is this attempt's too.
         scope = current_attempt()
         if threaded and scope is None:
@@ -235,7 +244,10 @@ class StreamAttempt(Generic[C]):
 
     def _step(self, fn: Callable[[], T]) -> T:
         if self._ctx is None:
-            return fn()
+            left = self._clock.left(time.monotonic()) if self._in_place else None
+            if left is None:
+                return fn()
+            return step_bounded(time.monotonic() + left, fn, self._clock.expired)
         job = _run(fn, self._ctx)
         if not job.wait(self._clock.left(time.monotonic()), self._close_now):
             self._abandoned = True

@@ -253,6 +253,8 @@ class FailoverFlow:
             return self._move_on(error, kind, reason="auth_dead", until=benched)
         if isinstance(error, AttemptTimeoutError):
             return self._timed_out(error, kind)
+        if policy.on_transient == "next":  # fail over first: a strike, and the next model
+            return self._timed_out(error, kind, reason="transient_next")
         # A probe is one call: the model failed before its bench, so one more failure is
         # enough to bench it again (with a longer cooldown) and hand the request on.
         exhausted = attempt >= policy.max_retries or key in self._probing
@@ -278,7 +280,7 @@ class FailoverFlow:
         self._request_ended(None)
         return GiveUp(error)
 
-    def _timed_out(self, error: AttemptTimeoutError, kind: ErrorKind) -> Command:
+    def _timed_out(self, error: Exception, kind: ErrorKind, reason: str = "timeout") -> Command:
         # A hung model is not retried within the request (it would cost another whole
         # deadline): move on at once. The timeout is a strike, so max_retries of them from
         # any requests bench it; a failed probe benches it again at once.
@@ -286,7 +288,7 @@ class FailoverFlow:
         probing = key in self._probing
         self._probing.discard(key)
         until = self._strike_transient(key, exhausted=probing)
-        return self._move_on(error, kind, reason="timeout", until=until)
+        return self._move_on(error, kind, reason=reason, until=until)
 
     def slept(self) -> Command:
         """The backoff is over: retry, unless another request benched the entry meanwhile."""

@@ -3,12 +3,13 @@
 A hedge starts the next healthy model beside an attempt that has produced no output after
 a delay; the first to produce output wins. The delay is fixed (``hedge_after=0.8``) or
 adaptive (``hedge_after="p95"``): a percentile of the model's own recent times to first
-output, kept per model by a :class:`LatencyTracker`. A :class:`HedgeBudget` caps hedges
-at a share of requests over a sliding window, so hedging cannot double the load on a
-provider that is slow because it is overloaded. Both are per process and read an
-injectable clock; the flow consults them, the drivers race. With a fleet-wide health store
-(Redis), the budget also counts the rest of the fleet's requests and hedges through the
-store's :class:`FleetTally`, so the share holds for the fleet, not for each worker.
+output, kept per model by a :class:`LatencyTracker`. A :class:`HedgeBudget` allows a
+burst of hedges to a quiet process and caps a busy one at a share of its requests, so
+hedging cannot double the load on a provider that is slow because it is overloaded. Both
+are per process and read an injectable clock; the flow consults them, the drivers race.
+With a fleet-wide health store (Redis), the budget also counts the rest of the fleet's
+requests and hedges through the store's :class:`FleetTally`, so the share holds for the
+fleet, not for each worker.
 """
 
 from __future__ import annotations
@@ -151,28 +152,44 @@ class FleetTally(Protocol):
 
 
 class HedgeBudget:
-    """At most ``share`` of requests hedged over the last ``window`` seconds.
+    """Hedges allowed: a burst for a quiet process, at most ``share`` of requests when busy.
 
-    At least one hedge per window is always allowed, so a quiet process (or fleet) can
-    still hedge. Counts live in ten buckets across the window: memory stays flat at any
-    request rate. Only requests that could hedge (their chain has ``hedge_after``) are
-    counted. Given a :class:`FleetTally` (the flow passes the health store's), the share
-    is of the whole fleet's requests and hedges; while the tally has nothing recent, of
-    this process's alone.
+    Two rules, both must allow a hedge (each counts only requests that could hedge: their
+    chain has ``hedge_after``):
+
+    * a token bucket, as gRPC's retry throttling: it starts full with ``burst`` tokens,
+      each request adds ``share`` of a token (never above ``burst``), each hedge takes one.
+      A quiet process (a notebook, the first minute after a deploy) can hedge its first
+      ``burst`` slow requests; over any stretch, hedges are at most ``burst`` plus ``share``
+      of the requests;
+    * a sliding window of ``window`` seconds: at most ``max(burst, share * requests)``
+      hedges in it, so a busy process (or fleet) stays within ``share`` of its traffic.
+
+    Given a :class:`FleetTally` (the flow passes the health store's), the window counts
+    the whole fleet's requests and hedges, so the share (and the burst) hold for the fleet;
+    while the tally has nothing recent, this process's alone. Counts live in ten buckets
+    across the window: memory stays flat at any request rate.
     """
 
     BUCKETS = 10
 
     def __init__(
-        self, share: float = 0.1, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+        self,
+        share: float = 0.1,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        burst: float = 10.0,
     ) -> None:
         if not 0 <= share <= 1:
             raise ValueError(f"a hedge share must be in [0, 1], got {share}")
         if not window > 0:
             raise ValueError(f"a hedge window must be positive, got {window}")
-        self.share, self.window, self.clock = share, window, clock
+        if not 0 <= burst < math.inf:
+            raise ValueError(f"a hedge burst must be a finite number >= 0, got {burst}")
+        self.share, self.window, self.clock, self.burst = share, window, clock, burst
         self._lock = threading.Lock()
         self._buckets: deque[list[float]] = deque()  # [start, requests, hedges]
+        self._tokens = float(burst)
 
     def _bucket(self, now: float) -> list[float]:
         width = self.window / self.BUCKETS
@@ -183,27 +200,36 @@ class HedgeBudget:
         return self._buckets[-1]
 
     def request(self, fleet: FleetTally | None = None) -> None:
-        """A request that could hedge has started."""
+        """A request that could hedge has started: it earns ``share`` of a token."""
         with self._lock:
             self._bucket(self.clock())[1] += 1
+            self._tokens = min(self.burst, self._tokens + self.share)
         if fleet is not None:
             fleet.add(self.window, 1, 0)
 
     def try_hedge(self, fleet: FleetTally | None = None) -> bool:
-        """Take a hedge from the budget; False when the window's share is spent."""
+        """Take a hedge from the budget; False when the bucket or the window's share is spent."""
         if self.share == 0:
             return False
         others = (0, 0) if fleet is None else fleet.others(self.window) or (0, 0)
         with self._lock:
+            if self._tokens < 1 - 1e-9:  # tenths of a token add up to 0.999...
+                return False
             bucket = self._bucket(self.clock())
             requests = sum(b[1] for b in self._buckets) + others[0]
             hedges = sum(b[2] for b in self._buckets) + others[1]
-            if hedges >= max(1.0, self.share * requests):
+            if hedges >= max(self.burst, self.share * requests):
                 return False
             bucket[2] += 1
+            self._tokens = max(self._tokens - 1, 0.0)
         if fleet is not None:
             fleet.add(self.window, 0, 1)
         return True
+
+    def tokens(self) -> float:
+        """Hedges the bucket holds now (the window may allow fewer)."""
+        with self._lock:
+            return self._tokens
 
     def counts(self) -> tuple[int, int]:
         """(requests, hedges) in the current window."""

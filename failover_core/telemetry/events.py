@@ -86,6 +86,7 @@ _MESSAGES = {
     "auth_dead": "failover: auth/model-dead error, benching model",
     "exhausted": "failover: transient error, retries exhausted",
     "timeout": "failover: attempt passed its deadline, abandoned, trying next model",
+    "transient_next": "failover: transient error, trying the next model at once (a strike)",
     "benched_elsewhere": "failover: model benched by another request, trying next model",
     "stream_interrupted": "failover: stream failed after output, not failing over",
     "stream_resumed": "failover: stream failed after plain text, continued on the next model",

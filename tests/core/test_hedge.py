@@ -103,18 +103,62 @@ def test_the_adaptive_delay_never_goes_below_its_floor() -> None:
     assert tracker.delay("a", True, fc.AdaptiveHedge(95, floor=0.2)) == 0.2
 
 
-def test_the_budget_allows_a_share_of_requests_over_a_sliding_window(clock: FakeClock) -> None:
-    budget = fc.HedgeBudget(share=0.1, window=60.0, clock=clock)
-    assert budget.try_hedge()  # one per window even when quiet
+def test_a_quiet_process_hedges_a_burst_of_slow_requests(clock: FakeClock) -> None:
+    """Five slow requests in a row in a fresh process: five hedges (the bucket starts full)."""
+    budget = fc.HedgeBudget(share=0.1, window=60.0, clock=clock, burst=10)
+    hedged = 0
+    for _ in range(5):
+        budget.request()
+        hedged += budget.try_hedge()
+        clock.advance(1)
+    assert hedged == 5
+    assert budget.tokens() == pytest.approx(5.4)  # the first request found it full
+
+
+def test_the_bucket_refills_with_a_share_of_requests(clock: FakeClock) -> None:
+    budget = fc.HedgeBudget(share=0.1, window=60.0, clock=clock, burst=2)
+    assert budget.try_hedge() and budget.try_hedge()
+    assert not budget.try_hedge(), "the burst is spent"
+    clock.advance(3600)  # time alone earns nothing: only requests refill it
     assert not budget.try_hedge()
+    for _ in range(9):
+        budget.request()
+    assert not budget.try_hedge(), "nine tenths of a token"
+    budget.request()
+    assert budget.try_hedge(), "ten requests earn one hedge"
+    assert not budget.try_hedge()
+
+
+def test_a_busy_process_stays_within_the_share(clock: FakeClock) -> None:
+    """At high traffic the long-run cap is the share: 10% of requests, burst included."""
+    budget = fc.HedgeBudget(share=0.1, window=60.0, clock=clock, burst=10)
+    hedged = 0
+    for _ in range(60 * 100):  # 100 requests a second for a minute, every one slow
+        budget.request()
+        hedged += budget.try_hedge()
+        clock.advance(0.01)
+    assert hedged <= 600 and hedged >= 590
+    assert budget.counts()[1] <= 0.1 * budget.counts()[0]
+
+
+def test_the_window_holds_a_burst_per_window(clock: FakeClock) -> None:
+    budget = fc.HedgeBudget(share=0.1, window=60.0, clock=clock, burst=3)
     for _ in range(30):
         budget.request()
-    assert budget.try_hedge() and budget.try_hedge()  # 3 of 30
-    assert not budget.try_hedge()
+    assert [budget.try_hedge() for _ in range(4)] == [True, True, True, False]
     assert budget.counts() == (30, 3)
     clock.advance(61)  # the window slid past all of it
     assert budget.counts() == (0, 0)
+    assert not budget.try_hedge(), "the bucket is empty: only requests refill it"
+    for _ in range(10):
+        budget.request()
     assert budget.try_hedge()
+
+
+@pytest.mark.parametrize("burst", [-1, float("inf"), float("nan")])
+def test_a_bad_burst_is_refused(burst: float) -> None:
+    with pytest.raises(ValueError, match="burst"):
+        fc.HedgeBudget(burst=burst)
 
 
 def test_a_zero_share_budget_never_hedges(clock: FakeClock) -> None:
@@ -242,7 +286,7 @@ def test_no_hedge_from_the_last_model(registry: fc.HealthRegistry, hedging: Hedg
 
 
 def test_a_spent_budget_means_no_hedge(registry: fc.HealthRegistry, hedging: Hedging) -> None:
-    _hedge.set_hedge_budget(fc.HedgeBudget(share=0.1, clock=hedging.clock))
+    _hedge.set_hedge_budget(fc.HedgeBudget(share=0.1, clock=hedging.clock, burst=1))
     served_hedges = 0
     for _ in range(20):
         flow = _flow(registry, hedge_after=0.5)

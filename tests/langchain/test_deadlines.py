@@ -17,6 +17,7 @@ import failover_core as fc
 from failover_core.drivers import deadlines as _deadlines
 from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel
+from langchain_failover._children import Child
 from tests.langchain.conftest import CLAUDE, OPENAI, OPENAI_2, ask
 
 Make = Callable[..., Any]
@@ -181,12 +182,16 @@ def _sockets() -> int:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts sockets in /proc")
+@pytest.mark.parametrize("in_place", [True, False], ids=["bounded-transport", "worker"])
 def test_200_timed_out_sync_attempts_leave_no_threads_or_sockets_behind(
+    in_place: bool,
     provider_sim: ProviderSimulator,
     openai_model: Make,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_deadlines, "LINGER", 0.2)
+    if not in_place:  # as for a child whose transport cannot be bounded
+        monkeypatch.setattr(Child, "bounded", property(lambda self: False))
     registry = fc.HealthRegistry()  # all benched is best effort: every request still tries
     model = FailoverChatModel(models=[openai_model()], timeout=0.05, registry=registry)
     model.invoke("warm up")  # the client's pool, the simulator's connection
@@ -207,7 +212,10 @@ def test_200_timed_out_sync_attempts_leave_no_threads_or_sockets_behind(
     for t in callers:
         t.join()
     assert len(failures) == 200 and all(isinstance(e, fc.AttemptTimeoutError) for e in failures)
-    assert threading.active_count() > threads  # abandoned calls still wait on the provider
+    if in_place:  # the transport cut each wait at the deadline: nothing was left running
+        assert threading.active_count() == threads
+    else:
+        assert threading.active_count() > threads  # abandoned calls still wait on the provider
     # the provider gives up after 0.5 s: every abandoned worker ends, its socket closes
     assert _wait_for(lambda: threading.active_count() <= threads, seconds=5)
     assert _wait_for(lambda: _sockets() <= sockets, seconds=5)

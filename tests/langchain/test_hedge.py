@@ -16,7 +16,7 @@ from langchain_core.tracers.schemas import Run
 import failover_core as fc
 from failover_core.simulator import ProviderSimulator
 from langchain_failover import FailoverChatModel
-from tests.langchain.conftest import CLAUDE, OPENAI, ask
+from tests.langchain.conftest import CLAUDE, OPENAI, OPENAI_2, ask
 
 Make = Callable[..., Any]
 HEDGE = 0.2  # seconds without output before the hedge starts
@@ -258,3 +258,29 @@ def test_hedge_after_is_an_option_of_the_model_and_of_from_specs() -> None:
     assert built.failover_chain.policy.hedge_after == fc.AdaptiveHedge(99.0)
     with pytest.raises(ValueError, match="hedge_after"):
         FailoverChatModel.from_specs(["openai:gpt-4o-mini"], hedge_after=-1, api_key="sk-x")
+
+
+async def test_a_hedge_never_queues_behind_its_racer_for_a_shared_full_pool(
+    provider_sim: ProviderSimulator, openai_model: Make
+) -> None:
+    """Both children on one HTTP client whose every connection the slow attempts hold:
+    the hedges still reach the provider and win (issue 24, item 10)."""
+    import httpx
+
+    from failover_core.flow import hedging as _hedge
+
+    _hedge.set_hedging(_hedge.Hedging(_hedge.LatencyTracker(), fc.HedgeBudget(share=1.0, burst=10)))
+    provider_sim.hang(OPENAI, 30.0, times=None)  # the hedges must not wait this out
+    shared = httpx.AsyncClient(limits=httpx.Limits(max_connections=2))
+    model = FailoverChatModel(
+        models=[
+            openai_model(http_async_client=shared),
+            openai_model(OPENAI_2, http_async_client=shared),
+        ],
+        hedge_after=0.05,
+    )
+    asked = asyncio.gather(*(model.ainvoke("hello") for _ in range(3)))
+    answers = await asyncio.wait_for(asked, 15)
+    assert [a.response_metadata["failover"]["model"] for a in answers] == [f"openai/{OPENAI_2}"] * 3
+    assert provider_sim.calls(OPENAI_2) == 3
+    await shared.aclose()
