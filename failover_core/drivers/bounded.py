@@ -36,18 +36,24 @@ T = TypeVar("T")
 class Bound:
     """The deadline of the attempt running in this context, and whether it cut a wait."""
 
-    __slots__ = ("at", "tripped")
+    __slots__ = ("at", "expired", "tripped")
 
-    def __init__(self, at: float) -> None:
+    def __init__(self, at: float, expired: Callable[[], AttemptTimeoutError]) -> None:
         self.at = at
+        self.expired = expired
         self.tripped = False
+
+    def why(self) -> str:
+        """What a wait cut by the deadline says (the transport's error carries it, so the
+        child's own run ends with the reason, not a bare "timed out")."""
+        return str(self.expired())
 
     def clamp(self, timeout: float | None, error: Callable[[str], BaseException]) -> float:
         """``timeout`` limited to the time left; ``error`` raised once none is left."""
         left = self.at - time.monotonic()
         if left <= 0:
             self.tripped = True
-            raise error("the attempt's deadline has passed")
+            raise error(self.why())
         return left if timeout is None or left < timeout else timeout
 
 
@@ -64,7 +70,7 @@ def call_bounded(seconds: float, model: str, fn: Callable[[], T]) -> T:
 
 def step_bounded(at: float, fn: Callable[[], T], expired: Callable[[], AttemptTimeoutError]) -> T:
     """``fn()`` here with the waits of its transport bounded by the monotonic instant ``at``."""
-    bound = Bound(at)
+    bound = Bound(at, expired)
     token = _current.set(bound)
     try:
         return fn()
@@ -97,9 +103,11 @@ class _Stream:
         limit = bound.clamp(timeout, self._errors.ReadTimeout)
         try:
             data = self._stream.read(max_bytes, limit)
-        except self._errors.ReadTimeout:
-            bound.tripped = bound.tripped or limit != timeout
-            raise
+        except self._errors.ReadTimeout as exc:
+            if limit == timeout:
+                raise  # the transport's own timeout, not the attempt's deadline
+            bound.tripped = True
+            raise self._errors.ReadTimeout(bound.why()) from exc
         return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -110,9 +118,11 @@ class _Stream:
         limit = bound.clamp(timeout, self._errors.WriteTimeout)
         try:
             self._stream.write(buffer, limit)
-        except self._errors.WriteTimeout:
-            bound.tripped = bound.tripped or limit != timeout
-            raise
+        except self._errors.WriteTimeout as exc:
+            if limit == timeout:
+                raise  # the transport's own timeout, not the attempt's deadline
+            bound.tripped = True
+            raise self._errors.WriteTimeout(bound.why()) from exc
 
     def close(self) -> None:
         self._stream.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -239,8 +240,8 @@ async def test_an_abandoned_sync_attempt_ends_its_run_at_once_and_is_silent_afte
         assert (loser.error or "").startswith(
             f"CancelledError('lost a hedged race to anthropic/{CLAUDE}')"
         )
-    else:
-        assert (loser.error or "").startswith("AttemptTimeoutError(")
+    else:  # abandoned on its worker, or cut in place by its transport (drivers/bounded.py)
+        assert re.search(r"passed its (first_token_)?timeout of 0\.5s", loser.error or "")
     heard = list(late.seen)
     await asyncio.sleep(1.2)  # the abandoned call finishes on its worker: nobody hears
     assert late.seen == heard
