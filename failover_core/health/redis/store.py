@@ -544,12 +544,17 @@ class RedisHealthStore:
         return None if offset is None or not self._trusted else time.time() + offset
 
     def update_later(
-        self, key: str, fn: Update, on_error: Callable[[Exception], None]
+        self,
+        key: str,
+        fn: Update,
+        on_error: Callable[[Exception], None],
+        on_written: Callable[[], None] = _nothing,
     ) -> HealthRecord | None:
         """``fn`` applied to the copy now, and to Redis by the writer thread (where ``fn``
         runs again on the record Redis holds). Returns the record as this process sees it;
-        ``on_error`` is told if the write fails. Raises :class:`NotCached` while the copy
-        is not trusted."""
+        ``on_error`` is told if the write fails, ``on_written`` once it is done (or when
+        there was nothing to write). Raises :class:`NotCached` while the copy is not
+        trusted."""
         with self._lock:
             if not self._trusted:
                 raise NotCached(key)
@@ -557,6 +562,7 @@ class RedisHealthStore:
             exact = key not in self._stale and key not in self._pending
         new = fn(cached)
         if new is cached and exact:
+            on_written()
             return cached  # nothing to write, as Redis holds it
         with self._lock:  # this process sees its own write at once
             self._set(key, new)
@@ -574,6 +580,7 @@ class RedisHealthStore:
                     left = self._pending.pop(key, 1) - 1
                     if left:
                         self._pending[key] = left
+            on_written()
             self._refresh(key)
 
         self._writes.put(write)
