@@ -10,8 +10,8 @@ import anthropic
 import pytest
 
 import failover_core as fc
-from failover_core.telemetry import listeners as _telemetry
 from failover_core.simulator import ProviderSimulator
+from failover_core.telemetry import listeners as _telemetry
 from tests.conftest import FakeClock
 from tests.core.fakes import FakeStreamEntry, HTTPError
 

@@ -88,3 +88,161 @@ def test_an_async_bench_made_while_redis_stalls_is_kept_and_written_when_it_is_b
     assert dead.calls == 1
     other = fc.HealthRegistry(RedisHealthStore.from_url(own_server.url, cache=False))
     assert other.is_benched("m/dead"), "every worker sees it"
+
+
+# -- 2. one bad record is that record's problem ---------------------------------------------
+
+
+def cli(url: str, *args: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "failover_core.cli", *args, "--redis-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_redis_list_under_a_models_key_is_read_as_absent_and_replaced(
+    redis_url: str, cache: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    bad = f"m/list-{cache}"  # bad records are logged once per process: one key each
+    client.rpush(PREFIX + bad, "x", "y")
+    primary = cached(redis_url, cache=cache)
+    store = fc.FailOpenStore(primary)
+    registry = fc.HealthRegistry(store)
+    with caplog.at_level("WARNING", logger="llm_failover"):
+        assert not registry.is_benched(bad)
+        registry.bench_now("m/other", COOL)
+        assert not store.degraded, "one bad record is not an outage"
+        assert client.get(PREFIX + "m/other") is not None, "other benches reach Redis"
+        registry.bench_now(bad, COOL)
+        assert not registry.is_benched(bad) or client.type(PREFIX + bad) == b"string"
+        assert not store.degraded
+    assert client.type(PREFIX + bad) == b"string", "replaced on the next write"
+    assert registry.is_benched(bad)
+    logged = [r.getMessage() for r in caplog.records if bad in r.getMessage()]
+    assert len([m for m in logged if "malformed" in m]) == 1, logged
+
+
+def test_the_cli_benches_and_unbenches_a_model_whose_record_is_a_redis_list(
+    redis_url: str,
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.rpush(PREFIX + "m/list", "x")
+    out = cli(redis_url, "unbench", "m/list")
+    assert out.returncode == 0, out.stderr
+    out = cli(redis_url, "bench", "m/list", "--for", "5m")
+    assert out.returncode == 0, out.stderr
+    assert client.type(PREFIX + "m/list") == b"string"
+    assert cli(redis_url, "unbench", "m/list").returncode == 0
+    assert client.get(PREFIX + "m/list") is None
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_key_redis_cannot_encode_does_not_take_the_store_down(
+    redis_url: str, cache: bool
+) -> None:
+    odd = "m/\udcff\ud800"  # lone surrogates: not UTF-8
+    primary = cached(redis_url, cache=cache)
+    store = fc.FailOpenStore(primary)
+    registry = fc.HealthRegistry(store)
+    if cache:
+        assert eventually(lambda: primary.cache_trusted)
+    assert not registry.is_benched(odd)
+    registry.bench_now(odd, COOL)
+    registry.bench_now("m/other", COOL)
+    assert not store.degraded
+    assert registry.is_benched(odd)
+    fresh = fc.HealthRegistry(RedisHealthStore.from_url(redis_url, cache=False))
+    assert fresh.is_benched(odd) and fresh.is_benched("m/other")
+    assert sorted(b.model for b in fresh.list()) == sorted([odd, "m/other"])
+
+    async def on_loop() -> bool:
+        registry.bench_now("m/third", COOL)
+        return registry.is_benched(odd)
+
+    assert asyncio.run(on_loop())
+    assert eventually(lambda: fresh.is_benched("m/third"))
+
+
+# -- the CLI: bad input, keys without a provider, escaped output (issues 24.7, 24.9, 27.3) ---
+
+
+def cli_bare(*args: str) -> Any:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "LLM_FAILOVER_REDIS_URL"}
+    return subprocess.run(
+        [sys.executable, "-m", "failover_core.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--redis-url", "garbage", "list"),
+        ("list", "--redis-url", "notaurl"),
+        ("--redis-url", "http://127.0.0.1:1/0", "unbench", "m/a"),
+    ],
+)
+def test_a_bad_redis_url_is_one_line_not_a_traceback(args: tuple[str, ...]) -> None:
+    out = cli_bare(*args)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "not a Redis URL" in out.stderr and "redis://" in out.stderr
+
+
+def test_the_redis_url_is_taken_after_each_subcommand(redis_url: str) -> None:
+    assert cli(redis_url, "bench", "m/a", "--for", "5m").returncode == 0
+    listed = cli(redis_url, "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["model"] for r in __import__("json").loads(listed.stdout)] == ["m/a"]
+    assert cli(redis_url, "unbench", "m/a").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "command", [("bench", "", "--for", "5m"), ("unbench", ""), ("unbench", "  ")]
+)
+def test_an_empty_model_key_is_refused_by_bench_and_unbench_alike(
+    redis_url: str, command: tuple[str, ...]
+) -> None:
+    out = cli(redis_url, *command)
+    assert out.returncode == 2 and "must not be empty" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_key_without_a_provider_is_refused_unless_forced(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    out = cli(redis_url, "bench", "gpt-4o", "--for", "30m")
+    assert out.returncode == 2
+    assert "openai/gpt-4o" in out.stderr and "--force" in out.stderr
+    assert client.keys(PREFIX + "*") == [], "nothing benched"
+    forced = cli(redis_url, "bench", "gpt-4o", "--for", "30m", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert client.get(PREFIX + "gpt-4o") is not None
+    assert cli(redis_url, "unbench", "gpt-4o").returncode == 0
+    hint = cli(redis_url, "unbench", "gpt-4o").stdout
+    assert "was not benched" in hint and "provider/model" in hint
+
+
+def test_the_cli_prints_hostile_keys_escaped(redis_url: str) -> None:
+    registry = fc.HealthRegistry(RedisHealthStore.from_url(redis_url, cache=False))
+    registry.bench_now("m/\x1b[2J\x1b]0;owned\x07x\nFAKE  ROW", COOL)
+    out = cli(redis_url, "list")
+    assert out.returncode == 0
+    assert "\x1b" not in out.stdout and "\x07" not in out.stdout
+    assert len(out.stdout.strip().splitlines()) == 2, "a header and one row"
+    assert "\\x1b[2J" in out.stdout
+    unbench = cli(redis_url, "unbench", "m/\x1b[2Jx")
+    assert "\x1b" not in unbench.stdout

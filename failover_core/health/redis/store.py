@@ -73,7 +73,7 @@ from redis.retry import Retry
 
 from ...telemetry.events import logger
 from ..failopen import NotCached
-from ..records import HealthRecord, Update
+from ..records import HealthRecord, Update, report_bad_record
 from .codec import decode, encode, millis
 from .tally import HedgeTally
 
@@ -83,6 +83,13 @@ _CONFLICTS = 1000  # optimistic retries on a key before giving up (a livelock gu
 _CHANNEL = "__redis__:invalidate"
 _CLIENT_NAME = "llm-failover-invalidation"
 _CLOCK_SYNC = 60.0  # seconds between two readings of the server's clock
+
+
+_WRONG_TYPE = "not a string value (WRONGTYPE)"
+
+
+def _wrong_type(exc: redis.ResponseError) -> bool:
+    return str(exc).startswith("WRONGTYPE")
 
 
 class _NoTracking(Exception):
@@ -167,8 +174,30 @@ class RedisHealthStore:
         )
         return cls(client, **options)
 
-    def _key(self, key: str) -> str:
-        return self.prefix + key
+    def _key(self, key: str) -> bytes:
+        # Encoded here, not by redis-py: a key with lone surrogates (a file name read
+        # with surrogateescape, say) is stored as it is instead of failing every call.
+        return (self.prefix + key).encode("utf-8", "surrogatepass")
+
+    def _key_of(self, name: bytes) -> str:
+        """The model key of a Redis key name under the prefix (the inverse of ``_key``)."""
+        try:
+            text = name.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:  # written by someone else: shown, never matched
+            text = name.decode("utf-8", "replace")
+        return text[len(self.prefix) :]
+
+    def _get_raw(self, key: str) -> bytes | str | None:
+        """The raw value of ``key``; a value that is not a string (a list, a hash: someone
+        else's key, or a mistake) is read as absent, logged once, replaced by a write."""
+        try:
+            raw: bytes | str | None = self.client.get(self._key(key))
+        except redis.ResponseError as exc:
+            if not _wrong_type(exc):
+                raise
+            report_bad_record(key, _WRONG_TYPE)
+            return None
+        return raw
 
     # -- the cache ----------------------------------------------------------------------
 
@@ -283,7 +312,7 @@ class RedisHealthStore:
             with self._lock:
                 stale = self._stale - self._pending.keys()
             if again := sorted(stale & lingering):
-                self._invalidated([self._key(key).encode() for key in again])
+                self._invalidated([self._key(key) for key in again])
             lingering = stale
             now = time.monotonic()
             if pinged is not None and now - pinged > max(self.heartbeat, 0.5):
@@ -334,11 +363,7 @@ class RedisHealthStore:
         if names is None:  # FLUSHDB / FLUSHALL
             self._load()
             return
-        keys = [
-            name.decode(errors="replace")[len(self.prefix) :]
-            for name in names
-            if name.startswith(self.prefix.encode())
-        ]
+        keys = [self._key_of(name) for name in names if name.startswith(self.prefix.encode())]
         if not keys:
             return
         with self._lock:
@@ -360,7 +385,7 @@ class RedisHealthStore:
         for _ in range(10):
             seen = self._seen_now(key)
             try:
-                raw = self.client.get(self._key(key))
+                raw = self._get_raw(key)
             except Exception:
                 return  # stays stale: read from Redis until its next invalidation
             with self._lock:
@@ -448,7 +473,7 @@ class RedisHealthStore:
         fresh, record = self._fresh(key)
         if fresh:
             return record
-        return decode(key, self.client.get(self._key(key)))
+        return decode(key, self._get_raw(key))
 
     def update(self, key: str, fn: Update) -> HealthRecord | None:
         """``fn`` on the record, written back atomically; with a fresh copy that ``fn``
@@ -494,12 +519,19 @@ class RedisHealthStore:
                     conn.pack_commands([("WATCH", name), ("GET", name), ("TIME",)])
                 )
                 conn.read_response()
-                raw = conn.read_response()
+                wrong_type = False
+                try:
+                    raw = conn.read_response()
+                except redis.ResponseError as exc:
+                    if not _wrong_type(exc):
+                        raise
+                    report_bad_record(key, _WRONG_TYPE)
+                    raw, wrong_type = None, True  # replaced below, whatever fn answers
                 seconds, micros = conn.read_response()
                 server_now = int(seconds) + int(micros) / 1e6
                 current = decode(key, raw)
                 new = fn(current)
-                if new is current and (raw is None or current is not None):
+                if new is current and not wrong_type and (raw is None or current is not None):
                     conn.send_command("UNWATCH")  # nothing to write
                     conn.read_response()
                     return new, False
@@ -520,7 +552,7 @@ class RedisHealthStore:
                 raise
             finally:
                 pool.release(conn)
-        raise redis.WatchError(f"{name} kept changing under {_CONFLICTS} attempts")
+        raise redis.WatchError(f"{name!r} kept changing under {_CONFLICTS} attempts")
 
     # -- without waiting (event loops) --------------------------------------------------
 
@@ -703,7 +735,7 @@ class RedisHealthStore:
         for start in range(0, len(names), 500):
             batch = names[start : start + 500]
             for name, raw in zip(batch, self.client.mget(batch), strict=True):
-                key = name.decode(errors="replace")[len(self.prefix) :]
+                key = self._key_of(name)
                 record = decode(key, raw)
                 if record is not None:
                     out.append((key, record))
