@@ -4,6 +4,7 @@ one bad record is that record's problem, a Redis user without CLIENT, bounded bo
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
@@ -246,3 +247,47 @@ def test_the_cli_prints_hostile_keys_escaped(redis_url: str) -> None:
     assert "\\x1b[2J" in out.stdout
     unbench = cli(redis_url, "unbench", "m/\x1b[2Jx")
     assert "\x1b" not in unbench.stdout
+
+
+# -- 4. a Redis user that may not run CLIENT -------------------------------------------------
+
+
+@pytest.mark.parametrize("denied", ["-client", "-subscribe"])
+def test_a_redis_user_without_client_permission_reads_redis_and_says_so_once(
+    redis_url: str, denied: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = redis.Redis.from_url(redis_url)
+    admin.execute_command(
+        "ACL", "SETUSER", "worker", "reset", "on", ">pw", "~*", "&*", "+@all", denied
+    )
+    try:
+        url = redis_url.replace("redis://", "redis://worker:pw@")
+        with caplog.at_level(logging.INFO, logger="llm_failover"):
+            primary = cached(url)
+            store = fc.FailOpenStore(primary)
+            registry = fc.HealthRegistry(store)
+            registry.is_benched("warm/up")
+            time.sleep(0.3)  # the invalidation thread finds out (a real server answers)
+            before = int(admin.info("stats")["total_connections_received"])
+            dead = FakeEntry("m/dead", [HTTPError(401)])
+            chain = fc.FailoverChain(
+                [dead, FakeEntry("m/good")], fc.FailoverPolicy.build(), registry
+            )
+
+            async def call(entry: FakeEntry) -> str:
+                return await entry.acall()
+
+            for _ in range(3):
+                assert asyncio.run(chain.ainvoke(call))[1].model == "m/good"
+            time.sleep(1.0)
+            opened = int(admin.info("stats")["total_connections_received"]) - before
+        assert admin.get(PREFIX + "m/dead") is not None, "the async bench reached Redis"
+        assert dead.calls == 1
+        assert opened <= 2, f"{opened} connections opened in a second: a reconnect storm"
+        assert not store.degraded
+        said = [r.getMessage() for r in caplog.records if "CLIENT" in r.getMessage()]
+        assert len(said) == 1, said
+        assert "permission" in said[0] and "read from Redis" in said[0]
+        assert primary.tracking_supported is False
+    finally:
+        admin.execute_command("ACL", "DELUSER", "worker")

@@ -69,9 +69,11 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import NoPermissionError
 from redis.retry import Retry
 
 from ...telemetry.events import logger
+from ...telemetry.printable import printable
 from ..failopen import NotCached
 from ..records import HealthRecord, Update, report_bad_record
 from .codec import decode, encode, millis
@@ -94,6 +96,10 @@ def _wrong_type(exc: redis.ResponseError) -> bool:
 
 class _NoTracking(Exception):
     """The server refused ``CLIENT TRACKING`` (older than Redis 6)."""
+
+
+class _NotPermitted(_NoTracking):
+    """The Redis user may not run ``CLIENT`` or ``SUBSCRIBE`` (an ACL without them)."""
 
 
 def _nothing() -> None:
@@ -241,13 +247,25 @@ class RedisHealthStore:
         while not self._closed.is_set() and self._pid == pid:
             try:
                 self._track()
+            except _NotPermitted as exc:
+                if self.tracking_supported is not False:
+                    self.tracking_supported = False
+                    logger.warning(
+                        "failover: the Redis user has no permission for CLIENT TRACKING and "
+                        "SUBSCRIBE (%s): health is not cached; it is read from Redis on every "
+                        "request, event loops included (grant +client|id +client|setname "
+                        "+client|tracking +subscribe &__redis__:invalidate to cache it)",
+                        printable(str(exc)[:80]),
+                    )
+                self._untrust()
+                return
             except _NoTracking as exc:
                 if self.tracking_supported is not False:
                     self.tracking_supported = False
                     logger.warning(
                         "failover: this Redis has no client tracking (%s; Redis 6 or later "
                         "has it): health is read from Redis on every request",
-                        str(exc)[:80],
+                        printable(str(exc)[:80]),
                     )
                 self._untrust()
                 return
@@ -275,21 +293,25 @@ class RedisHealthStore:
         conn: Any = pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
         self._watch_conn = conn
         conn.connect()
-        conn.send_command("CLIENT", "SETNAME", _CLIENT_NAME)
-        conn.read_response()
         try:
+            conn.send_command("CLIENT", "SETNAME", _CLIENT_NAME)
+            conn.read_response()
             conn.send_command("CLIENT", "ID")
             client_id = conn.read_response()
             conn.send_command(
                 "CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", "PREFIX", self.prefix
             )
             conn.read_response()
+            conn.send_command("SUBSCRIBE", _CHANNEL)
+            conn.read_response()
+        except NoPermissionError as exc:  # an ACL: told once, never retried
+            raise _NotPermitted(str(exc)) from exc
         except redis.ResponseError as exc:
+            if str(exc).startswith("NOPERM"):
+                raise _NotPermitted(str(exc)) from exc
             raise _NoTracking(str(exc)) from exc
         self.tracking_supported = True
         self.invalidation_client_id = int(client_id)
-        conn.send_command("SUBSCRIBE", _CHANNEL)
-        conn.read_response()
         self._load()  # after subscribing: a write from now on is announced to us
         with self._lock:
             self._trusted = True
