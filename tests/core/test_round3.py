@@ -4,6 +4,8 @@ bad option values, every failure of a race acted on."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -37,3 +39,31 @@ def test_printable_leaves_ordinary_keys_alone_and_keeps_distinct_keys_distinct()
     assert printable("openai/gpt-4o") == "openai/gpt-4o"
     assert printable("azure/é-ü 1") == "azure/é-ü 1"
     assert printable("a\nb") != printable("a\\nb")
+
+
+# -- 6. bounded bookkeeping: the benched gauge ----------------------------------------------
+
+
+def test_the_benched_gauge_is_capped_reports_own_models_first_and_says_so(
+    reader: Any, registry: fc.HealthRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.core.test_otel import _points
+
+    for n in range(10_000):  # other processes' records in a shared store
+        registry.bench(f"foreign/m{n:05d}", timedelta(minutes=5))
+    chain = fc.FailoverChain(
+        [FakeEntry("zz/own", [HTTPError(401)]), FakeEntry("zz/b")],
+        fc.FailoverPolicy.build(),
+        registry,
+    )
+    chain.invoke(lambda e: e.call())
+    with caplog.at_level(logging.WARNING, logger="llm_failover"):
+        for _ in range(3):
+            points = _points(reader, "llm_failover.benched")
+    assert len(points) <= 101, len(points)
+    models = {a["llm_failover.model"]: v for a, v in points}
+    assert models["zz/own"] == 1, "this process's own model is reported"
+    assert models["_other"] == 10_001 - 100
+    assert sum(1 for v in models.values() if v) == 101
+    said = [r.getMessage() for r in caplog.records if "max_benched_series" in r.getMessage()]
+    assert len(said) == 1

@@ -291,3 +291,29 @@ def test_a_redis_user_without_client_permission_reads_redis_and_says_so_once(
         assert primary.tracking_supported is False
     finally:
         admin.execute_command("ACL", "DELUSER", "worker")
+
+
+# -- 6. bounded bookkeeping: the store's per-key tables --------------------------------------
+
+
+def test_the_stores_per_key_tables_stay_bounded_as_short_lived_keys_expire(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from failover_core.health.redis import store as _store
+
+    monkeypatch.setattr(_store, "_SEEN_LIMIT", 1_000, raising=False)  # a smaller table
+    primary = cached(redis_url)
+    registry = fc.HealthRegistry(fc.FailOpenStore(primary))
+    registry.is_benched("warm/up")
+    assert eventually(lambda: primary.cache_trusted)
+    client = redis.Redis.from_url(redis_url)
+    pipe = client.pipeline(transaction=False)
+    for n in range(20_000):  # other workers' strikes, each gone 50 ms later
+        pipe.set(f"{PREFIX}m/{n}", '{"strikes": 1}', px=50)
+    pipe.execute()
+    assert eventually(lambda: client.dbsize() == 0, 30), "expired"
+    registry.bench_now("m/after", COOL)
+    assert eventually(lambda: fc.HealthRegistry(primary).is_benched("m/after"))
+    time.sleep(0.3)  # the last invalidations are read
+    assert len(primary._seen) <= 2_000, "the limit, plus one batch of invalidations at most"
+    assert len(primary._records) <= 1 and primary.cache_trusted

@@ -85,6 +85,7 @@ _CONFLICTS = 1000  # optimistic retries on a key before giving up (a livelock gu
 _CHANNEL = "__redis__:invalidate"
 _CLIENT_NAME = "llm-failover-invalidation"
 _CLOCK_SYNC = 60.0  # seconds between two readings of the server's clock
+_SEEN_LIMIT = 10_000  # keys whose invalidations are counted before the count starts over
 
 
 _WRONG_TYPE = "not a string value (WRONGTYPE)"
@@ -389,6 +390,11 @@ class RedisHealthStore:
         if not keys:
             return
         with self._lock:
+            if len(self._seen) + len(keys) > _SEEN_LIMIT:
+                # Bounded: keys come and go (every short-lived record leaves a count).
+                # Starting over is a new epoch, so every token taken before it is stale.
+                self._seen.clear()
+                self._epoch += 1
             for key in keys:
                 self._stale.add(key)
                 self._seen[key] = self._seen.get(key, 0) + 1
