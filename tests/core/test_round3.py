@@ -67,3 +67,26 @@ def test_the_benched_gauge_is_capped_reports_own_models_first_and_says_so(
     assert sum(1 for v in models.values() if v) == 101
     said = [r.getMessage() for r in caplog.records if "max_benched_series" in r.getMessage()]
     assert len(said) == 1
+
+
+# -- 8. secrets: repr is as clean as str ----------------------------------------------------
+
+PROMPT = "customer 4242 asks about invoice " + "Q" * 3
+KEY = "sk-" + "live" + "0123456789abcdef"
+
+
+def test_the_repr_of_all_models_failed_is_as_clean_as_its_str() -> None:
+    echo = HTTPError(400, message=f"bad request for {PROMPT!r}")
+    auth = HTTPError(401, message=f"Incorrect API key provided: {KEY}")
+    chain = fc.FailoverChain(
+        [FakeEntry("a/1", [auth]), FakeEntry("b/2", [echo])],
+        fc.FailoverPolicy.build(),
+        fc.HealthRegistry(),
+    )
+    with pytest.raises(fc.AllModelsFailedError) as caught:
+        chain.invoke(lambda e: e.call())
+    error = caught.value
+    for text in (str(error), repr(error), repr([error]), f"{error!r}"):
+        assert PROMPT not in text and KEY not in text, text
+    assert "a/1" in repr(error) and "2 causes" in repr(error)
+    assert error.exceptions == (auth, echo), "the causes are still there, for code"
