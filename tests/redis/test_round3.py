@@ -317,3 +317,43 @@ def test_the_stores_per_key_tables_stay_bounded_as_short_lived_keys_expire(
     time.sleep(0.3)  # the last invalidations are read
     assert len(primary._seen) <= 2_000, "the limit, plus one batch of invalidations at most"
     assert len(primary._records) <= 1 and primary.cache_trusted
+
+
+# -- 11. a Redis restart that lost its data: the benches in force are written back ----------
+
+
+def test_benches_in_force_are_reasserted_after_redis_restarts_without_persistence(
+    own_server: RedisServer,
+) -> None:
+    primary = cached(own_server.url, reconnect_after=0.05)
+    registry = fc.HealthRegistry(fc.FailOpenStore(primary))
+    registry.is_benched("warm/up")
+    assert eventually(lambda: primary.cache_trusted)
+    registry.bench_now("m/dead", COOL)
+    registry.bench("m/manual", "30m")
+    client = redis.Redis.from_url(own_server.url)
+    assert eventually(lambda: client.get(PREFIX + "m/dead") is not None)
+    until = client.pttl(PREFIX + "m/manual")
+    own_server.stop()  # no RDB, no AOF: everything is gone
+    own_server.start()
+    assert client.dbsize() == 0
+    assert eventually(lambda: client.get(PREFIX + "m/dead") is not None, 5), "re-asserted"
+    assert eventually(lambda: client.get(PREFIX + "m/manual") is not None, 5)
+    assert abs(client.pttl(PREFIX + "m/manual") - until) < 5_000, "the same end, not a new one"
+    other = fc.HealthRegistry(RedisHealthStore.from_url(own_server.url, cache=False))
+    assert other.is_benched("m/dead") and other.is_benched("m/manual")
+    assert [b.manual for b in other.list() if b.model == "m/manual"] == [True]
+
+
+def test_an_operators_flush_is_not_undone(redis_url: str) -> None:
+    primary = cached(redis_url)
+    registry = fc.HealthRegistry(fc.FailOpenStore(primary))
+    registry.is_benched("warm/up")
+    assert eventually(lambda: primary.cache_trusted)
+    registry.bench_now("m/dead", COOL)
+    client = redis.Redis.from_url(redis_url)
+    assert eventually(lambda: client.get(PREFIX + "m/dead") is not None)
+    client.flushdb()
+    assert eventually(lambda: not registry.is_benched("m/dead"))
+    time.sleep(0.3)
+    assert client.get(PREFIX + "m/dead") is None

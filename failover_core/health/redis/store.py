@@ -65,6 +65,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import redis
@@ -164,6 +165,7 @@ class RedisHealthStore:
         self._written: dict[str, tuple[int, bool, HealthRecord | None]] = {}
         self._writes: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._watch_conn: Any = None
+        self._run_id: bytes | None = None  # the server's run_id: a new one is a restart
         self._tally = HedgeTally(self.client, self.hedge_prefix, self._now_nowait)
 
     @classmethod
@@ -294,6 +296,7 @@ class RedisHealthStore:
         conn: Any = pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
         self._watch_conn = conn
         conn.connect()
+        restarted = self._restarted(conn)
         try:
             conn.send_command("CLIENT", "SETNAME", _CLIENT_NAME)
             conn.read_response()
@@ -313,7 +316,7 @@ class RedisHealthStore:
             raise _NoTracking(str(exc)) from exc
         self.tracking_supported = True
         self.invalidation_client_id = int(client_id)
-        self._load()  # after subscribing: a write from now on is announced to us
+        self._load(reassert=restarted)  # after subscribing: later writes are announced
         with self._lock:
             self._trusted = True
         if self._lost:
@@ -346,14 +349,72 @@ class RedisHealthStore:
                 if now - self._synced > _CLOCK_SYNC:
                     self._sync_clock()
 
-    def _load(self) -> None:
-        """Read every record under the prefix into the copy."""
+    def _restarted(self, conn: Any) -> bool:
+        """Whether the server restarted since the copy was last loaded (a new ``run_id``).
+        A user who may not run ``INFO`` is never told: nothing is re-asserted then."""
+        try:
+            conn.send_command("INFO", "server")
+            info = conn.read_response()
+        except redis.ResponseError:
+            return False
+        run_id = next(
+            (line[7:].strip() for line in bytes(info).splitlines() if line.startswith(b"run_id:")),
+            None,
+        )
+        before, self._run_id = self._run_id, run_id
+        return before is not None and run_id is not None and run_id != before
+
+    def _reassert(self, records: dict[str, HealthRecord]) -> None:
+        """After a restart that lost them (no persistence), write back the benches this
+        process knew and that are still in force; a later end in Redis wins. (A flush by
+        an operator is not a restart: nothing is re-asserted then.)"""
+        offset = self._offset
+        if offset is None:
+            return
+        now = time.time() + offset
+        with self._lock:
+            known = dict(self._records)
+        for key, record in known.items():
+            here = records.get(key)
+            if record.until is None or record.until < now:
+                continue
+            if here is not None and (here.until or 0.0) >= record.until:
+                continue
+            records[key] = record  # this process keeps honouring it meanwhile
+            with self._lock:  # a write of ours on its way: the copy answers for it
+                self._stale.add(key)
+                self._pending[key] = self._pending.get(key, 0) + 1
+            self._writes.put(partial(self._write_back, key, record))
+
+    def _write_back(self, key: str, record: HealthRecord) -> None:
+        def later(shared: HealthRecord | None) -> HealthRecord | None:
+            if shared is None or (record.until or 0.0) > (shared.until or 0.0):
+                return record
+            return shared
+
+        try:
+            self._transact(key, later)
+        except Exception as exc:  # Redis away again: the copy is reloaded when it is back
+            logger.debug("failover: bench of %s not re-asserted: %r", printable(key), exc)
+            return
+        finally:
+            with self._lock:
+                left = self._pending.pop(key, 1) - 1
+                if left:
+                    self._pending[key] = left
+        self._refresh(key)
+
+    def _load(self, *, reassert: bool = False) -> None:
+        """Read every record under the prefix into the copy (and, after a restart that
+        lost them, write back the benches in force this process knew)."""
         with self._lock:
             began = self._writes_done
         records: dict[str, HealthRecord] = {}
         for key, record in self.items():
             records[key] = record
         self._sync_clock()
+        if reassert:
+            self._reassert(records)
         with self._lock:
             for key in self._pending:  # the loop's own writes, not in Redis yet
                 self._set_in(records, key, self._records.get(key))
