@@ -169,6 +169,10 @@ def test_a_key_redis_cannot_encode_does_not_take_the_store_down(
 
     assert asyncio.run(on_loop())
     assert eventually(lambda: fresh.is_benched("m/third"))
+    raw = "m/" + b"caf\xe9".decode("utf-8", "surrogateescape")  # a Latin-1 name, as read
+    registry.bench_now(raw, COOL)
+    assert redis.Redis.from_url(redis_url).get(PREFIX.encode() + b"m/caf\xe9") is not None
+    assert fresh.is_benched(raw) and raw in [b.model for b in fresh.list()]
 
 
 # -- the CLI: bad input, keys without a provider, escaped output (issues 24.7, 24.9, 27.3) ---

@@ -184,17 +184,23 @@ class RedisHealthStore:
         return cls(client, **options)
 
     def _key(self, key: str) -> bytes:
-        # Encoded here, not by redis-py: a key with lone surrogates (a file name read
-        # with surrogateescape, say) is stored as it is instead of failing every call.
-        return (self.prefix + key).encode("utf-8", "surrogatepass")
+        # Encoded here, not by redis-py, which fails every call on a key that is not
+        # UTF-8: one read from bytes (surrogateescape, as os.fsdecode) is stored as those
+        # bytes, any other lone surrogate as it is (surrogatepass).
+        name = self.prefix + key
+        try:
+            return name.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return name.encode("utf-8", "surrogatepass")
 
     def _key_of(self, name: bytes) -> str:
         """The model key of a Redis key name under the prefix (the inverse of ``_key``)."""
-        try:
-            text = name.decode("utf-8", "surrogatepass")
-        except UnicodeDecodeError:  # written by someone else: shown, never matched
-            text = name.decode("utf-8", "replace")
-        return text[len(self.prefix) :]
+        for errors in ("strict", "surrogatepass"):
+            try:
+                return name.decode("utf-8", errors)[len(self.prefix) :]
+            except UnicodeDecodeError:
+                continue
+        return name.decode("utf-8", "surrogateescape")[len(self.prefix) :]
 
     def _get_raw(self, key: str) -> bytes | str | None:
         """The raw value of ``key``; a value that is not a string (a list, a hash: someone
