@@ -5,11 +5,13 @@ would have) run eight request loops each for LOAD seconds over one chain:
 
     d/0  dead (401 on every call): benched at once, fleet-wide
     p/1  healthy, benched by an operator (manual, 10 min) at 0.5 s, while requests are in flight
+    r/3  serves until its key is revoked, 0.2 s into the fault (401 from then on): benched
+         while the fault is on
     b/2  healthy: serves once the others are benched
 
 Each model call takes 2 ms. A fault starts at FAULT_AT and lasts FAULT_FOR seconds. Counted:
-requests served and failed; benches lost (of d/0's and p/1's, missing from Redis once it
-answers again); healthy models benched (b/2 in Redis at the end); requests served by p/1
+requests served and failed; benches lost (of d/0's, p/1's and r/3's, missing from Redis
+once it answers again); healthy models benched (b/2 in Redis at the end); requests served by p/1
 that started after its bench; calls to the dead model; the slowest request. Rows marked
 "async" run each worker's loops as tasks on one event loop (``ainvoke``). Run:
 ``python -m benchmarks.reliability`` (needs redis-server).
@@ -50,16 +52,20 @@ class Dead(Exception):
 
 
 class Model:
-    """A chain member that takes 2 ms and counts its calls."""
+    """A chain member that takes 2 ms and counts its calls (``calls_dead``: once dead)."""
 
     def __init__(self, key: str, *, dead: bool = False) -> None:
         self.key, self.dead = key, dead
-        self.calls = 0
+        self.calls = self.calls_dead = 0
         self._lock = threading.Lock()
+
+    def revoke(self) -> None:
+        self.dead = True
 
     def call(self) -> str:
         with self._lock:
             self.calls += 1
+            self.calls_dead += self.dead
         time.sleep(0.002)
         if self.dead:
             raise Dead("revoked key")
@@ -68,6 +74,7 @@ class Model:
     async def acall(self) -> str:
         with self._lock:
             self.calls += 1
+            self.calls_dead += self.dead
         await asyncio.sleep(0.002)
         if self.dead:
             raise Dead("revoked key")
@@ -203,7 +210,7 @@ def run_fault(fault: Fault) -> list[str]:
 
 
 def _load(server: Server, fault: Fault) -> list[str]:
-    models = [Model("d/0", dead=True), Model("p/1"), Model("b/2")]
+    models = [Model("d/0", dead=True), Model("p/1"), Model("r/3"), Model("b/2")]
     url = server.url
     if fault.user_acl:
         redis.Redis.from_url(url).execute_command(
@@ -272,7 +279,9 @@ def _load(server: Server, fault: Fault) -> list[str]:
     bench_done.set()
     time.sleep(max(0.0, started + FAULT_AT - time.perf_counter()))
     fault.start(server)
-    time.sleep(FAULT_FOR)
+    time.sleep(0.2)
+    models[2].revoke()  # a key revoked while the fault is on
+    time.sleep(FAULT_FOR - 0.2)
     fault.end(server)
     for t in threads:
         t.join()
@@ -292,10 +301,10 @@ def _load(server: Server, fault: Fault) -> list[str]:
         time.sleep(0.1)
     shared = fc.HealthRegistry(RedisHealthStore.from_url(server.url, timeout=5.0, cache=False))
     for _ in range(50):  # writes handed to the workers' writer threads land
-        if all(shared.is_benched(key) for key in ("d/0", "p/1")):
+        if all(shared.is_benched(key) for key in ("d/0", "p/1", "r/3")):
             break
         time.sleep(0.1)
-    lost = sum(not shared.is_benched(key) for key in ("d/0", "p/1"))
+    lost = sum(not shared.is_benched(key) for key in ("d/0", "p/1", "r/3"))
     for store in stores:
         primary = store.primary
         if isinstance(primary, RedisHealthStore):
@@ -308,7 +317,7 @@ def _load(server: Server, fault: Fault) -> list[str]:
         str(lost),
         str(int(shared.is_benched("b/2"))),
         str(sum(out.after_bench for out in outcomes)),
-        str(models[0].calls),
+        str(models[0].calls_dead + models[2].calls_dead),
         f"{max(durations) * 1000:.0f}",
         f"{percentile(durations, 99) * 1000:.1f}",
     ]
@@ -327,7 +336,7 @@ def run(faults: list[Fault] = FAULTS) -> Table:
             "benches lost",
             "healthy models benched",
             "served by p/1 after its bench",
-            "calls to the dead model",
+            "calls to dead models",
             "slowest (ms)",
             "p99 (ms)",
         ],
@@ -336,9 +345,10 @@ def run(faults: list[Fault] = FAULTS) -> Table:
         table.rows.append(run_fault(fault))
     table.notes = [
         "Each model call takes 2 ms; the Redis timeout is the default 250 ms, retry_after 5 s.",
-        "Benches lost: of the dead model's and the operator's bench, missing from Redis at the "
-        "end. Served by p/1 after its bench: requests that started after the operator benched "
-        "it and were still served by it.",
+        "Benches lost: of the dead model's, the revoked model's and the operator's bench, "
+        "missing from Redis at the end. Healthy models benched: b/2 benched in Redis at the end. "
+        "Served by p/1 after its bench: requests that started after the operator benched it "
+        "and were still served by it. Calls to dead models: d/0's, and r/3's once revoked.",
     ]
     return table
 
