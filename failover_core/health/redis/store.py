@@ -457,14 +457,17 @@ class RedisHealthStore:
         if not keys:
             return
         with self._lock:
-            if len(self._seen) + len(keys) > _SEEN_LIMIT:
+            overflow = len(self._seen) + len(keys) > _SEEN_LIMIT
+            if overflow:
                 # Bounded: keys come and go (every short-lived record leaves a count).
-                # Starting over is a new epoch, so every token taken before it is stale.
+                # Starting over is a new epoch, so every token taken before it is stale
+                # (this batch's keys included: they need no count of their own).
                 self._seen.clear()
                 self._epoch += 1
             for key in keys:
                 self._stale.add(key)
-                self._seen[key] = self._seen.get(key, 0) + 1
+                if not overflow:
+                    self._seen[key] = self._seen.get(key, 0) + 1
             began = self._writes_done
         raws = self.client.mget([self._key(key) for key in keys])
         with self._lock:
