@@ -97,6 +97,12 @@ class AllModelsFailedError(FailoverError, ExceptionGroup):
     ) -> None:
         super().__init__(self.message, list(self.exceptions))
 
+    def __repr__(self) -> str:
+        # As clean as str(): ExceptionGroup's repr lists every cause's repr, whose text
+        # is the provider's (it can echo the prompt, or a credential in a URL or a header).
+        n = len(self.exceptions)
+        return f"{type(self).__name__}({self.message!r}, <{n} cause{'' if n == 1 else 's'}>)"
+
     def derive(self, excs: Sequence[Exception]) -> ExceptionGroup[Exception]:  # type: ignore[override]
         # split()/subgroup() keep the type and the model each kept cause came from.
         kept = [

@@ -273,7 +273,8 @@ class FailoverLLM(FunctionCallingLLM):
         except TypeError as exc:
             raise TypeError(
                 f"FailoverLLM cannot be written as JSON ({exc}): an option is a live object; "
-                "use to_dict() for a description, or pickle it"
+                "build the model in code where it is needed (a serialized copy would carry "
+                "its children's settings, API keys included)"
             ) from exc
 
     @classmethod

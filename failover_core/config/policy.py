@@ -195,6 +195,10 @@ def _as_max_retries(value: int) -> int:
     return max(value, 1)
 
 
+MIN_DEADLINE = 0.001
+"""The shortest deadline accepted, in seconds: anything shorter only times attempts out."""
+
+
 def as_deadline(name: str, value: Deadline) -> float | None:
     """Seconds of a deadline option (``None``, or infinity: off); refuses zero and below.
 
@@ -202,7 +206,10 @@ def as_deadline(name: str, value: Deadline) -> float | None:
     """
     if value is None or (isinstance(value, float) and value == math.inf):
         return None
-    return as_duration(value, name, positive=True).total_seconds()
+    seconds = as_duration(value, name, positive=True).total_seconds()
+    if seconds < MIN_DEADLINE:  # 1e-300 would time every attempt out ("timeout of 0s")
+        raise ValueError(f"{name} must be at least {MIN_DEADLINE * 1000:g} ms, got {value!r}")
+    return seconds
 
 
 def _deadline_or(name: str, value: DeadlineOption, current: float | None) -> float | None:

@@ -27,7 +27,7 @@ from .._errors import ChainConfigError, StreamInterruptedError
 from ..classification.origin import caller_raised
 from ..config.model_kinds import is_reasoning_model
 from ..config.options import not_a_model
-from ..config.policy import FailoverPolicy
+from ..config.policy import FailoverPolicy, get_failover_defaults
 from ..flow.engine import Attempt, FailoverFlow, GiveUp, Served, Sleep
 from ..health.default import get_health_registry
 from ..health.registry import HealthRegistry
@@ -360,6 +360,20 @@ async def _aclose_prefix(prefix: tuple[AsyncStreamAttempt[Any], list[Any], bool]
     await prefix[0].aclose()
 
 
+def check_resume_keys(entries: Sequence[Entry], policy: FailoverPolicy) -> None:
+    """Refuse ``resume_streams`` keys this chain does not have (a typo would leave streams
+    unresumed, silently). The process default's list spans many chains: not checked."""
+    keys = policy.resume_streams
+    if not isinstance(keys, frozenset) or keys is get_failover_defaults().resume_streams:
+        return
+    unknown = sorted(keys - {e.key for e in entries})
+    if unknown:
+        raise ChainConfigError(
+            f"resume_streams names model key(s) not in this chain: {', '.join(unknown)}; "
+            f"the chain's keys are: {', '.join(e.key for e in entries)}"
+        )
+
+
 class FailoverChain(Generic[E]):
     """Ordered entries plus a policy and a registry; runs requests through the flow.
 
@@ -378,6 +392,7 @@ class FailoverChain(Generic[E]):
     ) -> None:
         check_unique_keys(entries)
         _check_pools([e.key for e in entries], pools)
+        check_resume_keys(entries, policy)
         if registry is not None and not isinstance(registry, HealthRegistry):
             raise TypeError(f"registry must be a HealthRegistry, got {registry!r}")
         self.entries: tuple[E, ...] = tuple(entries)

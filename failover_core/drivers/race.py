@@ -159,6 +159,12 @@ def race(
                 continue  # already given up on
             racers.remove(racer)
             if ok:
+                # The other racer may have failed meanwhile (its result queued behind
+                # this one): its failure is acted on first, so a 401 still benches.
+                for other, error in _failures(racers, results):
+                    racers.remove(other)
+                    flow.race_failed(error, other.hedge)
+                    deliver()
                 if racers:
                     why = asyncio.CancelledError(f"lost a hedged race to {racer.attempt.key}")
                     for loser in racers:  # silent from now on, before anyone hears of the win
@@ -174,6 +180,26 @@ def race(
     finally:
         for racer in racers:
             _leave(racer, results, cleanup, why)
+
+
+def _failures(
+    racers: list[_Racer[T]], results: queue.SimpleQueue[tuple[_Racer[T], bool, Any]]
+) -> list[tuple[_Racer[T], Exception]]:
+    """The failures of ``racers`` already queued (taken off the queue; the rest put back)."""
+    queued: list[tuple[_Racer[T], bool, Any]] = []
+    while True:
+        try:
+            queued.append(results.get_nowait())
+        except queue.Empty:
+            break
+    failed: list[tuple[_Racer[T], Exception]] = []
+    for item in queued:
+        racer, ok, value = item
+        if racer in racers and not ok and isinstance(value, Exception):
+            failed.append((racer, value))
+        else:
+            results.put(item)
+    return failed
 
 
 def _leave(
@@ -233,22 +259,29 @@ async def arace(
                 if hedge is not None:
                     launch(hedge, True)
                 continue
-            # Both may be done: an answer beats a failure.
-            task = next((t for t in done if t.exception() is None), next(iter(done)))
-            winner, hedged = tasks.pop(task)
-            error = task.exception()
-            if error is None:
-                if tasks:
-                    flow.race_won(hedged)
-                    await _stop(tasks, cleanup, f"lost a hedged race to {winner.key}")
-                    await deliver()
-                return task.result()
-            if not tasks or not isinstance(error, Exception):
-                raise error
-            flow.race_failed(error, hedged)
-            await deliver()
+            # Both may be done in one tick: each failure is acted on first (a 401 benches
+            # even when the other racer answered), then an answer beats a failure.
+            for task in sorted(done, key=_failures_first):
+                winner, hedged = tasks.pop(task)
+                error = task.exception()
+                if error is None:
+                    if tasks:
+                        flow.race_won(hedged)
+                        await _stop(tasks, cleanup, f"lost a hedged race to {winner.key}")
+                        await deliver()
+                    return task.result()
+                if not tasks or not isinstance(error, Exception):
+                    raise error
+                flow.race_failed(error, hedged)
+                await deliver()
     finally:
         await _stop(tasks, cleanup)
+
+
+def _failures_first(task: asyncio.Future[Any]) -> int:
+    """Failures (ordinary exceptions) first, then answers, then anything else."""
+    error = task.exception()
+    return 1 if error is None else 0 if isinstance(error, Exception) else 2
 
 
 async def _stop(

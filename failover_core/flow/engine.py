@@ -54,6 +54,7 @@ from ..pool.pool import PoolGroup
 from ..pool.ratelimits import headers_of
 from ..telemetry import listeners as _telemetry
 from ..telemetry.events import FailoverEvent, logger, notify
+from ..telemetry.printable import printable
 from .hedging import AdaptiveHedge, HedgeNotice, Hedging, get_hedging
 
 __all__ = ["Attempt", "Command", "FailoverFlow", "GiveUp", "Served", "Sleep"]
@@ -440,7 +441,7 @@ class FailoverFlow:
             try:
                 self._registry.release_probe(key)
             except Exception:  # a bare shared store failing must not mask the cancellation
-                logger.debug("failover: could not release the probe lease of %s", key)
+                logger.debug("failover: could not release the probe lease of %s", printable(key))
 
     def drain_observer_calls(self) -> list[tuple[object, Awaitable[object]]]:
         """Coroutines of an ``async def`` observer, decided since the last drain: the async

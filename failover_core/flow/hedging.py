@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from ..config.durations import as_duration
+
 __all__ = [
     "AdaptiveHedge",
     "FleetTally",
@@ -81,10 +83,9 @@ def as_hedge_after(value: object) -> HedgeAfter | None:
         return AdaptiveHedge(float(match.group(1)))
     if isinstance(value, bool) or not isinstance(value, (timedelta, int, float)):
         raise TypeError(f"hedge_after must be seconds, a timedelta, 'p95' or None, got {value!r}")
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if math.isnan(seconds) or seconds <= 0 or math.isinf(seconds):
-        raise ValueError(f"hedge_after must be positive and finite (None: off), got {value!r}")
-    return seconds
+    # The library's one duration rule: positive, finite, at most MAX_DURATION (an int
+    # too large for a float, 10**400, is refused like any other, not an OverflowError).
+    return as_duration(value, "hedge_after", positive=True).total_seconds()
 
 
 class HedgeNotice(Exception):

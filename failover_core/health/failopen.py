@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -80,6 +81,11 @@ class FailOpenStore:
         self._checking = threading.Lock()  # one request at a time asks a down primary
         self._seen: dict[str, HealthRecord] = {}  # benches last seen in the primary
         self._seeded: dict[str, HealthRecord] = {}  # what the local store started with
+        # Updates handed to the primary's writer thread and not known written yet: an
+        # outage applies them to the local store, so a bench made on an event loop is kept
+        # (and merged back into the primary when it answers again), never lost.
+        self._unwritten: dict[int, tuple[str, Update]] = {}
+        self._tickets = itertools.count()
 
     @property
     def hedge_tally(self) -> FleetTally | None:
@@ -124,6 +130,10 @@ class FailOpenStore:
                 self._seeded = dict(self._seen)
                 for key, record in self._seeded.items():
                     self.fallback.update(key, _later(record))
+                # ... and from what this process has on its way to the primary.
+                unwritten, self._unwritten = list(self._unwritten.values()), {}
+                for key, fn in unwritten:
+                    self.fallback.update(key, fn)
             if exc is None:
                 if first:
                     self._retry_at = self.clock()
@@ -164,7 +174,7 @@ class FailOpenStore:
             for key, local in self.fallback.items():
                 if self._seeded.get(key) != local:  # changed during the outage
                     if nowait:
-                        primary.update_later(key, _later(local), self._write_failed)
+                        self._update_later(key, _later(local))
                     else:
                         primary.update(key, _later(local))
         except NotCached:  # not yet: ask again on the next call, it costs nothing
@@ -184,6 +194,33 @@ class FailOpenStore:
     def _write_failed(self, exc: Exception) -> None:
         """A write the primary's writer thread could not make: the primary is down."""
         self._went_down(exc)
+
+    def _update_later(self, key: str, fn: Update) -> HealthRecord | None:
+        """``fn`` handed to the primary's writer thread, and kept until it is written: if
+        the write fails, ``fn`` is applied to the local store (unless the outage already
+        did), which merges it back into the primary when it answers again."""
+        ticket = next(self._tickets)
+        with self._lock:
+            self._unwritten[ticket] = (key, fn)
+
+        def written() -> None:
+            with self._lock:
+                self._unwritten.pop(ticket, None)
+
+        def failed(exc: Exception) -> None:
+            self._went_down(exc)  # applies every unwritten update to the local store
+            with self._lock:
+                left = self._unwritten.pop(ticket, None)
+            if left is not None:  # the outage began earlier: this one is applied here
+                self.fallback.update(key, fn)
+
+        primary: Any = self.primary
+        try:
+            record: HealthRecord | None = primary.update_later(key, fn, failed, written)
+        except BaseException:
+            written()
+            raise
+        return record
 
     def time(self) -> float | None:
         """The primary's clock while it answers (``None`` otherwise: keep the last offset)."""
@@ -230,10 +267,9 @@ class FailOpenStore:
             return record
 
         def update_later() -> HealthRecord | None:
-            record: HealthRecord | None = primary.update_later(key, fn, self._write_failed)
-            return record  # not noted: what the fleet holds is known once it is written
+            # Not noted: what the fleet holds is known once it is written.
+            return self._update_later(key, fn)
 
-        primary: Any = self.primary
         return self._call(update, update_later)
 
     async def claim_ahead(self, key: str, fn: Update) -> bool:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Protocol
 
 from ..telemetry.events import logger
+from ..telemetry.printable import printable
 
 __all__ = [
     "BenchedModel",
@@ -112,7 +113,7 @@ def report_bad_record(key: str, problem: str) -> None:
             _reported.add((key, problem))
     logger.warning(
         "failover: ignoring a malformed health record for %s (%s); treated as absent",
-        key,
+        printable(key),
         problem,
     )
 

@@ -366,6 +366,37 @@ def _prefilled(api: Api, body: Mapping[str, Any], mode: str | None) -> str | Non
 # -- routes ------------------------------------------------------------------------------
 
 
+async def _control_body(request: Request, *, empty_ok: bool = False) -> dict[str, Any] | Response:
+    """A control request's JSON object, or a 400 saying what is wrong with the body."""
+    raw = await request.body()
+    if not raw.strip() and empty_ok:
+        return {}
+    try:
+        data = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return JSONResponse({"error": f"the body must be a JSON object: {exc}"}, 400)
+    if not isinstance(data, dict):
+        kind = "null" if data is None else type(data).__name__
+        return JSONResponse({"error": f"the body must be a JSON object, got {kind}"}, 400)
+    return data
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number")
+
+
+def _model_name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"model must be a non-empty string, got {value!r}")
+    return value
+
+
+def _seconds(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+    return float(value)
+
+
 def build_app(state: SimulatorState) -> Starlette:
     """The ASGI app serving both APIs over ``state``."""
 
@@ -450,24 +481,34 @@ def build_app(state: SimulatorState) -> Starlette:
         return JSONResponse(state.snapshot())
 
     async def control_faults(request: Request) -> Response:
-        data = await request.json()
+        data = await _control_body(request)
+        if isinstance(data, Response):
+            return data
         try:
-            model = str(data.pop("model"))
+            if "model" not in data:
+                raise ValueError("a fault needs its model")
+            model = _model_name(data.pop("model"))
             state.add_fault(model, Fault.from_dict(data))
         except (KeyError, TypeError, ValueError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(state.snapshot())
 
     async def control_latency(request: Request) -> Response:
-        data = await request.json()
+        data = await _control_body(request)
+        if isinstance(data, Response):
+            return data
         try:
+            if "model" not in data:
+                raise ValueError("a latency needs its model")
             p99, seed = data.get("p99"), data.get("seed")
+            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+                raise ValueError(f"seed must be a whole number, got {seed!r}")
             state.set_latency(
-                str(data["model"]),
-                float(data.get("seconds", 0.0)),
-                float(data.get("chunk_delay", 0.0)),
-                p99=None if p99 is None else float(p99),
-                seed=None if seed is None else int(seed),
+                _model_name(data["model"]),
+                _seconds(data.get("seconds", 0.0), "seconds"),
+                _seconds(data.get("chunk_delay", 0.0), "chunk_delay"),
+                p99=None if p99 is None else _seconds(p99, "p99"),
+                seed=seed,
             )
         except (KeyError, TypeError, ValueError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
@@ -492,8 +533,13 @@ def build_app(state: SimulatorState) -> Starlette:
         return JSONResponse(state.snapshot())
 
     async def control_clear(request: Request) -> Response:
-        data = await request.json() if await request.body() else {}
-        state.clear(data.get("model") if isinstance(data, dict) else None)
+        data = await _control_body(request, empty_ok=True)
+        if isinstance(data, Response):
+            return data
+        model = data.get("model")
+        if model is not None and not isinstance(model, str):
+            return JSONResponse({"error": f"model must be a string, got {model!r}"}, 400)
+        state.clear(model)
         return JSONResponse(state.snapshot())
 
     return Starlette(

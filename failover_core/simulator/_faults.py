@@ -79,6 +79,7 @@ class Fault:
     refuse: bool = False
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if not 400 <= self.status <= 599:
             raise ValueError(f"a fault's status must be 4xx or 5xx, got {self.status}")
         if self.times is not None and self.times < 1:
@@ -132,11 +133,44 @@ class Fault:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
+            raise ValueError(
+                f"unknown fault field(s): {', '.join(sorted(map(str, unknown)))}; "
+                f"the fields are: {', '.join(f.name for f in fields(cls))}"
+            )
         return cls(**dict(data))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_INTS = ("status", "after_chunks", "stall_after_chunks", "times")
+_SECONDS = ("latency", "retry_after", "hang", "stall_first_token", "stall", "keepalive")
+_TEXTS = ("code", "type", "message")
+
+
+def _check_types(fault: Fault) -> None:
+    """Each field of the type it must have: ``times: 1.5`` would never run out, a NaN
+    latency breaks the state's JSON; a wrong type is refused before anything is applied."""
+    for name in _INTS:
+        value = getattr(fault, name)
+        if value is None and name != "status":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"a fault's {name} must be a whole number, got {value!r}")
+    for name in _SECONDS:
+        value = getattr(fault, name)
+        if value is not None and not _is_number(value):
+            raise ValueError(f"a fault's {name} must be a finite number of seconds, got {value!r}")
+    for name in _TEXTS:
+        value = getattr(fault, name)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"a fault's {name} must be a string, got {value!r}")
+    if not isinstance(fault.disconnect, bool):
+        raise ValueError(f"a fault's disconnect must be true or false, got {fault.disconnect!r}")
 
 
 @dataclass(frozen=True)
@@ -243,6 +277,9 @@ class SimulatorState:
         is ``seconds`` and whose 99th percentile is ``p99``: a provider with a heavy tail
         (``seed`` makes the draws repeatable).
         """
+        for name, value in (("latency", seconds), ("chunk_delay", chunk_delay), ("p99", p99)):
+            if value is not None and not _is_number(value):
+                raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
         if seconds < 0 or chunk_delay < 0:
             raise ValueError("latency and chunk_delay must not be negative")
         if p99 is not None and not (seconds > 0 and p99 >= seconds):

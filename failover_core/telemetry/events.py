@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from ..classification.classifier import ErrorKind, status_of
+from .printable import printable
 
 __all__ = ["FailoverEvent", "Observer", "logger"]
 
@@ -100,7 +101,8 @@ _MESSAGES = {
 def log_event(event: FailoverEvent) -> None:
     """A warning with the seed's fields. Never the request, never the error's message."""
     fields = event.as_dict()
-    text = " ".join(f"{k}={v}" for k, v in fields.items() if k != "reason")
+    # Model keys are escaped: one with a line break must not forge a second log line.
+    text = " ".join(f"{k}={printable(v)}" for k, v in fields.items() if k != "reason")
     # A hedge is routine (a few percent of requests), not a failure: info, not a warning.
     logger.log(
         logging.INFO if event.reason.startswith("hedge_") else logging.WARNING,

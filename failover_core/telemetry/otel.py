@@ -26,7 +26,8 @@ instrument                                kind       attributes
                                                      ``llm_failover.result`` (started, won, lost)
 ``llm_failover.benched``                  gauge      model, ``llm_failover.manual``: 1 while
                                                      benched, 0 after (read from the registry:
-                                                     fleet-wide with the Redis store)
+                                                     fleet-wide with the Redis store; at most
+                                                     ``max_benched_series``, see below)
 ``llm_failover.time_to_first_output``     histogram  model (seconds to the answer, or to a
                                                      stream's first output)
 ``llm_failover.request.attempts``         histogram  ``llm_failover.served`` (yes/no)
@@ -35,6 +36,12 @@ instrument                                kind       attributes
 "model" is ``llm_failover.model`` (the health key; for a pool, the member's) plus
 ``gen_ai.provider.name`` and ``gen_ai.request.model`` when the key reads
 ``provider/model`` (a pool member's ``#n`` left out).
+
+The gauge reads every record of the store, and a shared store holds other processes'
+models too (anyone who may write to Redis can add records). So it reports at most
+``max_benched_series`` models (default 100): this process's own first (those its chains
+have tried), then the others. The rest are summed into one series whose model is
+``_other`` (1 per benched model left out), and a warning says so once.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ except ImportError as exc:  # pragma: no cover - exercised by users without the 
 
 __all__ = ["FailoverMetrics", "instrument_metrics", "uninstrument_metrics"]
 
+OTHER = "_other"
+"""The gauge's model for the benched models past ``max_benched_series``."""
 _HEDGE_RESULTS = {"hedge_started": "started", "hedge_won": "won", "hedge_lost": "lost"}
 _TTFO_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]
 
@@ -74,7 +83,12 @@ def _model(key: str) -> dict[str, str]:
 class FailoverMetrics:
     """The instruments and the listener that feeds them (see the module docstring)."""
 
-    def __init__(self, meter_provider: MeterProvider | None = None) -> None:
+    def __init__(
+        self, meter_provider: MeterProvider | None = None, *, max_benched_series: int = 100
+    ) -> None:
+        if max_benched_series < 1:
+            raise ValueError(f"max_benched_series must be at least 1, got {max_benched_series}")
+        self.max_benched_series = max_benched_series
         provider = meter_provider or metrics.get_meter_provider()
         meter = provider.get_meter(__name__.partition(".")[0])
         self.attempts = meter.create_counter(
@@ -108,7 +122,9 @@ class FailoverMetrics:
             description="Attempts a request took, all models together.",
             explicit_bucket_boundaries_advisory=[1, 2, 3, 4, 6, 8, 12, 16],
         )
-        self._seen: set[tuple[str, bool]] = set()
+        self._seen: set[tuple[str, bool]] = set()  # series reported so far (0 once lifted)
+        self._own: set[str] = set()  # models this process's chains tried
+        self._capped = False  # the cap's warning was given
         self._seen_lock = threading.Lock()
         meter.create_observable_gauge(
             "llm_failover.benched",
@@ -120,6 +136,9 @@ class FailoverMetrics:
     # -- the listener -------------------------------------------------------------------
 
     def attempt_ended(self, model: str, outcome: str, seconds: float) -> None:
+        if model not in self._own and len(self._own) < 10 * self.max_benched_series:
+            with self._seen_lock:
+                self._own.add(model)
         self.attempts.add(1, {**_model(model), "llm_failover.outcome": outcome})
         if outcome == "success":
             self.time_to_first_output.record(seconds, _model(model))
@@ -153,33 +172,55 @@ class FailoverMetrics:
 
     def _observe_benched(self, options: CallbackOptions) -> Iterable[Observation]:
         benched = {(b.model, b.manual) for b in get_health_registry().list()}
+        limit = self.max_benched_series
         with self._seen_lock:
-            self._seen |= benched
+            # Series already reported keep their place (they drop to 0 when lifted), then
+            # this process's models, then the others, up to the cap.
+            fresh = sorted(benched - self._seen, key=lambda s: (s[0] not in self._own, s))
+            room = max(limit - len(self._seen), 0)
+            self._seen |= set(fresh[:room])
+            left_out = len(fresh) - room if len(fresh) > room else 0
             seen = sorted(self._seen)
-        return [
+            warn = left_out > 0 and not self._capped
+            self._capped = self._capped or warn
+        if warn:
+            _telemetry.logger.warning(
+                "failover: %d benched models are more than the llm_failover.benched gauge "
+                "reports (max_benched_series=%d); the rest are counted under model=%s",
+                len(benched),
+                limit,
+                OTHER,
+            )
+        observations = [
             Observation(
                 1 if (key, manual) in benched else 0,
                 {**_model(key), "llm_failover.manual": manual},
             )
             for key, manual in seen
         ]
+        if left_out or self._capped:
+            observations.append(Observation(left_out, {"llm_failover.model": OTHER}))
+        return observations
 
 
 _active: FailoverMetrics | None = None
 _active_lock = threading.Lock()
 
 
-def instrument_metrics(meter_provider: Any = None) -> FailoverMetrics:
+def instrument_metrics(
+    meter_provider: Any = None, *, max_benched_series: int = 100
+) -> FailoverMetrics:
     """Record failover metrics for every chain in the process; returns the instruments.
 
     ``meter_provider`` defaults to OpenTelemetry's global one. Calling it again replaces
     the previous instrumentation (so a test or a notebook can point it elsewhere).
+    ``max_benched_series`` bounds the ``llm_failover.benched`` gauge (module docstring).
     """
     global _active
     with _active_lock:
         if _active is not None:
             _telemetry.remove_listener(_active)
-        _active = FailoverMetrics(meter_provider)
+        _active = FailoverMetrics(meter_provider, max_benched_series=max_benched_series)
         _telemetry.add_listener(_active)
         return _active
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 import failover_core as fc
+from failover_core.drivers import race as _race
 from failover_core.flow import hedging as _hedge
 from failover_core.flow.engine import FailoverFlow
 from failover_core.flow.hedging import Hedging, LatencyTracker
@@ -541,3 +543,89 @@ async def test_caller_cancellation_cancels_both_racers(registry: fc.HealthRegist
         await task
     assert (slow.cancelled, slower.cancelled) == (1, 1)
     assert registry.store.items() == []
+
+
+@dataclass
+class Tied:
+    """A racer that ends together with the other: the first answers as the hedge fails
+    (in the same loop tick on an event loop; just before it, in threads)."""
+
+    key: str
+    hedge: bool
+    gate: dict[str, Any]
+    calls: int = 0
+
+    def _wait(self) -> None:
+        if self.hedge:
+            self.gate["hedged"].set()
+            assert self.gate["answered"].wait(2)
+            time.sleep(0.02)  # the answer is queued first
+            raise HTTPError(401)
+        assert self.gate["hedged"].wait(2)
+        self.gate["answered"].set()
+
+    async def _await(self) -> None:
+        if "future" not in self.gate:
+            self.gate["future"] = asyncio.get_running_loop().create_future()
+        if self.hedge:
+            await asyncio.sleep(0)
+            self.gate["future"].set_result(None)  # the first wakes in this same tick
+            raise HTTPError(401)
+        await self.gate["future"]
+
+    def call(self) -> str:
+        self.calls += 1
+        self._wait()
+        return f"{self.key}:ok"
+
+    async def acall(self) -> str:
+        self.calls += 1
+        await self._await()
+        return f"{self.key}:ok"
+
+    def stream(self) -> Iterator[str]:
+        self.calls += 1
+        self._wait()
+        yield from (f"{self.key}:", "x")
+
+    async def astream(self) -> AsyncIterator[str]:
+        self.calls += 1
+        await self._await()
+        for chunk in (f"{self.key}:", "x"):
+            yield chunk
+
+
+class _DriverLooksLate(queue.SimpleQueue):  # type: ignore[type-arg]
+    """The sync driver's results queue, handing over a result only once the other racer's
+    is queued too (once a hedge runs): the driver was busy while both finished."""
+
+    hedged: threading.Event
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        item = super().get(block, timeout)
+        if self.hedged.is_set() and threading.current_thread() is threading.main_thread():
+            deadline = time.monotonic() + 2
+            while self.qsize() < 1 and time.monotonic() < deadline:
+                time.sleep(0.005)  # the other racer's result is queued behind this one
+        return item
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_racers_failure_in_the_same_tick_as_the_answer_is_acted_on(
+    registry: fc.HealthRegistry, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both racers finish before the driver looks again: the hedge's 401 still benches
+    its model and is reported, and the first model's answer is served."""
+    gate: dict[str, Any] = {"hedged": threading.Event(), "answered": threading.Event()}
+    _DriverLooksLate.hedged = gate["hedged"]
+    monkeypatch.setattr(_race.queue, "SimpleQueue", _DriverLooksLate)
+    first, hedge = Tied("a", False, gate), Tied("b", True, gate)
+    events: list[fc.FailoverEvent] = []
+    policy = fc.FailoverPolicy.build(
+        backoff=lambda n: 0.0, observer=events.append, hedge_after=HEDGE
+    )
+    answer, served = await _run(fc.FailoverChain([first, hedge], policy), path)  # type: ignore[arg-type]
+    assert answer.startswith("a:") and served.model == "a"
+    assert registry.is_benched("b"), [(e.reason, e.model) for e in events]
+    assert [e.reason for e in events] == ["hedge_started", "failed_in_race"]
+    assert events[1].model == "b" and events[1].benched

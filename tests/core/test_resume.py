@@ -219,10 +219,10 @@ def test_a_continuation_broken_in_turn_raises_with_all_the_text(
 def test_resume_streams_may_name_the_keys_able_to_continue(
     clock: FakeClock, registry: fc.HealthRegistry
 ) -> None:
-    chain, _ = chain_of([broken()], clock, registry, resume_streams=["c/3"])
-    assert chain.policy.resume_streams == frozenset({"c/3"})
-    assert chain.policy.may_continue("c/3", able=False)
-    assert not chain.policy.may_continue("d/4", able=True)
+    policy = fc.FailoverPolicy.build(max_retries=1, resume_streams=["c/3"])
+    assert policy.resume_streams == frozenset({"c/3"})
+    assert policy.may_continue("c/3", able=False)
+    assert not policy.may_continue("d/4", able=True)
     on = fc.FailoverPolicy.build(max_retries=1, resume_streams=True)
     assert on.may_continue("d/4", able=True) and not on.may_continue("d/4", able=False)
     with pytest.raises(TypeError, match="resume_streams"):
@@ -331,3 +331,16 @@ def test_the_simulator_continues_a_prefill_without_repeating_it(
             max_tokens=100,
             messages=[*asked, {"role": "assistant", "content": prefill + " "}],
         )
+
+
+def test_resume_streams_naming_a_key_not_in_the_chain_is_refused(
+    clock: FakeClock, registry: fc.HealthRegistry
+) -> None:
+    with pytest.raises(fc.ChainConfigError, match="nope/model") as caught:
+        chain_of([broken()], clock, registry, resume_streams=["nope/model"])
+    assert "the chain's keys are" in str(caught.value)
+    old = fc.set_failover_defaults(resume_streams=["x/1"])  # a process default spans chains
+    try:
+        chain_of([broken()], clock, registry)
+    finally:
+        fc.set_failover_defaults(resume_streams=old.resume_streams)

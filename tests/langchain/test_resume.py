@@ -159,7 +159,7 @@ async def test_keys_name_the_able_children_instead_of_the_default(
     provider_sim: ProviderSimulator, openai_model: Make, anthropic_model: Make, failover: Make
 ) -> None:
     _break(provider_sim, "error_event")
-    model = failover(openai_model(), anthropic_model(), resume_streams=["someone/else"])
+    model = failover(openai_model(), anthropic_model(), resume_streams=["openai/gpt-4o-mini"])
     with pytest.raises(fc.StreamInterruptedError):
         await _chunks(model, "astream")
     assert provider_sim.calls(CLAUDE) == 0

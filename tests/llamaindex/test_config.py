@@ -315,3 +315,12 @@ async def test_a_rate_limiter_on_the_failover_llm_throttles_each_call_once(
     await llm.acomplete("hi")
     list(llm.stream_chat(HELLO))
     assert limiter.acquired == 3, "once per call, not per attempt"
+
+
+def test_the_json_refusal_does_not_recommend_a_dict_that_holds_the_keys(
+    openai_llm: Make, failover_llm: Make
+) -> None:
+    llm = failover_llm(openai_llm())
+    with pytest.raises(TypeError, match="cannot be written as JSON") as caught:
+        llm.to_json()
+    assert "to_dict" not in str(caught.value) and "pickle" not in str(caught.value)

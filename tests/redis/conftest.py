@@ -96,3 +96,23 @@ def own_server(tmp_path: Path) -> Iterator[RedisServer]:
     if server.proc is not None:
         os.kill(server.proc.pid, signal.SIGCONT)
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _close_every_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every cached store a test made, when it ends: a store left running would
+    reconnect to the next test's server and, seeing a restarted Redis (a new run_id),
+    write back the benches it knew into that test's data."""
+    from failover_core.health.redis.store import RedisHealthStore
+
+    made: list[RedisHealthStore] = []
+    init = RedisHealthStore.__init__
+
+    def recording(self: RedisHealthStore, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+        made.append(self)
+
+    monkeypatch.setattr(RedisHealthStore, "__init__", recording)
+    yield
+    for store in made:
+        store.close()

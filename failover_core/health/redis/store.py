@@ -65,15 +65,18 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import NoPermissionError
 from redis.retry import Retry
 
 from ...telemetry.events import logger
+from ...telemetry.printable import printable
 from ..failopen import NotCached
-from ..records import HealthRecord, Update
+from ..records import HealthRecord, Update, report_bad_record
 from .codec import decode, encode, millis
 from .tally import HedgeTally
 
@@ -83,10 +86,22 @@ _CONFLICTS = 1000  # optimistic retries on a key before giving up (a livelock gu
 _CHANNEL = "__redis__:invalidate"
 _CLIENT_NAME = "llm-failover-invalidation"
 _CLOCK_SYNC = 60.0  # seconds between two readings of the server's clock
+_SEEN_LIMIT = 10_000  # keys whose invalidations are counted before the count starts over
+
+
+_WRONG_TYPE = "not a string value (WRONGTYPE)"
+
+
+def _wrong_type(exc: redis.ResponseError) -> bool:
+    return str(exc).startswith("WRONGTYPE")
 
 
 class _NoTracking(Exception):
     """The server refused ``CLIENT TRACKING`` (older than Redis 6)."""
+
+
+class _NotPermitted(_NoTracking):
+    """The Redis user may not run ``CLIENT`` or ``SUBSCRIBE`` (an ACL without them)."""
 
 
 def _nothing() -> None:
@@ -150,6 +165,7 @@ class RedisHealthStore:
         self._written: dict[str, tuple[int, bool, HealthRecord | None]] = {}
         self._writes: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._watch_conn: Any = None
+        self._run_id: bytes | None = None  # the server's run_id: a new one is a restart
         self._tally = HedgeTally(self.client, self.hedge_prefix, self._now_nowait)
 
     @classmethod
@@ -167,8 +183,36 @@ class RedisHealthStore:
         )
         return cls(client, **options)
 
-    def _key(self, key: str) -> str:
-        return self.prefix + key
+    def _key(self, key: str) -> bytes:
+        # Encoded here, not by redis-py, which fails every call on a key that is not
+        # UTF-8: one read from bytes (surrogateescape, as os.fsdecode) is stored as those
+        # bytes, any other lone surrogate as it is (surrogatepass).
+        name = self.prefix + key
+        try:
+            return name.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return name.encode("utf-8", "surrogatepass")
+
+    def _key_of(self, name: bytes) -> str:
+        """The model key of a Redis key name under the prefix (the inverse of ``_key``)."""
+        for errors in ("strict", "surrogatepass"):
+            try:
+                return name.decode("utf-8", errors)[len(self.prefix) :]
+            except UnicodeDecodeError:
+                continue
+        return name.decode("utf-8", "surrogateescape")[len(self.prefix) :]
+
+    def _get_raw(self, key: str) -> bytes | str | None:
+        """The raw value of ``key``; a value that is not a string (a list, a hash: someone
+        else's key, or a mistake) is read as absent, logged once, replaced by a write."""
+        try:
+            raw: bytes | str | None = self.client.get(self._key(key))
+        except redis.ResponseError as exc:
+            if not _wrong_type(exc):
+                raise
+            report_bad_record(key, _WRONG_TYPE)
+            return None
+        return raw
 
     # -- the cache ----------------------------------------------------------------------
 
@@ -212,13 +256,25 @@ class RedisHealthStore:
         while not self._closed.is_set() and self._pid == pid:
             try:
                 self._track()
+            except _NotPermitted as exc:
+                if self.tracking_supported is not False:
+                    self.tracking_supported = False
+                    logger.warning(
+                        "failover: the Redis user has no permission for CLIENT TRACKING and "
+                        "SUBSCRIBE (%s): health is not cached; it is read from Redis on every "
+                        "request, event loops included (grant +client|id +client|setname "
+                        "+client|tracking +subscribe &__redis__:invalidate to cache it)",
+                        printable(str(exc)[:80]),
+                    )
+                self._untrust()
+                return
             except _NoTracking as exc:
                 if self.tracking_supported is not False:
                     self.tracking_supported = False
                     logger.warning(
                         "failover: this Redis has no client tracking (%s; Redis 6 or later "
                         "has it): health is read from Redis on every request",
-                        str(exc)[:80],
+                        printable(str(exc)[:80]),
                     )
                 self._untrust()
                 return
@@ -246,22 +302,27 @@ class RedisHealthStore:
         conn: Any = pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
         self._watch_conn = conn
         conn.connect()
-        conn.send_command("CLIENT", "SETNAME", _CLIENT_NAME)
-        conn.read_response()
+        restarted = self._restarted(conn)
         try:
+            conn.send_command("CLIENT", "SETNAME", _CLIENT_NAME)
+            conn.read_response()
             conn.send_command("CLIENT", "ID")
             client_id = conn.read_response()
             conn.send_command(
                 "CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST", "PREFIX", self.prefix
             )
             conn.read_response()
+            conn.send_command("SUBSCRIBE", _CHANNEL)
+            conn.read_response()
+        except NoPermissionError as exc:  # an ACL: told once, never retried
+            raise _NotPermitted(str(exc)) from exc
         except redis.ResponseError as exc:
+            if str(exc).startswith("NOPERM"):
+                raise _NotPermitted(str(exc)) from exc
             raise _NoTracking(str(exc)) from exc
         self.tracking_supported = True
         self.invalidation_client_id = int(client_id)
-        conn.send_command("SUBSCRIBE", _CHANNEL)
-        conn.read_response()
-        self._load()  # after subscribing: a write from now on is announced to us
+        self._load(reassert=restarted)  # after subscribing: later writes are announced
         with self._lock:
             self._trusted = True
         if self._lost:
@@ -283,7 +344,7 @@ class RedisHealthStore:
             with self._lock:
                 stale = self._stale - self._pending.keys()
             if again := sorted(stale & lingering):
-                self._invalidated([self._key(key).encode() for key in again])
+                self._invalidated([self._key(key) for key in again])
             lingering = stale
             now = time.monotonic()
             if pinged is not None and now - pinged > max(self.heartbeat, 0.5):
@@ -294,14 +355,72 @@ class RedisHealthStore:
                 if now - self._synced > _CLOCK_SYNC:
                     self._sync_clock()
 
-    def _load(self) -> None:
-        """Read every record under the prefix into the copy."""
+    def _restarted(self, conn: Any) -> bool:
+        """Whether the server restarted since the copy was last loaded (a new ``run_id``).
+        A user who may not run ``INFO`` is never told: nothing is re-asserted then."""
+        try:
+            conn.send_command("INFO", "server")
+            info = conn.read_response()
+        except redis.ResponseError:
+            return False
+        run_id = next(
+            (line[7:].strip() for line in bytes(info).splitlines() if line.startswith(b"run_id:")),
+            None,
+        )
+        before, self._run_id = self._run_id, run_id
+        return before is not None and run_id is not None and run_id != before
+
+    def _reassert(self, records: dict[str, HealthRecord]) -> None:
+        """After a restart that lost them (no persistence), write back the benches this
+        process knew and that are still in force; a later end in Redis wins. (A flush by
+        an operator is not a restart: nothing is re-asserted then.)"""
+        offset = self._offset
+        if offset is None:
+            return
+        now = time.time() + offset
+        with self._lock:
+            known = dict(self._records)
+        for key, record in known.items():
+            here = records.get(key)
+            if record.until is None or record.until < now:
+                continue
+            if here is not None and (here.until or 0.0) >= record.until:
+                continue
+            records[key] = record  # this process keeps honouring it meanwhile
+            with self._lock:  # a write of ours on its way: the copy answers for it
+                self._stale.add(key)
+                self._pending[key] = self._pending.get(key, 0) + 1
+            self._writes.put(partial(self._write_back, key, record))
+
+    def _write_back(self, key: str, record: HealthRecord) -> None:
+        def later(shared: HealthRecord | None) -> HealthRecord | None:
+            if shared is None or (record.until or 0.0) > (shared.until or 0.0):
+                return record
+            return shared
+
+        try:
+            self._transact(key, later)
+        except Exception as exc:  # Redis away again: the copy is reloaded when it is back
+            logger.debug("failover: bench of %s not re-asserted: %r", printable(key), exc)
+            return
+        finally:
+            with self._lock:
+                left = self._pending.pop(key, 1) - 1
+                if left:
+                    self._pending[key] = left
+        self._refresh(key)
+
+    def _load(self, *, reassert: bool = False) -> None:
+        """Read every record under the prefix into the copy (and, after a restart that
+        lost them, write back the benches in force this process knew)."""
         with self._lock:
             began = self._writes_done
         records: dict[str, HealthRecord] = {}
         for key, record in self.items():
             records[key] = record
         self._sync_clock()
+        if reassert:
+            self._reassert(records)
         with self._lock:
             for key in self._pending:  # the loop's own writes, not in Redis yet
                 self._set_in(records, key, self._records.get(key))
@@ -334,17 +453,21 @@ class RedisHealthStore:
         if names is None:  # FLUSHDB / FLUSHALL
             self._load()
             return
-        keys = [
-            name.decode(errors="replace")[len(self.prefix) :]
-            for name in names
-            if name.startswith(self.prefix.encode())
-        ]
+        keys = [self._key_of(name) for name in names if name.startswith(self.prefix.encode())]
         if not keys:
             return
         with self._lock:
+            overflow = len(self._seen) + len(keys) > _SEEN_LIMIT
+            if overflow:
+                # Bounded: keys come and go (every short-lived record leaves a count).
+                # Starting over is a new epoch, so every token taken before it is stale
+                # (this batch's keys included: they need no count of their own).
+                self._seen.clear()
+                self._epoch += 1
             for key in keys:
                 self._stale.add(key)
-                self._seen[key] = self._seen.get(key, 0) + 1
+                if not overflow:
+                    self._seen[key] = self._seen.get(key, 0) + 1
             began = self._writes_done
         raws = self.client.mget([self._key(key) for key in keys])
         with self._lock:
@@ -360,7 +483,7 @@ class RedisHealthStore:
         for _ in range(10):
             seen = self._seen_now(key)
             try:
-                raw = self.client.get(self._key(key))
+                raw = self._get_raw(key)
             except Exception:
                 return  # stays stale: read from Redis until its next invalidation
             with self._lock:
@@ -426,19 +549,28 @@ class RedisHealthStore:
 
     def time(self) -> float:
         """The server's clock, in epoch seconds: our clock plus the offset the invalidation
-        thread measures (``TIME``) while the copy is trusted; otherwise ``TIME`` now."""
+        thread measures (``TIME``) while the copy is trusted; otherwise ``TIME`` now. Without
+        client tracking (an old server, an ACL) an offset measured here is reused for a
+        minute, as the invalidation thread's is: a health read costs one round trip, not
+        three."""
         entered = time.time()
         self._start()
         offset = self._offset
-        if offset is not None and self._trusted:
+        reuse = self._trusted or (
+            self.tracking_supported is False and time.monotonic() - self._synced < _CLOCK_SYNC
+        )
+        if offset is not None and reuse:
             return time.time() + offset
         self.client.ping()  # connected first: the reading below is one round trip
         before = time.time()
         seconds, micros = self.client.time()
         after = time.time()
+        server = float(seconds) + float(micros) / 1e6
+        if self.tracking_supported is False:
+            self._offset, self._synced = server - (before + after) / 2, time.monotonic()
         # The server's clock at the middle of this whole call (which a caller takes as the
         # instant it answered), not at the middle of a call that also connected.
-        return float(seconds) + float(micros) / 1e6 + (entered + after) / 2 - (before + after) / 2
+        return server + (entered + after) / 2 - (before + after) / 2
 
     def ping(self) -> None:
         """Ask the server itself (the copy cannot say whether Redis is back)."""
@@ -448,7 +580,7 @@ class RedisHealthStore:
         fresh, record = self._fresh(key)
         if fresh:
             return record
-        return decode(key, self.client.get(self._key(key)))
+        return decode(key, self._get_raw(key))
 
     def update(self, key: str, fn: Update) -> HealthRecord | None:
         """``fn`` on the record, written back atomically; with a fresh copy that ``fn``
@@ -494,12 +626,19 @@ class RedisHealthStore:
                     conn.pack_commands([("WATCH", name), ("GET", name), ("TIME",)])
                 )
                 conn.read_response()
-                raw = conn.read_response()
+                wrong_type = False
+                try:
+                    raw = conn.read_response()
+                except redis.ResponseError as exc:
+                    if not _wrong_type(exc):
+                        raise
+                    report_bad_record(key, _WRONG_TYPE)
+                    raw, wrong_type = None, True  # replaced below, whatever fn answers
                 seconds, micros = conn.read_response()
                 server_now = int(seconds) + int(micros) / 1e6
                 current = decode(key, raw)
                 new = fn(current)
-                if new is current and (raw is None or current is not None):
+                if new is current and not wrong_type and (raw is None or current is not None):
                     conn.send_command("UNWATCH")  # nothing to write
                     conn.read_response()
                     return new, False
@@ -520,7 +659,7 @@ class RedisHealthStore:
                 raise
             finally:
                 pool.release(conn)
-        raise redis.WatchError(f"{name} kept changing under {_CONFLICTS} attempts")
+        raise redis.WatchError(f"{name!r} kept changing under {_CONFLICTS} attempts")
 
     # -- without waiting (event loops) --------------------------------------------------
 
@@ -544,12 +683,17 @@ class RedisHealthStore:
         return None if offset is None or not self._trusted else time.time() + offset
 
     def update_later(
-        self, key: str, fn: Update, on_error: Callable[[Exception], None]
+        self,
+        key: str,
+        fn: Update,
+        on_error: Callable[[Exception], None],
+        on_written: Callable[[], None] = _nothing,
     ) -> HealthRecord | None:
         """``fn`` applied to the copy now, and to Redis by the writer thread (where ``fn``
         runs again on the record Redis holds). Returns the record as this process sees it;
-        ``on_error`` is told if the write fails. Raises :class:`NotCached` while the copy
-        is not trusted."""
+        ``on_error`` is told if the write fails, ``on_written`` once it is done (or when
+        there was nothing to write). Raises :class:`NotCached` while the copy is not
+        trusted."""
         with self._lock:
             if not self._trusted:
                 raise NotCached(key)
@@ -557,6 +701,7 @@ class RedisHealthStore:
             exact = key not in self._stale and key not in self._pending
         new = fn(cached)
         if new is cached and exact:
+            on_written()
             return cached  # nothing to write, as Redis holds it
         with self._lock:  # this process sees its own write at once
             self._set(key, new)
@@ -574,6 +719,7 @@ class RedisHealthStore:
                     left = self._pending.pop(key, 1) - 1
                     if left:
                         self._pending[key] = left
+            on_written()
             self._refresh(key)
 
         self._writes.put(write)
@@ -696,7 +842,7 @@ class RedisHealthStore:
         for start in range(0, len(names), 500):
             batch = names[start : start + 500]
             for name, raw in zip(batch, self.client.mget(batch), strict=True):
-                key = name.decode(errors="replace")[len(self.prefix) :]
+                key = self._key_of(name)
                 record = decode(key, raw)
                 if record is not None:
                     out.append((key, record))
