@@ -35,7 +35,7 @@ PRIMARY, BACKUP, LAST = "gpt-4o-mini", "claude-haiku-4-5", "gpt-4.1-nano"
 MODELS = (PRIMARY, BACKUP, LAST)
 KEYS = {"openai/" + PRIMARY: PRIMARY, "anthropic/" + BACKUP: BACKUP, "openai/" + LAST: LAST}
 CHAINS = {"LangChain": (PRIMARY, BACKUP, LAST), "LlamaIndex": (PRIMARY, BACKUP, LAST)}
-COOLDOWN = 8.0  # demo seconds a failed model stays benched
+COOLDOWN = 8.0  # demo seconds a failed model's first bench lasts (it doubles on a failed probe)
 DEADLINE = 1.0  # real seconds an attempt may take (to its first token, streaming)
 STEP = 0.6  # demo seconds per request; --pace sets the real seconds
 LONG_PROMPT = "summarise this contract: " + "clause " * 400
@@ -321,7 +321,9 @@ def build(sim: ProviderSimulator, board: Board) -> dict[str, Callable[[str], str
 
     options: dict[str, Any] = {
         "max_retries": 3,
-        "cooldown": COOLDOWN,
+        "transient_cooldown": COOLDOWN,
+        "dead_cooldown": COOLDOWN,
+        "cooldown": 4 * COOLDOWN,  # the longest a bench grows to
         "backoff": lambda n: 0.05,
         "observer": board.observe,
         "timeout": DEADLINE,
