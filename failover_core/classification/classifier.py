@@ -317,6 +317,19 @@ _DECODE_NAMES = ("decode", "parse", "sse", "json")
 _CODE_KEYS = ("code", "type", "status", "reason", "Code", "__type", "quotaId", "error_code")
 _NEST_KEYS = ("error", "Error", "detail", "details", "body", "violations", "errors")
 _MAX_TEXT = 20_000  # never parse more than this much text as a body
+
+
+def _ends(text: str) -> str:
+    """``text``, or its first and last :data:`_MAX_TEXT` characters when it is longer.
+
+    An error can echo the whole prompt (megabytes); what says what went wrong stands
+    before or after the echo, never deep inside it, and reading all of it would cost
+    the event loop a second of regular expressions."""
+    if len(text) <= 2 * _MAX_TEXT:
+        return text
+    return f"{text[:_MAX_TEXT]} … {text[-_MAX_TEXT:]}"
+
+
 _MAX_FRAMES = 60  # frames read for evidence of a received response
 
 
@@ -457,7 +470,7 @@ class _Link:
             text = message
         with contextlib.suppress(Exception):  # a broken __str__ must not break classification
             text = f"{text} {exc}"
-        text = text.lower()
+        text = _ends(text).lower()
         if "{" in text:  # LiteLLM and friends carry the provider's body as text
             _walk(_parse_text(text), codes, texts, 1)
         head = text[:_MAX_TEXT]

@@ -529,3 +529,21 @@ def test_a_stream_events_code_decides_a_bare_value_error(text: str, kind: fc.Err
     """LangChain raises a Responses API ``response.failed`` or ``error`` event as a bare
     ``ValueError`` carrying the event's code: the code decides."""
     assert fc.classify(ValueError(text)) is kind
+
+
+@pytest.mark.parametrize("where", ["before the echo", "after the echo", "alone"])
+def test_an_error_echoing_a_huge_prompt_is_read_at_its_ends(where: str) -> None:
+    """What an error says stands before or after an echoed prompt: both ends are read, the
+    megabytes between are not (the whole text cost seconds of the event loop)."""
+    said = "You exceeded your current quota, please check your plan and billing details."
+    prompt = "lorem ipsum dolor " * 3_000_000  # 54 MB
+    message = {
+        "before the echo": f"{said} Your prompt was: {prompt}",
+        "after the echo": f"Your prompt was: {prompt} {said}",
+        "alone": said,
+    }[where]
+    response = httpx.Response(429, request=httpx.Request("POST", "http://127.0.0.1/v1/x"))
+    error = openai.RateLimitError(message, response=response, body=None)
+    assert fc.classify(error) is fc.ErrorKind.AUTH_DEAD
+    echo_only = openai.RateLimitError(f"Your prompt was: {prompt}", response=response, body=None)
+    assert fc.classify(echo_only) is fc.ErrorKind.TRANSIENT
