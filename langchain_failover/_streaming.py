@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from langchain_core.language_models import BaseChatModel
@@ -14,6 +15,7 @@ from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk
 
 import failover_core as fc
+from failover_core.classification import content_filter
 
 from ._children import STRUCTURED_KWARGS, Request
 
@@ -278,22 +280,14 @@ def screened_stream(
 ) -> Iterator[AIMessageChunk]:
     """A stream whose refusal, arriving before any output, is raised as :func:`screened`
     does (so the next model answers instead); after output, it is passed on as it is."""
-    seen = policy.on_content_filter != "next"
-    for chunk in chunks:
-        if not seen:
-            seen = commits(chunk)
-            if not seen:
-                screened(policy, key, chunk)
-        yield chunk
+    if policy.on_content_filter != "next":
+        return chunks
+    return content_filter.screened_stream(chunks, commits, partial(screened, policy, key))
 
 
-async def ascreened_stream(
+def ascreened_stream(
     policy: fc.FailoverPolicy, key: str, chunks: AsyncIterator[AIMessageChunk]
 ) -> AsyncIterator[AIMessageChunk]:
-    seen = policy.on_content_filter != "next"
-    async for chunk in chunks:
-        if not seen:
-            seen = commits(chunk)
-            if not seen:
-                screened(policy, key, chunk)
-        yield chunk
+    if policy.on_content_filter != "next":
+        return chunks
+    return content_filter.ascreened_stream(chunks, commits, partial(screened, policy, key))

@@ -12,6 +12,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
+from functools import partial
 from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
@@ -24,6 +25,7 @@ from llama_index.core.llms.llm import LLM
 from pydantic import BaseModel
 
 import failover_core as fc
+from failover_core.classification import content_filter
 
 from ._children import provider_of
 
@@ -205,25 +207,14 @@ def screened_stream(
 ) -> Iterator[ChatResponse]:
     """A chat stream whose refusal, arriving before any output, is raised as
     :func:`screened` does (so the next LLM answers); after output it is passed on."""
-    seen = policy.on_content_filter != "next"
-    for response in responses:
-        if not seen:
-            seen = commits_chat(response)
-            if not seen:
-                screened(policy, key, response)
-        yield response
+    if policy.on_content_filter != "next":
+        return responses
+    return content_filter.screened_stream(responses, commits_chat, partial(screened, policy, key))
 
 
-async def ascreened_stream(
+def ascreened_stream(
     policy: fc.FailoverPolicy, key: str, responses: AsyncIterator[ChatResponse]
 ) -> AsyncIterator[ChatResponse]:
-    seen = policy.on_content_filter != "next"
-    try:
-        async for response in responses:
-            if not seen:
-                seen = commits_chat(response)
-                if not seen:
-                    screened(policy, key, response)
-            yield response
-    finally:  # closed by its reader: the child's stream is closed at once
-        await aclose(responses)
+    if policy.on_content_filter != "next":
+        return responses
+    return content_filter.ascreened_stream(responses, commits_chat, partial(screened, policy, key))

@@ -17,10 +17,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
-__all__ = ["ContentFilteredAnswer", "is_content_filter", "refusal_of"]
+__all__ = [
+    "ContentFilteredAnswer",
+    "ascreened_stream",
+    "is_content_filter",
+    "refusal_of",
+    "screened_stream",
+]
+
+T = TypeVar("T")
 
 _CODES = frozenset(
     {
@@ -205,3 +213,36 @@ def refusal_of(metadata: object, depth: int = 0) -> str | None:
             if found is not None:
                 return found
     return None
+
+
+def screened_stream(
+    items: Iterator[T], commits: Callable[[T], bool], screen: Callable[[T], object]
+) -> Iterator[T]:
+    """A stream whose items are screened (``screen`` raises a refusal, so the flow tries
+    the next model) until the first that commits output; after output, a refusal is the
+    caller's to see and items are passed on as they are."""
+    seen = False
+    for item in items:
+        if not seen:
+            seen = commits(item)
+            if not seen:
+                screen(item)
+        yield item
+
+
+async def ascreened_stream(
+    items: AsyncIterator[T], commits: Callable[[T], bool], screen: Callable[[T], object]
+) -> AsyncIterator[T]:
+    """The async twin of :func:`screened_stream`; closing it closes ``items`` at once."""
+    seen = False
+    try:
+        async for item in items:
+            if not seen:
+                seen = commits(item)
+                if not seen:
+                    screen(item)
+            yield item
+    finally:
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            await close()
