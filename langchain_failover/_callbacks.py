@@ -36,7 +36,12 @@ from langchain_core.callbacks import (
 from langchain_core.language_models import BaseChatModel
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import merge_configs, patch_config
+from langchain_core.runnables.config import (
+    get_async_callback_manager_for_config,
+    get_callback_manager_for_config,
+    merge_configs,
+    patch_config,
+)
 from langchain_core.tracers.context import _configure_hooks
 from langchain_core.tracers.core import _TracerCore
 
@@ -352,3 +357,26 @@ register_callback_dispatch(
     "ahandle_event",
     "_ahandle_event_for_handler",
 )
+
+
+def start_router_run(
+    config: RunnableConfig, input: Any, name: str
+) -> tuple[CallbackManager, CallbackManagerForChainRun]:
+    """The failover model's own run: a chain run (a router, as ``with_fallbacks``), named
+    as the caller asked (``run_name``), under the ``run_id`` the caller chose."""
+    manager = get_callback_manager_for_config(config)
+    run_manager = manager.on_chain_start(
+        None, input, name=config.get("run_name") or name, run_id=config.pop("run_id", None)
+    )
+    return manager, run_manager
+
+
+async def astart_router_run(
+    config: RunnableConfig, input: Any, name: str
+) -> tuple[AsyncCallbackManager, AsyncCallbackManagerForChainRun]:
+    """The async twin of :func:`start_router_run`."""
+    manager = get_async_callback_manager_for_config(config)
+    run_manager = await manager.on_chain_start(
+        None, input, name=config.get("run_name") or name, run_id=config.pop("run_id", None)
+    )
+    return manager, run_manager

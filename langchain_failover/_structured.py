@@ -18,8 +18,6 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, RunnableSequence
 from langchain_core.runnables.config import (
     ensure_config,
-    get_async_callback_manager_for_config,
-    get_callback_manager_for_config,
 )
 from typing_extensions import override
 
@@ -112,13 +110,7 @@ class FailoverStructuredOutput(Runnable[LanguageModelInput, Any]):
     ) -> Any:
         config = cb.with_model_config(ensure_config(config), self.model)
         messages = self.model._convert_input(input).to_messages()
-        manager = get_callback_manager_for_config(config)
-        run_manager = manager.on_chain_start(
-            None,
-            input,
-            name=config.get("run_name") or self.get_name(),
-            run_id=config.pop("run_id", None),
-        )
+        manager, run_manager = cb.start_router_run(config, input, self.get_name())
         try:
             child_config, on_retry, on_event = cb.child_run(config, manager, run_manager)
 
@@ -141,13 +133,7 @@ class FailoverStructuredOutput(Runnable[LanguageModelInput, Any]):
     ) -> Any:
         config = cb.with_model_config(ensure_config(config), self.model)
         messages = self.model._convert_input(input).to_messages()
-        manager = get_async_callback_manager_for_config(config)
-        run_manager = await manager.on_chain_start(
-            None,
-            input,
-            name=config.get("run_name") or self.get_name(),
-            run_id=config.pop("run_id", None),
-        )
+        manager, run_manager = await cb.astart_router_run(config, input, self.get_name())
         try:
             child_config, on_retry, on_event = cb.achild_run(config, manager, run_manager)
 

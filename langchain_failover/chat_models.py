@@ -21,8 +21,6 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, mess
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.runnables.config import (
-    get_async_callback_manager_for_config,
-    get_callback_manager_for_config,
     set_config_context,
 )
 from langchain_core.tools import BaseTool
@@ -734,13 +732,7 @@ class FailoverChatModel(BaseChatModel):
         config = cb.with_model_config(ensure_config(config), self)
         request = self._request(input, stop, kwargs)
         cache = self._cache()
-        manager = get_callback_manager_for_config(config)
-        run_manager = manager.on_chain_start(
-            None,
-            input,
-            name=config.get("run_name") or self.get_name(),
-            run_id=config.pop("run_id", None),
-        )
+        manager, run_manager = cb.start_router_run(config, input, self.get_name())
         try:
             key = self._cache_key(request, stop, kwargs) if cache is not None else None
             hit = cache.lookup(*key) if cache is not None and key is not None else None
@@ -773,13 +765,7 @@ class FailoverChatModel(BaseChatModel):
         config = cb.with_model_config(ensure_config(config), self)
         request = self._request(input, stop, kwargs)
         cache = self._cache()
-        manager = get_async_callback_manager_for_config(config)
-        run_manager = await manager.on_chain_start(
-            None,
-            input,
-            name=config.get("run_name") or self.get_name(),
-            run_id=config.pop("run_id", None),
-        )
+        manager, run_manager = await cb.astart_router_run(config, input, self.get_name())
         try:
             key = self._cache_key(request, stop, kwargs) if cache is not None else None
             hit = await cache.alookup(*key) if cache is not None and key is not None else None
@@ -812,13 +798,7 @@ class FailoverChatModel(BaseChatModel):
             return
         config = cb.with_model_config(ensure_config(config), self)
         request = self._request(input, stop, kwargs)
-        manager = get_callback_manager_for_config(config)
-        run_manager = manager.on_chain_start(
-            None,
-            input,
-            name=config.get("run_name") or self.get_name(),
-            run_id=config.pop("run_id", None),
-        )
+        manager, run_manager = cb.start_router_run(config, input, self.get_name())
         child_config, on_retry, on_event = cb.child_run(config, manager, run_manager)
         output: AIMessageChunk | None = None
         try:
@@ -844,13 +824,7 @@ class FailoverChatModel(BaseChatModel):
             return
         config = cb.with_model_config(ensure_config(config), self)
         request = self._request(input, stop, kwargs)
-        manager = get_async_callback_manager_for_config(config)
-        run_manager = await manager.on_chain_start(
-            None,
-            input,
-            name=config.get("run_name") or self.get_name(),
-            run_id=config.pop("run_id", None),
-        )
+        manager, run_manager = await cb.astart_router_run(config, input, self.get_name())
         child_config, on_retry, on_event = cb.achild_run(config, manager, run_manager)
         output: AIMessageChunk | None = None
         try:
