@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .._errors import AttemptTimeoutError
+from ..classification.origin import caller_raised
 from ..flow.engine import Attempt, FailoverFlow
 from .abandon import AttemptScope, scoped_context
 from .deadlines import AsyncStreamAttempt, StreamAttempt, _run
@@ -162,6 +163,8 @@ def race(
                 # The other racer may have failed meanwhile (its result queued behind
                 # this one): its failure is acted on first, so a 401 still benches.
                 for other, error in _failures(racers, results):
+                    if caller_raised(error):  # the caller's own: raised as it is
+                        raise error
                     racers.remove(other)
                     flow.race_failed(error, other.hedge)
                     deliver()
@@ -173,8 +176,8 @@ def race(
                     deliver()
                 result: T = value
                 return result
-            if not racers or not isinstance(value, Exception):
-                raise value
+            if not racers or not isinstance(value, Exception) or caller_raised(value):
+                raise value  # the last racer's error, or the caller's own
             flow.race_failed(value, racer.hedge)
             deliver()
     finally:
@@ -270,8 +273,8 @@ async def arace(
                         await _stop(tasks, cleanup, f"lost a hedged race to {winner.key}")
                         await deliver()
                     return task.result()
-                if not tasks or not isinstance(error, Exception):
-                    raise error
+                if not tasks or not isinstance(error, Exception) or caller_raised(error):
+                    raise error  # the last racer's error, or the caller's own
                 flow.race_failed(error, hedged)
                 await deliver()
     finally:

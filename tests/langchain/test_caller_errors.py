@@ -135,3 +135,39 @@ async def test_a_provider_error_still_fails_over_with_a_handler_attached(
     answer = chain.invoke("hello", {"callbacks": [Quiet()]})
     assert answer.response_metadata["failover"]["model"] == f"openai/{OPENAI_2}"
     assert registry.is_benched(f"openai/{OPENAI}")
+
+
+class RaisingForModel(BaseCallbackHandler):
+    """A handler that fails only for one model's run: the hedge's, in a race."""
+
+    raise_error = True
+
+    def __init__(self, error: Exception, model: str) -> None:
+        self.error, self.model = error, model
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        if (kwargs.get("invocation_params") or {}).get("model_name") == self.model:
+            raise self.error
+
+
+@pytest.mark.parametrize("path", ["invoke", "ainvoke", "stream", "astream"])
+async def test_a_handlers_exception_in_a_hedge_is_raised_as_it_is(
+    provider_sim: ProviderSimulator,
+    openai_model: Callable[..., ChatOpenAI],
+    registry: fc.HealthRegistry,
+    path: str,
+) -> None:
+    provider_sim.set_latency(OPENAI, 1.0)  # slow: the hedge starts, and its handler fails
+    error = ConnectionError("tracing backend unreachable")
+    events: list[fc.FailoverEvent] = []
+    chain = FailoverChatModel(
+        models=[openai_model(OPENAI), openai_model(OPENAI_2)],
+        observer=events.append,
+        hedge_after=0.1,
+    )
+    config: Any = {"callbacks": [RaisingForModel(error, OPENAI_2)]}
+    with pytest.raises(ConnectionError) as info:
+        await ask(chain, path, "hello", config)
+    assert info.value is error, "the caller's own exception, not the primary's late answer"
+    assert registry.list() == [], "nothing benched"
+    assert [e.reason for e in events if e.model == OPENAI_2] == []
