@@ -264,37 +264,49 @@ class _Gate:
         self.open = True
 
 
-def _gated_method(base: type, name: str, gate: _Gate) -> Any:
-    original = getattr(base, name)
+def _gated_method(original: Any) -> Any:
+    """``original``, called only while the view's gate is open."""
     if inspect.iscoroutinefunction(original):
 
         async def amethod(self: Any, *args: Any, **kwargs: Any) -> Any:
-            if gate.open:
+            if self._failover_gate.open:
                 return await original(self, *args, **kwargs)
             return None
 
         return amethod
 
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if gate.open:
+        if self._failover_gate.open:
             return original(self, *args, **kwargs)
         return None
 
     return method
 
 
+_view_classes: dict[type, type] = {}  # a handler class -> its gated view class, made once
+
+
+def _view_class(base: type) -> type:
+    """``base`` with every ``on_*`` callback gated, and a slot for the gate (the view's
+    ``__dict__`` is the handler's own, shared by every attempt, so the gate is not in it)."""
+    view_class = _view_classes.get(base)
+    if view_class is None:
+        names = [n for n in dir(base) if n.startswith("on_") and callable(getattr(base, n))]
+        namespace: dict[str, Any] = {n: _gated_method(getattr(base, n)) for n in names}
+        namespace["__module__"] = base.__module__
+        namespace["__slots__"] = ("_failover_gate",)
+        view_class = _view_classes.setdefault(base, type(base.__name__, (base,), namespace))
+    return view_class
+
+
 def _gated_view(handler: BaseCallbackHandler, gate: _Gate) -> BaseCallbackHandler:
     """``handler`` as an attempt sees it: the same object state (a tracer's run map, a
     usage counter's totals) and class, its callbacks dropped once ``gate`` closes. A
     handler that cannot be viewed so (slots, a metaclass) is given as it is."""
-    base = type(handler)
     try:
-        names = [n for n in dir(base) if n.startswith("on_") and callable(getattr(base, n))]
-        namespace = {name: _gated_method(base, name, gate) for name in names}
-        namespace["__module__"] = base.__module__
-        view_class = type(base.__name__, (base,), namespace)
-        view: Any = object.__new__(view_class)
+        view: Any = object.__new__(_view_class(type(handler)))
         object.__setattr__(view, "__dict__", handler.__dict__)
+        object.__setattr__(view, "_failover_gate", gate)
     except Exception:  # any handler class we cannot mirror stays as it is
         return handler
     return cast(BaseCallbackHandler, view)

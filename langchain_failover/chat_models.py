@@ -106,10 +106,22 @@ def _ignore(_: object) -> None:
     return None
 
 
+_streaming_classes: dict[type, bool] = {}  # handler class -> takes the tokens under it
+
+
+def _streams_tokens(handler: object) -> bool:
+    # A runtime-checkable Protocol costs tens of µs per isinstance: asked once per class.
+    cls = type(handler)
+    known = _streaming_classes.get(cls)
+    if known is None:
+        known = _streaming_classes.setdefault(cls, isinstance(handler, _StreamingCallbackHandler))
+    return known
+
+
 def _streamed_to(manager: BaseCallbackManager) -> bool:
     """A handler takes the tokens of the model runs under this one (LangGraph's
     "messages" mode, ``astream_events``): chat models stream even in ``invoke``."""
-    return any(isinstance(h, _StreamingCallbackHandler) for h in manager.handlers)
+    return any(_streams_tokens(h) for h in manager.handlers)
 
 
 def _whole(chunks: list[AIMessageChunk], stamps: Stamps) -> AIMessage:
