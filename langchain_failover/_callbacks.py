@@ -184,6 +184,24 @@ class AttemptRun(BaseCallbackHandler):
         self.metadata: dict[str, Any] = {}
         self.ended = False
 
+    def to_end(self) -> UUID | None:
+        """The run to end now (marked ended), or ``None``: not started, or already over."""
+        if self.run_id is None or self.ended:
+            return None
+        self.ended = True
+        return self.run_id
+
+    def run_of(self, manager: BaseCallbackManager) -> dict[str, Any]:
+        """What a run manager for the watched run needs, with ``manager``'s handlers."""
+        return {
+            "run_id": self.run_id,
+            "handlers": manager.handlers,
+            "inheritable_handlers": manager.inheritable_handlers,
+            "parent_run_id": self.parent_run_id,
+            "tags": self.tags,
+            "metadata": self.metadata,
+        }
+
     def on_chat_model_start(
         self,
         serialized: dict[str, Any],
@@ -231,20 +249,12 @@ async def aend_cancelled(
     The handlers are found as ``agenerate`` found them: the attempt's callbacks and the
     model's own.
     """
-    if watch.run_id is None or watch.ended:
+    if watch.to_end() is None:
         return
-    watch.ended = True
     manager = AsyncCallbackManager.configure(
         config.get("callbacks"), model.callbacks, model.verbose
     )
-    run = AsyncCallbackManagerForLLMRun(
-        run_id=watch.run_id,
-        handlers=manager.handlers,
-        inheritable_handlers=manager.inheritable_handlers,
-        parent_run_id=watch.parent_run_id,
-        tags=watch.tags,
-        metadata=watch.metadata,
-    )
+    run = AsyncCallbackManagerForLLMRun(**watch.run_of(manager))
     await run.on_llm_error(error, response=LLMResult(generations=[]))
 
 
@@ -346,18 +356,10 @@ def _end_abandoned(
     error: BaseException,
 ) -> None:
     gate.open = False
-    if watch.run_id is None or watch.ended:
+    if watch.to_end() is None:
         return
-    watch.ended = True
     manager = CallbackManager.configure(callbacks, model.callbacks, model.verbose)
-    run = CallbackManagerForLLMRun(
-        run_id=watch.run_id,
-        handlers=manager.handlers,
-        inheritable_handlers=manager.inheritable_handlers,
-        parent_run_id=watch.parent_run_id,
-        tags=watch.tags,
-        metadata=watch.metadata,
-    )
+    run = CallbackManagerForLLMRun(**watch.run_of(manager))
     run.on_llm_error(error, response=LLMResult(generations=[]))
 
 
